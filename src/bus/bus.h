@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The message bus that stages meet through: named topics split into
+ * partitions, keyed publishing, and consumer groups that commit offsets.
+ * Two back ends implement it: bus_memory.c, an in-process log for the
+ * standalone mode, and bus_kafka.c for Apache Kafka. Stages only see this
+ * header, so the same stage code runs in both modes.
+ *
+ * Semantics every back end keeps:
+ *  - A record's partition is a hash of its key (sl_bus_partition_for_key),
+ *    so records with one key stay in order.
+ *  - Each consumer group has its own committed offset per partition; a new
+ *    group starts at the earliest retained record.
+ *  - Publishing is bounded: when a partition is full, sl_bus_publish waits
+ *    up to its timeout for room and then fails with SL_EFULL. Nothing is
+ *    dropped silently.
+ */
+#ifndef SLUICE_BUS_BUS_H
+#define SLUICE_BUS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_bus sl_bus_t;
+typedef struct sl_consumer sl_consumer_t;
+
+#define SL_TOPIC_SENSOR_READINGS "sensor-readings"
+#define SL_TOPIC_ECOMMERCE_EVENTS "ecommerce-events"
+#define SL_TOPIC_SYSTEM_ALERTS "system-alerts"
+#define SL_TOPIC_DLQ "dlq-messages"
+
+#define SL_BUS_MAX_HEADERS 16 /* headers per record, a hard limit */
+
+/* A header is a name and an opaque byte value; value may hold NULs. */
+typedef struct sl_header {
+    const char *name;
+    const void *value;
+    size_t value_len;
+} sl_header_t;
+
+/* A record handed out by sl_consumer_poll. Every pointer is borrowed: it
+ * stays valid until the next sl_consumer_poll or sl_consumer_destroy on the
+ * same consumer. */
+typedef struct sl_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* when the bus accepted the record */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const sl_header_t *headers;
+    size_t header_count;
+} sl_msg_t;
+
+/* Settings of the in-process bus. */
+typedef struct sl_bus_memory_config {
+    int32_t partitions;            /* per topic; default 6 */
+    size_t partition_capacity;     /* records per partition; default 65536 */
+    size_t partition_max_bytes;    /* key+value+header bytes; default 64 MiB */
+} sl_bus_memory_config_t;
+
+/** Fills cfg with the defaults above. */
+void sl_bus_memory_config_init(sl_bus_memory_config_t *cfg);
+
+/**
+ * Creates an in-process bus. Topics are created on first use.
+ * Returns NULL when memory runs out or cfg is invalid.
+ */
+sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg);
+
+/**
+ * Wakes every blocked publisher and poller with SL_ECLOSED. Records
+ * already accepted stay readable so consumers can drain them.
+ */
+void sl_bus_close(sl_bus_t *bus);
+
+/** Frees the bus. All consumers must be destroyed first. Accepts NULL. */
+void sl_bus_destroy(sl_bus_t *bus);
+
+/** Returns the number of partitions of a topic on this bus. */
+int32_t sl_bus_partition_count(sl_bus_t *bus, const char *topic);
+
+/** Returns the partition of key among n partitions (murmur2, as Kafka's
+ * default partitioner, so both back ends place a key alike). A NULL or empty
+ * key goes to partition 0. */
+int32_t sl_bus_partition_for_key(const void *key, size_t key_len, int32_t n);
+
+/**
+ * Publishes one record, copying key, value and headers.
+ *
+ * partition < 0 means "by key". Blocks up to timeout_ms (negative: forever)
+ * while the partition is full. The record is accepted when this returns
+ * SL_OK; OUT: *offset_out (may be NULL) receives its offset.
+ * Returns SL_OK, SL_EFULL on timeout, SL_ECLOSED after sl_bus_close,
+ * SL_EINVAL for more than SL_BUS_MAX_HEADERS headers, SL_ENOMEM.
+ * Thread-safe.
+ */
+int sl_bus_publish(sl_bus_t *bus, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value,
+                   size_t value_len, const sl_header_t *headers,
+                   size_t header_count, int timeout_ms, int64_t *offset_out);
+
+/**
+ * Creates a consumer in group for the listed topics. Consumers of one group
+ * share the partitions; when one joins or leaves, partitions are reassigned
+ * and each new owner resumes from the group's committed offset.
+ * Returns NULL on OOM or invalid arguments. Each consumer is used by one
+ * thread at a time.
+ */
+sl_consumer_t *sl_consumer_create(sl_bus_t *bus, const char *group,
+                                  const char *const *topics,
+                                  size_t topic_count);
+
+/**
+ * Fetches up to max records, waiting up to timeout_ms for the first one.
+ * Records of one partition come in offset order. OUT: msgs[0..*count).
+ * Returns SL_OK (possibly with *count == 0 on timeout), or SL_ECLOSED once
+ * the bus is closed and every assigned partition is drained.
+ */
+int sl_consumer_poll(sl_consumer_t *consumer, sl_msg_t *msgs, size_t max,
+                     size_t *count, int timeout_ms);
+
+/**
+ * Commits next_offset (the offset of the next record to read) for one
+ * partition of the group. Committing lets the bus free records that every
+ * group has passed. Returns SL_OK or SL_EINVAL for an unknown topic.
+ */
+int sl_consumer_commit(sl_consumer_t *consumer, const char *topic,
+                       int32_t partition, int64_t next_offset);
+
+/**
+ * Returns the group's committed offset for a partition, or -1 when it has
+ * committed none.
+ */
+int64_t sl_consumer_committed(sl_consumer_t *consumer, const char *topic,
+                              int32_t partition);
+
+/**
+ * Returns how many records of the consumer's topics the group has not yet
+ * committed: the sum over partitions of end offset minus committed offset.
+ */
+int64_t sl_consumer_lag(sl_consumer_t *consumer);
+
+/** Leaves the group and frees the consumer. Accepts NULL. */
+void sl_consumer_destroy(sl_consumer_t *consumer);
+
+/** Finds a header by name. Returns it (borrowed) or NULL. */
+const sl_header_t *sl_msg_header(const sl_msg_t *msg, const char *name);
+
+#endif

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Enum symbols of the schemas, and the text helpers every decoder uses. */
+#include "model/record.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "util/err.h"
+
+/* Symbol order is the schema's: an enum's Avro index is its C value. */
+static const char *const sensor_type_names[SL_SENSOR_TYPE_COUNT] = {
+    "temperature", "humidity", "pressure", "vibration", "power", "other"};
+static const char *const event_type_names[SL_EVENT_TYPE_COUNT] = {
+    "page_view", "add_to_cart", "purchase",
+    "search",    "remove_from_cart", "other"};
+static const char *const device_names[SL_DEVICE_COUNT] = {"mobile", "desktop",
+                                                          "tablet", "other"};
+
+
+static int lookup(const char *const *names, int count, const char *name)
+{
+    for (int i = 0; i < count; i++) {
+        if (strcasecmp(names[i], name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+
+const char *sl_sensor_type_name(sl_sensor_type_t type)
+{
+    if ((unsigned)type >= SL_SENSOR_TYPE_COUNT)
+        return "other";
+    return sensor_type_names[type];
+}
+
+
+int sl_sensor_type_parse(const char *name, sl_sensor_type_t *out)
+{
+    int i = lookup(sensor_type_names, SL_SENSOR_TYPE_COUNT, name);
+
+    if (i < 0)
+        return SL_ENOTFOUND;
+    *out = (sl_sensor_type_t)i;
+    return SL_OK;
+}
+
+
+const char *sl_event_type_name(sl_event_type_t type)
+{
+    if ((unsigned)type >= SL_EVENT_TYPE_COUNT)
+        return "other";
+    return event_type_names[type];
+}
+
+
+int sl_event_type_parse(const char *name, sl_event_type_t *out)
+{
+    int i = lookup(event_type_names, SL_EVENT_TYPE_COUNT, name);
+
+    if (i < 0)
+        return SL_ENOTFOUND;
+    *out = (sl_event_type_t)i;
+    return SL_OK;
+}
+
+
+const char *sl_device_name(sl_device_t device)
+{
+    if ((unsigned)device >= SL_DEVICE_COUNT)
+        return "other";
+    return device_names[device];
+}
+
+
+int sl_device_parse(const char *name, sl_device_t *out)
+{
+    int i = lookup(device_names, SL_DEVICE_COUNT, name);
+
+    if (i < 0)
+        return SL_ENOTFOUND;
+    *out = (sl_device_t)i;
+    return SL_OK;
+}
+
+
+int sl_text_copy(char *dst, size_t dst_size, const char *src)
+{
+    size_t len = strlen(src);
+
+    if (len >= dst_size) {
+        dst[0] = '\0';
+        return SL_EINVAL;
+    }
+    memcpy(dst, src, len + 1);
+    return SL_OK;
+}
+
+
+bool sl_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t need;
+        uint32_t cp, min;
+
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false; /* continuation byte, C0/C1 overlong lead, F5+ */
+        }
+        if (len - i - 1 < need)
+            return false;
+        for (size_t k = 1; k <= need; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}

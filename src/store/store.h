@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store: where readings, events, window aggregates, alerts and
+ * dead-letter records end up, and where the API reads them back.
+ * store_sqlite.c implements it on an SQLite file; store_pg.c on PostgreSQL.
+ *
+ * Writes are idempotent: a reading is identified by (sensor_id, timestamp)
+ * and an event by event_id, so writing a batch twice (a redelivery after a
+ * crash or a rebalance) adds nothing the second time.
+ *
+ * One handle serves one thread at a time. Open one handle per thread; the
+ * SQLite back end runs in WAL mode so readers never block the writer.
+ */
+#ifndef SLUICE_STORE_STORE_H
+#define SLUICE_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/record.h"
+
+typedef struct sl_store sl_store_t;
+
+typedef enum sl_dlq_class {
+    SL_DLQ_DECODE = 0,     /* bad framing, unknown schema id, corrupt body */
+    SL_DLQ_VALIDATION = 1, /* impossible values */
+    SL_DLQ_STORAGE = 2,    /* the store rejected this record */
+    SL_DLQ_PROCESSING = 3, /* any other per-record failure */
+} sl_dlq_class_t;
+
+typedef enum sl_dlq_status {
+    SL_DLQ_PENDING = 0,
+    SL_DLQ_RETRYING = 1,
+    SL_DLQ_RESOLVED = 2,
+    SL_DLQ_DEAD = 3,
+} sl_dlq_status_t;
+
+/* One record that could not be processed, with its original bytes. */
+typedef struct sl_dlq_entry {
+    int64_t id; /* assigned by the store; 0 before insertion */
+    char topic[SL_ID_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+    const void *key; /* borrowed */
+    size_t key_len;
+    const void *payload; /* borrowed: the original value bytes */
+    size_t payload_len;
+    sl_dlq_class_t error_class;
+    char error[SL_TEXT_MAX + 1]; /* reason code, then detail */
+    int32_t retry_count;
+    sl_dlq_status_t status;
+    int64_t first_failure_ms;
+    int64_t last_failure_ms;
+} sl_dlq_entry_t;
+
+/* A window to recompute from stored rows, because a late reading arrived
+ * after the window had been written. */
+typedef struct sl_window_key {
+    char sensor_id[SL_ID_MAX + 1];
+    sl_sensor_type_t sensor_type;
+    int64_t window_start_ms;
+    int64_t window_end_ms;
+} sl_window_key_t;
+
+/* Everything one processing step writes, committed in one transaction. */
+typedef struct sl_store_batch {
+    const sl_reading_t *readings;
+    size_t reading_count;
+    const sl_event_t *events;
+    size_t event_count;
+    const sl_aggregate_t *aggregates; /* upserted by (sensor_id, start) */
+    size_t aggregate_count;
+    const sl_window_key_t *recompute;
+    size_t recompute_count;
+    const sl_dlq_entry_t *dlq;
+    size_t dlq_count;
+} sl_store_batch_t;
+
+/* What a committed batch did. */
+typedef struct sl_store_result {
+    size_t readings_inserted;
+    size_t readings_duplicate; /* already stored: ignored */
+    size_t events_inserted;
+    size_t events_duplicate;
+} sl_store_result_t;
+
+/**
+ * Called for a row the store refused while the rest of its batch was
+ * committed. kind is "reading" or "event", index the row's position in the
+ * batch, error the database's message.
+ */
+typedef void (*sl_store_reject_cb)(void *ctx, const char *kind, size_t index,
+                                   const char *error);
+
+/* Filters of a readings query. Unset filters: NULL, -1, INT64_MIN/MAX. */
+typedef struct sl_reading_query {
+    const char *sensor_id;
+    int sensor_type; /* an sl_sensor_type_t, or -1 for any */
+    int64_t from_ms; /* inclusive */
+    int64_t to_ms;   /* exclusive */
+    bool anomalies_only;
+    size_t limit;
+} sl_reading_query_t;
+
+/** Fills q with "no filter, limit 100". */
+void sl_reading_query_init(sl_reading_query_t *q);
+
+/* Statistics of one sensor over a time range. */
+typedef struct sl_sensor_stats {
+    char sensor_id[SL_ID_MAX + 1];
+    sl_sensor_type_t sensor_type;
+    int64_t count;
+    int64_t anomaly_count;
+    double min;
+    double max;
+    double avg;
+    int64_t first_ms;
+    int64_t last_ms;
+} sl_sensor_stats_t;
+
+/**
+ * Opens a store. location is an SQLite path, "sqlite:PATH", or (when built
+ * with PostgreSQL) a "postgres://" or "postgresql://" URL.
+ * Returns NULL with the reason in err.
+ */
+sl_store_t *sl_store_open(const char *location, char *err, size_t err_size);
+
+/** Closes the store, rolling back any open transaction. Accepts NULL. */
+void sl_store_close(sl_store_t *st);
+
+/**
+ * Applies every migration newer than the database's version, each in its
+ * own transaction. Safe to call on every start. Returns SL_OK or SL_EIO
+ * with the failing migration and error in err.
+ */
+int sl_store_migrate(sl_store_t *st, char *err, size_t err_size);
+
+/** Returns the schema version the database is at, or -1 on error. */
+int sl_store_schema_version(sl_store_t *st);
+
+/**
+ * Writes a batch in one transaction. When the transaction fails because of
+ * particular rows, those rows are reported through reject (may be NULL) and
+ * the rest is committed; no good row is lost to a bad neighbour.
+ * OUT: *result (may be NULL). Returns SL_OK once the batch is durable, or
+ * SL_EIO when the store itself is unavailable (nothing committed; the
+ * caller retries the whole batch).
+ */
+int sl_store_write(sl_store_t *st, const sl_store_batch_t *batch,
+                   sl_store_result_t *result, sl_store_reject_cb reject,
+                   void *reject_ctx);
+
+/**
+ * Fetches readings matching q, newest event time first. OUT: out[0..*n).
+ * Returns SL_OK or SL_EIO.
+ */
+int sl_store_readings(sl_store_t *st, const sl_reading_query_t *q,
+                      sl_reading_t *out, size_t max, size_t *n);
+
+/**
+ * Computes per-sensor statistics over [from_ms, to_ms), optionally for one
+ * sensor type (-1: all). Non-finite values stored by other writers are
+ * skipped. OUT: out[0..*n), ordered by sensor_id. Returns SL_OK or SL_EIO.
+ */
+int sl_store_sensor_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                          int sensor_type, sl_sensor_stats_t *out, size_t max,
+                          size_t *n);
+
+/**
+ * Fetches window aggregates of one sensor (NULL: all) that start in
+ * [from_ms, to_ms), oldest first. Returns SL_OK or SL_EIO.
+ */
+int sl_store_aggregates(sl_store_t *st, const char *sensor_id, int64_t from_ms,
+                        int64_t to_ms, sl_aggregate_t *out, size_t max,
+                        size_t *n);
+
+/** Counts stored readings (all sensors). Returns the count or -1. */
+int64_t sl_store_reading_count(sl_store_t *st);
+
+/** Counts dead-letter rows. Returns the count or -1. */
+int64_t sl_store_dlq_count(sl_store_t *st);
+
+/** Returns the reason code name of a DLQ class ("decode", ...). */
+const char *sl_dlq_class_name(sl_dlq_class_t cls);
+
+/** Returns the name of a DLQ status ("pending", ...). */
+const char *sl_dlq_status_name(sl_dlq_status_t status);
+
+#endif
