@@ -1,1 +1,358 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The settings table and its parser. Flags are "--name value",
+ * "--name=value", or for booleans "--name" / "--no-name"; the environment
+ * variable of a setting is SLUICE_ plus its name in upper case with '-'
+ * turned into '_'.
+ */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+typedef enum { T_STRING, T_INT, T_INT64, T_DOUBLE, T_BOOL } setting_type_t;
+
+typedef struct setting {
+    const char *name;
+    setting_type_t type;
+    size_t offset;
+    const char *default_value;
+    double min; /* bounds of numeric settings, inclusive */
+    double max;
+    const char *help;
+} setting_t;
+
+#define OFF(field) offsetof(sl_config_t, field)
+
+static const setting_t settings[] = {
+    {"db", T_STRING, OFF(db), "sluice.db", 0, 0,
+     "store location: an SQLite file path"},
+    {"listen", T_STRING, OFF(listen), "127.0.0.1:8000", 0, 0,
+     "HTTP API address, HOST:PORT (port 0 picks a free one)"},
+    {"log-level", T_STRING, OFF(log_level), "info", 0, 0,
+     "error, warn, info, debug or trace"},
+    {"generators", T_BOOL, OFF(generators), "true", 0, 0,
+     "run the synthetic sensor and shopper generators"},
+    {"rate", T_DOUBLE, OFF(rate), "0", 0, 1e7,
+     "generated readings per second for the whole fleet; 0 = each sensor "
+     "once per second"},
+    {"sensors-per-type", T_INT, OFF(sensors_per_type), "10", 1, 100000,
+     "generated sensors of each type"},
+    {"sensor-types", T_INT, OFF(sensor_types), "3", 1, 5,
+     "generated sensor types: first N of temperature, humidity, pressure, "
+     "vibration, power"},
+    {"event-interval", T_DOUBLE, OFF(event_interval), "2", 0, 86400,
+     "seconds between generated commerce events; 0 = none"},
+    {"anomaly-rate", T_DOUBLE, OFF(anomaly_rate), "0.01", 0, 1,
+     "probability that a generated reading starts an anomaly"},
+    {"seed", T_INT64, OFF(seed), "1", 0, 9.0e15, "generator random seed"},
+    {"format", T_STRING, OFF(format), "auto", 0, 0,
+     "replay format: auto, nab, sensor-csv, ndjson, commerce-csv, frames"},
+    {"sensor-id", T_STRING, OFF(sensor_id), "", 0, 0,
+     "replay of NAB files: sensor id (default: the file name)"},
+    {"sensor-type", T_STRING, OFF(sensor_type), "other", 0, 0,
+     "replay of NAB files: sensor type"},
+    {"unit", T_STRING, OFF(unit), "", 0, 0, "replay of NAB files: unit"},
+    {"location", T_STRING, OFF(location), "replay", 0, 0,
+     "replay of NAB files: location"},
+    {"speed", T_STRING, OFF(speed), "max", 0, 0,
+     "replay pace: a factor of the recorded pace (1 = real time) or max"},
+    {"rebase-time", T_BOOL, OFF(rebase_time), "false", 0, 0,
+     "shift replayed timestamps so the last record is stamped now"},
+    {"exit-when-idle", T_BOOL, OFF(exit_when_idle), "false", 0, 0,
+     "exit once every replay file is published and processed"},
+    {"batch-size", T_INT, OFF(batch_size), "5000", 1, 1000000,
+     "records per store transaction, at most"},
+    {"batch-timeout-ms", T_INT, OFF(batch_timeout_ms), "50", 1, 60000,
+     "longest wait in ms before a partial batch is written"},
+    {"window-seconds", T_INT, OFF(window_seconds), "60", 1, 86400,
+     "length of the tumbling aggregation windows"},
+    {"allowed-lateness-seconds", T_INT, OFF(allowed_lateness_seconds), "300", 0,
+     86400 * 7, "how long after a window's end late readings still join it"},
+    {"bus-partitions", T_INT, OFF(bus_partitions), "6", 1, 256,
+     "partitions per topic of the in-process bus"},
+    {"bus-capacity", T_INT, OFF(bus_capacity), "65536", 16, 16777216,
+     "records each in-process partition holds before producers wait"},
+};
+
+#define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
+
+static int set_value(sl_config_t *cfg, const setting_t *s, const char *text,
+                     const char *origin, char *err, size_t err_size)
+{
+    char *field = (char *)cfg + s->offset;
+    char *end = NULL;
+    double number = 0;
+
+    switch (s->type) {
+    case T_STRING: {
+        char *copy = strdup(text);
+        if (copy == NULL) {
+            snprintf(err, err_size, "out of memory");
+            return SL_ENOMEM;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return SL_OK;
+    }
+    case T_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0 ||
+            strcmp(text, "yes") == 0) {
+            *(bool *)field = true;
+        } else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0 ||
+                   strcmp(text, "no") == 0) {
+            *(bool *)field = false;
+        } else {
+            snprintf(err, err_size,
+                     "%s (from %s): invalid boolean '%s'; use "
+                     "true or false",
+                     s->name, origin, text);
+            return SL_EINVAL;
+        }
+        return SL_OK;
+    case T_INT:
+    case T_INT64:
+    case T_DOUBLE:
+        errno = 0;
+        number = strtod(text, &end);
+        if (end == text || *end != '\0' || errno != 0 || !isfinite(number) ||
+            (s->type != T_DOUBLE && number != floor(number))) {
+            snprintf(err, err_size, "%s (from %s): invalid %s '%s'", s->name,
+                     origin, s->type == T_DOUBLE ? "number" : "integer", text);
+            return SL_EINVAL;
+        }
+        if (number < s->min || number > s->max) {
+            snprintf(err, err_size,
+                     "%s (from %s): %s is outside the range %g..%g", s->name,
+                     origin, text, s->min, s->max);
+            return SL_EINVAL;
+        }
+        if (s->type == T_INT)
+            *(int *)field = (int)number;
+        else if (s->type == T_INT64)
+            *(int64_t *)field = (int64_t)number;
+        else
+            *(double *)field = number;
+        return SL_OK;
+    }
+    return SL_EINVAL;
+}
+
+void sl_config_init(sl_config_t *cfg)
+{
+    char err[256];
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        int rc = set_value(cfg, &settings[i], settings[i].default_value,
+                           "default", err, sizeof(err));
+        /* The defaults are constants of this file and always parse. */
+        (void)rc;
+    }
+}
+
+void sl_config_fini(sl_config_t *cfg)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        if (settings[i].type == T_STRING) {
+            char **field = (char **)((char *)cfg + settings[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+    }
+}
+
+static const setting_t *find_setting(const char *name, size_t len)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        if (strlen(settings[i].name) == len &&
+            strncmp(settings[i].name, name, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+static void env_name(const setting_t *s, char *out, size_t out_size)
+{
+    size_t n = (size_t)snprintf(out, out_size, "SLUICE_");
+
+    for (const char *p = s->name; *p != '\0' && n + 1 < out_size; p++)
+        out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+static int load_env(sl_config_t *cfg, char *err, size_t err_size)
+{
+    char name[64];
+
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        env_name(&settings[i], name, sizeof(name));
+        const char *value = getenv(name);
+        if (value == NULL)
+            continue;
+        int rc = set_value(cfg, &settings[i], value, name, err, err_size);
+        if (rc != SL_OK)
+            return rc;
+    }
+    return SL_OK;
+}
+
+/* Parses argv[*i], consuming its value from argv[*i + 1] when needed. */
+static int load_flag(sl_config_t *cfg, int argc, char **argv, int *i, char *err,
+                     size_t err_size)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    const setting_t *s = find_setting(arg, len);
+    char origin[80];
+
+    snprintf(origin, sizeof(origin), "flag --%.*s", (int)len, arg);
+    if (s == NULL && eq == NULL && strncmp(arg, "no-", 3) == 0) {
+        s = find_setting(arg + 3, len - 3);
+        if (s != NULL && s->type == T_BOOL)
+            return set_value(cfg, s, "false", origin, err, err_size);
+        s = NULL;
+    }
+    if (s == NULL) {
+        snprintf(err, err_size, "unknown flag --%.*s; see --help", (int)len,
+                 arg);
+        return SL_EINVAL;
+    }
+    if (eq != NULL)
+        return set_value(cfg, s, eq + 1, origin, err, err_size);
+    if (s->type == T_BOOL)
+        return set_value(cfg, s, "true", origin, err, err_size);
+    if (*i + 1 >= argc) {
+        snprintf(err, err_size, "%s: missing value", origin);
+        return SL_EINVAL;
+    }
+    *i += 1;
+    return set_value(cfg, s, argv[*i], origin, err, err_size);
+}
+
+static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
+{
+    sl_log_level_t level;
+    sl_sensor_type_t type;
+    char *end;
+
+    if (sl_log_level_parse(cfg->log_level, &level) != SL_OK) {
+        snprintf(err, err_size,
+                 "log-level: invalid value '%s'; use error, "
+                 "warn, info, debug or trace",
+                 cfg->log_level);
+        return SL_EINVAL;
+    }
+    if (sl_sensor_type_parse(cfg->sensor_type, &type) != SL_OK) {
+        snprintf(err, err_size,
+                 "sensor-type: invalid value '%s'; use "
+                 "temperature, humidity, pressure, vibration, power or other",
+                 cfg->sensor_type);
+        return SL_EINVAL;
+    }
+    if (strcmp(cfg->speed, "max") != 0) {
+        double speed = strtod(cfg->speed, &end);
+        if (end == cfg->speed || *end != '\0' || !(speed > 0) ||
+            !isfinite(speed)) {
+            snprintf(err, err_size,
+                     "speed: invalid value '%s'; use a "
+                     "positive factor such as 1 or 60, or max",
+                     cfg->speed);
+            return SL_EINVAL;
+        }
+    }
+    if (cfg->db[0] == '\0') {
+        snprintf(err, err_size, "db: must not be empty");
+        return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
+int sl_config_load(sl_config_t *cfg, int argc, char **argv,
+                   bool *help_requested, char *err, size_t err_size)
+{
+    int rc = load_env(cfg, err, err_size);
+
+    if (help_requested != NULL)
+        *help_requested = false;
+    for (int i = 0; rc == SL_OK && i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            if (help_requested != NULL)
+                *help_requested = true;
+            return SL_OK;
+        }
+        if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc) {
+            i++;
+        } else if (strncmp(argv[i], "--", 2) == 0) {
+            rc = load_flag(cfg, argc, argv, &i, err, err_size);
+            continue;
+        }
+        if (cfg->replay_count == SL_CONFIG_MAX_FILES) {
+            snprintf(err, err_size, "replay: more than %d files",
+                     SL_CONFIG_MAX_FILES);
+            return SL_EINVAL;
+        }
+        cfg->replay[cfg->replay_count++] = argv[i];
+    }
+    if (rc != SL_OK)
+        return rc;
+    return check_choices(cfg, err, err_size);
+}
+
+void sl_config_usage(FILE *out)
+{
+    char name[64];
+
+    fprintf(out, "Settings (flag, environment variable, default):\n");
+    fprintf(out, "  --replay FILE\n      publish a recorded file; may be "
+                 "repeated (also: files given without a flag)\n");
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting_t *s = &settings[i];
+        env_name(s, name, sizeof(name));
+        fprintf(out, "  --%s%s  %s  [%s]\n      %s\n", s->name,
+                s->type == T_BOOL ? "" : " VALUE", name,
+                s->default_value[0] != '\0' ? s->default_value : "none",
+                s->help);
+    }
+}
+
+int sl_config_listen(const sl_config_t *cfg, char *host, size_t host_size,
+                     int *port, char *err, size_t err_size)
+{
+    const char *colon = strrchr(cfg->listen, ':');
+    char *end;
+    long value;
+
+    if (colon == NULL || colon == cfg->listen ||
+        (size_t)(colon - cfg->listen) >= host_size) {
+        snprintf(err, err_size,
+                 "listen: invalid address '%s'; use "
+                 "HOST:PORT such as 127.0.0.1:8000",
+                 cfg->listen);
+        return SL_EINVAL;
+    }
+    errno = 0;
+    value = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || errno != 0 || value < 0 ||
+        value > 65535) {
+        snprintf(err, err_size, "listen: invalid port in '%s'; use 0..65535",
+                 cfg->listen);
+        return SL_EINVAL;
+    }
+    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
+    host[colon - cfg->listen] = '\0';
+    /* Accept "[::1]:8000" for IPv6. */
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host) - 2);
+        host[strlen(host) - 2] = '\0';
+    }
+    *port = (int)value;
+    return SL_OK;
+}

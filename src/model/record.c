@@ -11,11 +11,10 @@
 static const char *const sensor_type_names[SL_SENSOR_TYPE_COUNT] = {
     "temperature", "humidity", "pressure", "vibration", "power", "other"};
 static const char *const event_type_names[SL_EVENT_TYPE_COUNT] = {
-    "page_view", "add_to_cart", "purchase",
+    "page_view", "add_to_cart",      "purchase",
     "search",    "remove_from_cart", "other"};
 static const char *const device_names[SL_DEVICE_COUNT] = {"mobile", "desktop",
                                                           "tablet", "other"};
-
 
 static int lookup(const char *const *names, int count, const char *name)
 {
@@ -26,14 +25,12 @@ static int lookup(const char *const *names, int count, const char *name)
     return -1;
 }
 
-
 const char *sl_sensor_type_name(sl_sensor_type_t type)
 {
     if ((unsigned)type >= SL_SENSOR_TYPE_COUNT)
         return "other";
     return sensor_type_names[type];
 }
-
 
 int sl_sensor_type_parse(const char *name, sl_sensor_type_t *out)
 {
@@ -45,14 +42,12 @@ int sl_sensor_type_parse(const char *name, sl_sensor_type_t *out)
     return SL_OK;
 }
 
-
 const char *sl_event_type_name(sl_event_type_t type)
 {
     if ((unsigned)type >= SL_EVENT_TYPE_COUNT)
         return "other";
     return event_type_names[type];
 }
-
 
 int sl_event_type_parse(const char *name, sl_event_type_t *out)
 {
@@ -64,14 +59,12 @@ int sl_event_type_parse(const char *name, sl_event_type_t *out)
     return SL_OK;
 }
 
-
 const char *sl_device_name(sl_device_t device)
 {
     if ((unsigned)device >= SL_DEVICE_COUNT)
         return "other";
     return device_names[device];
 }
-
 
 int sl_device_parse(const char *name, sl_device_t *out)
 {
@@ -82,7 +75,6 @@ int sl_device_parse(const char *name, sl_device_t *out)
     *out = (sl_device_t)i;
     return SL_OK;
 }
-
 
 int sl_text_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -95,7 +87,6 @@ int sl_text_copy(char *dst, size_t dst_size, const char *src)
     memcpy(dst, src, len + 1);
     return SL_OK;
 }
-
 
 bool sl_utf8_valid(const char *s, size_t len)
 {

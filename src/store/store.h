@@ -75,6 +75,9 @@ typedef struct sl_store_batch {
     size_t recompute_count;
     const sl_dlq_entry_t *dlq;
     size_t dlq_count;
+    /* OUT (may be NULL): reading_count flags, set true for each reading
+     * that was already stored and so was ignored. */
+    bool *reading_duplicate;
 } sl_store_batch_t;
 
 /* What a committed batch did. */

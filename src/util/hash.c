@@ -39,7 +39,6 @@ uint32_t sl_hash_murmur2(const void *data, size_t len)
     return h;
 }
 
-
 uint64_t sl_hash_fnv1a(const void *data, size_t len)
 {
     const unsigned char *p = data;

@@ -28,8 +28,8 @@ void sl_log_set_level(sl_log_level_t level);
 int sl_log_level_parse(const char *name, sl_log_level_t *out);
 
 /** Formats and writes one line; use the sl_log_* macros instead. */
-void sl_log_write(sl_log_level_t level, const char *component,
-                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sl_log_write(sl_log_level_t level, const char *component, const char *fmt,
+                  ...) __attribute__((format(printf, 3, 4)));
 
 #define sl_log_at(level, component, ...)                                       \
     do {                                                                       \
@@ -37,10 +37,15 @@ void sl_log_write(sl_log_level_t level, const char *component,
             sl_log_write((level), (component), __VA_ARGS__);                   \
     } while (0)
 
-#define sl_log_error(component, ...) sl_log_at(SL_LOG_ERROR, component, __VA_ARGS__)
-#define sl_log_warn(component, ...) sl_log_at(SL_LOG_WARN, component, __VA_ARGS__)
-#define sl_log_info(component, ...) sl_log_at(SL_LOG_INFO, component, __VA_ARGS__)
-#define sl_log_debug(component, ...) sl_log_at(SL_LOG_DEBUG, component, __VA_ARGS__)
-#define sl_log_trace(component, ...) sl_log_at(SL_LOG_TRACE, component, __VA_ARGS__)
+#define sl_log_error(component, ...)                                           \
+    sl_log_at(SL_LOG_ERROR, component, __VA_ARGS__)
+#define sl_log_warn(component, ...)                                            \
+    sl_log_at(SL_LOG_WARN, component, __VA_ARGS__)
+#define sl_log_info(component, ...)                                            \
+    sl_log_at(SL_LOG_INFO, component, __VA_ARGS__)
+#define sl_log_debug(component, ...)                                           \
+    sl_log_at(SL_LOG_DEBUG, component, __VA_ARGS__)
+#define sl_log_trace(component, ...)                                           \
+    sl_log_at(SL_LOG_TRACE, component, __VA_ARGS__)
 
 #endif

@@ -12,19 +12,16 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-
 static uint64_t rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));
 }
-
 
 void sl_rng_seed(sl_rng_t *rng, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
         rng->s[i] = splitmix64(&seed);
 }
-
 
 uint64_t sl_rng_next(sl_rng_t *rng)
 {
@@ -41,13 +38,11 @@ uint64_t sl_rng_next(sl_rng_t *rng)
     return result;
 }
 
-
 double sl_rng_uniform(sl_rng_t *rng)
 {
     /* The top 53 bits fill a double's mantissa exactly. */
     return (double)(sl_rng_next(rng) >> 11) * 0x1.0p-53;
 }
-
 
 uint64_t sl_rng_below(sl_rng_t *rng, uint64_t n)
 {
@@ -60,7 +55,6 @@ uint64_t sl_rng_below(sl_rng_t *rng, uint64_t n)
     } while (x >= limit);
     return x % n;
 }
-
 
 double sl_rng_normal(sl_rng_t *rng)
 {

@@ -16,12 +16,10 @@ int64_t sl_time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-
 int64_t sl_time_mono_ms(void)
 {
     return sl_time_mono_ns() / 1000000;
 }
-
 
 int64_t sl_time_mono_ns(void)
 {
@@ -30,7 +28,6 @@ int64_t sl_time_mono_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
-
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
  * days_from_civil), valid for every year an int64 ms timestamp can hold. */
@@ -45,7 +42,6 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
@@ -59,7 +55,6 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
 }
-
 
 int sl_time_format_iso8601(int64_t ms, char *out, size_t out_size)
 {
@@ -82,7 +77,6 @@ int sl_time_format_iso8601(int64_t ms, char *out, size_t out_size)
     return n;
 }
 
-
 /* Reads exactly `width` decimal digits. */
 static bool read_digits(const char **p, int width, int *out)
 {
@@ -99,12 +93,10 @@ static bool read_digits(const char **p, int width, int *out)
     return true;
 }
 
-
 static bool is_leap(int y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
-
 
 static bool parse_zone(const char **p, int *offset_min)
 {
@@ -139,17 +131,14 @@ static bool parse_zone(const char **p, int *offset_min)
     return true;
 }
 
-
 int sl_time_parse_iso8601(const char *text, int64_t *out_ms)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const char *p = text;
     int year, month, day, hh = 0, mi = 0, ss = 0, frac_ms = 0, offset_min;
 
     if (!read_digits(&p, 4, &year) || *p++ != '-' ||
-        !read_digits(&p, 2, &month) || *p++ != '-' ||
-        !read_digits(&p, 2, &day))
+        !read_digits(&p, 2, &month) || *p++ != '-' || !read_digits(&p, 2, &day))
         return SL_EINVAL;
     if (month < 1 || month > 12 || day < 1)
         return SL_EINVAL;
@@ -158,8 +147,7 @@ int sl_time_parse_iso8601(const char *text, int64_t *out_ms)
 
     if ((*p == 'T' || *p == 't' || *p == ' ') && p[1] >= '0' && p[1] <= '9') {
         p++;
-        if (!read_digits(&p, 2, &hh) || *p++ != ':' ||
-            !read_digits(&p, 2, &mi))
+        if (!read_digits(&p, 2, &hh) || *p++ != ':' || !read_digits(&p, 2, &mi))
             return SL_EINVAL;
         if (*p == ':') {
             p++;
@@ -184,13 +172,12 @@ int sl_time_parse_iso8601(const char *text, int64_t *out_ms)
     if (!parse_zone(&p, &offset_min) || *p != '\0')
         return SL_EINVAL;
 
-    *out_ms = (days_from_civil(year, month, day) * 86400 + hh * 3600 +
-               mi * 60 + ss - (int64_t)offset_min * 60) *
+    *out_ms = (days_from_civil(year, month, day) * 86400 + hh * 3600 + mi * 60 +
+               ss - (int64_t)offset_min * 60) *
                   1000 +
               frac_ms;
     return SL_OK;
 }
-
 
 void sl_time_sleep_ms(int64_t ms)
 {

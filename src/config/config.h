@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One configuration struct for every role, filled from defaults, then
+ * SLUICE_* environment variables, then command-line flags. Each setting is
+ * declared once in a table (name, type, default, bounds, help) that drives
+ * parsing, validation and --help. An invalid value stops start-up with a
+ * message naming the setting and where it came from.
+ */
+#ifndef SLUICE_CONFIG_CONFIG_H
+#define SLUICE_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model/record.h"
+
+#define SL_CONFIG_MAX_FILES 16 /* replay files per run */
+
+typedef struct sl_config {
+    /* store and API */
+    char *db;     /* store location: SQLite path or URL */
+    char *listen; /* API address, HOST:PORT */
+    char *log_level;
+    /* generators */
+    bool generators;
+    double rate; /* readings/s for the fleet; 0: one per sensor
+                    per second */
+    int sensors_per_type;
+    int sensor_types;
+    double event_interval; /* seconds between commerce events */
+    double anomaly_rate;
+    int64_t seed;
+    /* replay */
+    const char *replay[SL_CONFIG_MAX_FILES];
+    size_t replay_count;
+    char *format;
+    char *sensor_id;
+    char *sensor_type;
+    char *unit;
+    char *location;
+    char *speed; /* "max" or a factor */
+    bool rebase_time;
+    bool exit_when_idle;
+    /* processor */
+    int batch_size;
+    int batch_timeout_ms;
+    int window_seconds;
+    int allowed_lateness_seconds;
+    /* bus */
+    int bus_partitions;
+    int bus_capacity;
+} sl_config_t;
+
+/** Fills cfg with the defaults of every setting. */
+void sl_config_init(sl_config_t *cfg);
+
+/**
+ * Applies SLUICE_* environment variables, then the flags in argv[0..argc).
+ * Arguments that are not flags are taken as replay files. "--help" sets
+ * *help_requested (may be NULL) and stops parsing.
+ * Returns SL_OK, or SL_EINVAL with a message naming the setting in err.
+ */
+int sl_config_load(sl_config_t *cfg, int argc, char **argv,
+                   bool *help_requested, char *err, size_t err_size);
+
+/** Frees the strings cfg owns. */
+void sl_config_fini(sl_config_t *cfg);
+
+/** Prints every setting with its flag, variable, default and help. */
+void sl_config_usage(FILE *out);
+
+/**
+ * Splits cfg->listen into host and port. OUT: host (host_size bytes),
+ * *port. Returns SL_OK or SL_EINVAL with the reason in err.
+ */
+int sl_config_listen(const sl_config_t *cfg, char *host, size_t host_size,
+                     int *port, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The consuming stages: the processor (decode, validate, store, window)
+ * and the helpers the stages share.
+ */
+#ifndef SLUICE_PIPELINE_PIPELINE_H
+#define SLUICE_PIPELINE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "schema/schema.h"
+#include "store/store.h"
+
+/**
+ * Writes a batch, retrying with exponential backoff (100 ms doubling to
+ * 5 s) for as long as the store is unavailable, so an outage pauses the
+ * stage instead of sending healthy records to the dead-letter queue.
+ * Logs the outage once and its end once. component names the stage.
+ * Returns SL_OK once the batch is committed.
+ */
+int sl_pipeline_store_write(sl_store_t *st, const sl_store_batch_t *batch,
+                            sl_store_result_t *result,
+                            sl_store_reject_cb reject, void *reject_ctx,
+                            const char *component);
+
+typedef struct sl_processor sl_processor_t;
+
+typedef struct sl_processor_config {
+    sl_bus_t *bus;
+    sl_registry_t *registry;
+    const char *store_location; /* the processor opens its own handle */
+    const char *group;          /* consumer group; default "sluice-processor" */
+    int batch_size;             /* records per poll and transaction */
+    int poll_timeout_ms;
+    int64_t window_ms;
+    int64_t lateness_ms;
+} sl_processor_config_t;
+
+/* Counters of one processor, readable from any thread. */
+typedef struct sl_processor_stats {
+    uint64_t consumed;
+    uint64_t stored;     /* readings and events newly inserted */
+    uint64_t duplicates; /* already stored: ignored */
+    uint64_t dead_lettered;
+    uint64_t late;
+    uint64_t aggregates;
+} sl_processor_stats_t;
+
+void sl_processor_config_init(sl_processor_config_t *cfg);
+
+/**
+ * Opens the store, joins the group for sensor-readings and
+ * ecommerce-events and starts the processing thread.
+ * Returns NULL with the reason in err.
+ */
+sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
+                                   size_t err_size);
+
+/** Returns records of its topics not yet committed. Thread-safe. */
+int64_t sl_processor_lag(sl_processor_t *proc);
+
+/** Copies the counters. Thread-safe. */
+void sl_processor_stats(sl_processor_t *proc, sl_processor_stats_t *out);
+
+/**
+ * Waits until the bus is closed and every accepted record is processed,
+ * writes the open windows, joins the thread and frees. Accepts NULL.
+ */
+void sl_processor_stop(sl_processor_t *proc);
+
+#endif

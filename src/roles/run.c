@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `sluice run`: the standalone pipeline. Generators and replay publish to
+ * the in-process bus; the processor and the dead-letter recorder consume
+ * it into SQLite; the API serves the store. Shutdown runs in the order
+ * that loses nothing: stop the producers, wait until the consumers have
+ * committed everything accepted, close the bus, flush the windows.
+ */
+#include "roles/roles.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "bus/bus.h"
+#include "pipeline/dlq.h"
+#include "pipeline/generator.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/publish.h"
+#include "pipeline/replay.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+/* How long shutdown waits for the consumers to catch up before it closes
+ * the bus anyway. */
+#define DRAIN_TIMEOUT_MS 60000
+
+static volatile sig_atomic_t signalled;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signalled = 1;
+}
+
+typedef struct run_state {
+    const sl_config_t *cfg;
+    sl_bus_t *bus;
+    sl_registry_t *registry;
+    volatile int stop_producers;
+    atomic_bool replay_done;
+    int replay_failed;
+} run_state_t;
+
+static void *generator_main(void *arg)
+{
+    run_state_t *rs = arg;
+    const sl_config_t *cfg = rs->cfg;
+    sl_generator_config_t gen;
+    sl_publisher_t *pub = sl_publisher_create(rs->bus, rs->registry, -1);
+
+    if (pub == NULL) {
+        sl_log_error("run", "generator: cannot create a publisher");
+        return NULL;
+    }
+    sl_generator_config_init(&gen);
+    gen.sensors_per_type = cfg->sensors_per_type;
+    gen.type_count = cfg->sensor_types;
+    gen.rate = cfg->rate;
+    gen.event_interval_s = cfg->event_interval;
+    gen.anomaly_rate = cfg->anomaly_rate;
+    gen.seed = (uint64_t)cfg->seed;
+    sl_generator_run(&gen, pub, &rs->stop_producers);
+    sl_publisher_destroy(pub);
+    return NULL;
+}
+
+static void replay_options(const sl_config_t *cfg, sl_replay_options_t *opt)
+{
+    sl_replay_options_init(opt);
+    sl_replay_format_parse(cfg->format, &opt->format);
+    opt->sensor_id = cfg->sensor_id[0] != '\0' ? cfg->sensor_id : NULL;
+    sl_sensor_type_parse(cfg->sensor_type, &opt->sensor_type);
+    opt->unit = cfg->unit[0] != '\0' ? cfg->unit : NULL;
+    opt->location = cfg->location;
+    opt->speed = strcmp(cfg->speed, "max") == 0 ? 0 : atof(cfg->speed);
+    opt->rebase_time = cfg->rebase_time;
+}
+
+static void *replay_main(void *arg)
+{
+    run_state_t *rs = arg;
+    sl_replay_options_t opt;
+    sl_publisher_t *pub = sl_publisher_create(rs->bus, rs->registry, -1);
+
+    replay_options(rs->cfg, &opt);
+    for (size_t i = 0; pub != NULL && i < rs->cfg->replay_count; i++) {
+        const char *path = rs->cfg->replay[i];
+        sl_replay_stats_t stats;
+        int rc = sl_replay_run(path, &opt, pub, &rs->stop_producers, &stats);
+
+        if (rc != SL_OK) {
+            sl_log_error("replay", "cannot replay %s: %s", path,
+                         sl_strerror(rc));
+            rs->replay_failed = 1;
+            continue;
+        }
+        sl_log_info("replay",
+                    "finished file=%s published=%llu "
+                    "malformed=%llu failed=%llu",
+                    path, (unsigned long long)stats.published,
+                    (unsigned long long)stats.malformed,
+                    (unsigned long long)stats.failed);
+    }
+    sl_publisher_destroy(pub);
+    atomic_store(&rs->replay_done, true);
+    return NULL;
+}
+
+static int prepare_store(const char *location)
+{
+    char err[512];
+    sl_store_t *st = sl_store_open(location, err, sizeof(err));
+
+    if (st == NULL) {
+        sl_log_error("run", "cannot open the store %s: %s", location, err);
+        return SL_EIO;
+    }
+    int rc = sl_store_migrate(st, err, sizeof(err));
+    if (rc != SL_OK)
+        sl_log_error("run", "migration of %s failed: %s", location, err);
+    sl_store_close(st);
+    return rc;
+}
+
+static bool drained(sl_processor_t *proc, sl_dlq_recorder_t *recorder)
+{
+    return sl_processor_lag(proc) == 0 && sl_dlq_recorder_lag(recorder) == 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Waits for a signal, or for the replay input to be processed. */
+static void wait_for_end(run_state_t *rs, sl_processor_t *proc,
+                         sl_dlq_recorder_t *recorder)
+{
+    while (!signalled) {
+        sl_time_sleep_ms(100);
+        if (rs->cfg->exit_when_idle && atomic_load(&rs->replay_done) &&
+            drained(proc, recorder)) {
+            sl_log_info("run", "replay input processed, exiting");
+            return;
+        }
+    }
+    sl_log_info("run", "signal received, draining");
+}
+
+static void drain(run_state_t *rs, sl_processor_t *proc,
+                  sl_dlq_recorder_t *recorder)
+{
+    int64_t deadline = sl_time_mono_ms() + DRAIN_TIMEOUT_MS;
+
+    while (!drained(proc, recorder) && sl_time_mono_ms() < deadline)
+        sl_time_sleep_ms(20);
+    if (!drained(proc, recorder)) {
+        sl_log_error(
+            "run",
+            "shutdown: %lld records still unprocessed after "
+            "%d s; they are lost with the in-process bus",
+            (long long)(sl_processor_lag(proc) + sl_dlq_recorder_lag(recorder)),
+            DRAIN_TIMEOUT_MS / 1000);
+    }
+    sl_bus_close(rs->bus);
+}
+
+int sl_role_run(const sl_config_t *cfg)
+{
+    run_state_t rs = {.cfg = cfg};
+    sl_bus_memory_config_t bus_cfg;
+    sl_processor_config_t proc_cfg;
+    sl_api_config_t api_cfg;
+    sl_processor_t *proc = NULL;
+    sl_dlq_recorder_t *recorder = NULL;
+    sl_api_t *api = NULL;
+    pthread_t generator, replay;
+    bool generator_started = false, replay_started = false;
+    char host[256], err[512];
+    int port, status = 1;
+
+    if (sl_config_listen(cfg, host, sizeof(host), &port, err, sizeof(err)) !=
+        SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 2;
+    }
+    if (prepare_store(cfg->db) != SL_OK)
+        return 1;
+    install_signals();
+
+    sl_bus_memory_config_init(&bus_cfg);
+    bus_cfg.partitions = cfg->bus_partitions;
+    bus_cfg.partition_capacity = (size_t)cfg->bus_capacity;
+    rs.bus = sl_bus_memory_create(&bus_cfg);
+    rs.registry = sl_registry_create();
+    /* A publisher registers the built-in schemas, so replayed frames with
+     * their ids decode even when no generator runs. */
+    sl_publisher_t *registrar =
+        rs.bus && rs.registry ? sl_publisher_create(rs.bus, rs.registry, 0)
+                              : NULL;
+    if (registrar == NULL) {
+        sl_log_error("run", "cannot create the bus and schema registry");
+        goto out;
+    }
+    sl_publisher_destroy(registrar);
+
+    sl_processor_config_init(&proc_cfg);
+    proc_cfg.bus = rs.bus;
+    proc_cfg.registry = rs.registry;
+    proc_cfg.store_location = cfg->db;
+    proc_cfg.batch_size = cfg->batch_size;
+    proc_cfg.poll_timeout_ms = cfg->batch_timeout_ms;
+    proc_cfg.window_ms = (int64_t)cfg->window_seconds * 1000;
+    proc_cfg.lateness_ms = (int64_t)cfg->allowed_lateness_seconds * 1000;
+    proc = sl_processor_start(&proc_cfg, err, sizeof(err));
+    if (proc == NULL) {
+        sl_log_error("run", "cannot start the processor: %s", err);
+        goto out;
+    }
+    recorder = sl_dlq_recorder_start(rs.bus, cfg->db, err, sizeof(err));
+    if (recorder == NULL) {
+        sl_log_error("run", "cannot start the dead-letter recorder: %s", err);
+        goto out;
+    }
+    sl_api_config_init(&api_cfg);
+    api_cfg.listen_host = host;
+    api_cfg.port = port;
+    api_cfg.store_location = cfg->db;
+    api = sl_api_start(&api_cfg, err, sizeof(err));
+    if (api == NULL) {
+        sl_log_error("run", "cannot start the API: %s", err);
+        goto out;
+    }
+    sl_log_info("run", "API listening on http://%s:%d/ store=%s", host,
+                sl_api_port(api), cfg->db);
+
+    if (cfg->generators && !cfg->exit_when_idle)
+        generator_started =
+            pthread_create(&generator, NULL, generator_main, &rs) == 0;
+    atomic_store(&rs.replay_done, cfg->replay_count == 0);
+    if (cfg->replay_count > 0)
+        replay_started = pthread_create(&replay, NULL, replay_main, &rs) == 0;
+
+    wait_for_end(&rs, proc, recorder);
+    status = rs.replay_failed ? 1 : 0;
+
+out:
+    rs.stop_producers = 1;
+    if (generator_started)
+        pthread_join(generator, NULL);
+    if (replay_started)
+        pthread_join(replay, NULL);
+    if (proc != NULL && recorder != NULL)
+        drain(&rs, proc, recorder);
+    else if (rs.bus != NULL)
+        sl_bus_close(rs.bus);
+    if (proc != NULL) {
+        sl_processor_stats_t stats;
+        sl_processor_stats(proc, &stats);
+        sl_log_info("run",
+                    "processed consumed=%llu stored=%llu "
+                    "duplicates=%llu dead_lettered=%llu late=%llu",
+                    (unsigned long long)stats.consumed,
+                    (unsigned long long)stats.stored,
+                    (unsigned long long)stats.duplicates,
+                    (unsigned long long)stats.dead_lettered,
+                    (unsigned long long)stats.late);
+    }
+    sl_processor_stop(proc); /* joins after the final window flush */
+    sl_dlq_recorder_stop(recorder);
+    sl_api_stop(api);
+    sl_registry_destroy(rs.registry);
+    sl_bus_destroy(rs.bus);
+    sl_log_info("run", "stopped");
+    return status;
+}
+
+int sl_role_migrate(const sl_config_t *cfg)
+{
+    return prepare_store(cfg->db) == SL_OK ? 0 : 1;
+}
