@@ -28,8 +28,13 @@ typedef struct sl_histogram sl_histogram_t;
  * list of alternating names and values, or NULL for none:
  *     sl_metrics_counter("sluice_decode_errors_total", "help",
  *                        (const char *[]){"reason", "bad_magic_byte", NULL});
- * The handle lives until sl_metrics_reset(). Returns NULL only on OOM or
- * when name is already a family of another type. Thread-safe.
+ * The handle lives until sl_metrics_reset(). Returns NULL on OOM or when
+ * name is already a family of another type. Also returns NULL for input
+ * the exposition format cannot carry: an invalid metric name (valid ones
+ * match [a-zA-Z_:][a-zA-Z0-9_:]*), an invalid label name (valid ones match
+ * [a-zA-Z_][a-zA-Z0-9_]* and do not start with "__"), a repeated label
+ * name, a missing value, or more than SL_METRICS_MAX_LABELS pairs.
+ * The first registration's help text is kept. Thread-safe.
  */
 sl_counter_t *sl_metrics_counter(const char *name, const char *help,
                                  const char *const *labels);
@@ -40,7 +45,9 @@ sl_gauge_t *sl_metrics_gauge(const char *name, const char *help,
 /**
  * Returns a histogram series; bounds are the upper bucket limits in the
  * metric's unit, ascending, bound_count at most 32 (+Inf is implicit).
- * Every series of one family must use the same bounds.
+ * Every series of one family must use the same bounds. Returns NULL, as
+ * sl_metrics_counter() does, also when the bounds are not finite and
+ * strictly ascending, differ from the family's, or a label is named "le".
  */
 sl_histogram_t *sl_metrics_histogram(const char *name, const char *help,
                                      const double *bounds, size_t bound_count,
