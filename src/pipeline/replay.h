@@ -10,6 +10,9 @@
  *  - sensor-csv:   CSV whose header names sensor_reading.avsc fields
  *                  (sensor_id, sensor_type, value, timestamp, location,
  *                  battery_level, signal_strength, unit, anomaly).
+ *                  sensor_id, timestamp and value are required; empty
+ *                  or absent others default as for nab (battery 100,
+ *                  signal -50 dBm, no unit).
  *  - ndjson:       one JSON object per line, a reading or a commerce event
  *                  (an object with event_id is an event).
  *  - commerce-csv: event_time,event_type,product_id,category_code,brand,
@@ -111,7 +114,8 @@ typedef struct sl_replay_stats {
  * Publishes every record of path through pub, paced by opt->speed.
  * Malformed lines are logged with their line number and counted; the
  * replay goes on. Stops early when *stop becomes nonzero (may be NULL).
- * OUT: *stats (may be NULL). Returns SL_OK, or the open error.
+ * OUT: *stats (may be NULL). Returns SL_OK, the open error, or SL_EIO
+ * when reading fails part way (stats then count what was done).
  */
 int sl_replay_run(const char *path, const sl_replay_options_t *opt,
                   sl_publisher_t *pub, volatile int *stop,
