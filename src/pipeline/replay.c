@@ -1413,6 +1413,9 @@ int sl_replay_run(const char *path, const sl_replay_options_t *opt,
             st.published++;
             continue;
         }
+        /* XXX: a record the bus rejects (SL_EFULL after the publisher's
+         * timeout) is logged, counted and skipped, not retried. A
+         * publisher with a negative timeout waits for room instead. */
         count_failure(path, item, rc, &st);
         if (rc == SL_ECLOSED)
             break;
