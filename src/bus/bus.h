@@ -54,7 +54,11 @@ typedef struct sl_msg {
     size_t header_count;
 } sl_msg_t;
 
-/* Settings of the in-process bus. */
+/* Settings of the in-process bus. A record is freed once every group that
+ * ever subscribed to its topic has committed past it. A group keeps its
+ * offsets after its last consumer leaves, and a topic that no group
+ * subscribed to keeps all its records. In both cases a full partition makes
+ * publishers wait and then fail with SL_EFULL. */
 typedef struct sl_bus_memory_config {
     int32_t partitions;            /* per topic; default 6 */
     size_t partition_capacity;     /* records per partition; default 65536 */
@@ -79,12 +83,13 @@ void sl_bus_close(sl_bus_t *bus);
 /** Frees the bus. All consumers must be destroyed first. Accepts NULL. */
 void sl_bus_destroy(sl_bus_t *bus);
 
-/** Returns the number of partitions of a topic on this bus. */
+/** Returns the number of partitions of a topic on this bus, or SL_EINVAL
+ * for an invalid topic name. */
 int32_t sl_bus_partition_count(sl_bus_t *bus, const char *topic);
 
 /** Returns the partition of key among n partitions (murmur2, as Kafka's
  * default partitioner, so both back ends place a key alike). A NULL or empty
- * key goes to partition 0. */
+ * key goes to partition 0. Returns SL_EINVAL when n < 1. */
 int32_t sl_bus_partition_for_key(const void *key, size_t key_len, int32_t n);
 
 /**
@@ -94,7 +99,10 @@ int32_t sl_bus_partition_for_key(const void *key, size_t key_len, int32_t n);
  * while the partition is full. The record is accepted when this returns
  * SL_OK; OUT: *offset_out (may be NULL) receives its offset.
  * Returns SL_OK, SL_EFULL on timeout, SL_ECLOSED after sl_bus_close,
- * SL_EINVAL for more than SL_BUS_MAX_HEADERS headers, SL_ENOMEM.
+ * SL_ENOMEM, or SL_EINVAL. SL_EINVAL means more than SL_BUS_MAX_HEADERS
+ * headers, a partition that does not exist, a record larger than a whole
+ * partition may hold, or an invalid topic name. Valid names have 1 to 249
+ * characters of [A-Za-z0-9._-], as in Kafka.
  * Thread-safe.
  */
 int sl_bus_publish(sl_bus_t *bus, const char *topic, int32_t partition,
@@ -114,10 +122,13 @@ sl_consumer_t *sl_consumer_create(sl_bus_t *bus, const char *group,
                                   size_t topic_count);
 
 /**
- * Fetches up to max records, waiting up to timeout_ms for the first one.
+ * Fetches up to max records, waiting up to timeout_ms (negative: forever)
+ * for the first one.
  * Records of one partition come in offset order. OUT: msgs[0..*count).
  * Returns SL_OK (possibly with *count == 0 on timeout), or SL_ECLOSED once
- * the bus is closed and every assigned partition is drained.
+ * the bus is closed and every assigned partition is drained. A member that
+ * leaves the group after that hands its unread partitions to the others,
+ * whose next poll returns those records again.
  */
 int sl_consumer_poll(sl_consumer_t *consumer, sl_msg_t *msgs, size_t max,
                      size_t *count, int timeout_ms);
@@ -125,14 +136,17 @@ int sl_consumer_poll(sl_consumer_t *consumer, sl_msg_t *msgs, size_t max,
 /**
  * Commits next_offset (the offset of the next record to read) for one
  * partition of the group. Committing lets the bus free records that every
- * group has passed. Returns SL_OK or SL_EINVAL for an unknown topic.
+ * group has passed. Returns SL_OK, or SL_EINVAL for a topic this consumer
+ * did not subscribe to or an offset outside the retained log. Returns
+ * SL_EBUSY when a rebalance gave the partition to another member, which
+ * resumes from the last commit.
  */
 int sl_consumer_commit(sl_consumer_t *consumer, const char *topic,
                        int32_t partition, int64_t next_offset);
 
 /**
  * Returns the group's committed offset for a partition, or -1 when it has
- * committed none.
+ * committed none or the consumer did not subscribe to topic.
  */
 int64_t sl_consumer_committed(sl_consumer_t *consumer, const char *topic,
                               int32_t partition);
@@ -140,6 +154,7 @@ int64_t sl_consumer_committed(sl_consumer_t *consumer, const char *topic,
 /**
  * Returns how many records of the consumer's topics the group has not yet
  * committed: the sum over partitions of end offset minus committed offset.
+ * A partition without a commit counts from its oldest retained record.
  */
 int64_t sl_consumer_lag(sl_consumer_t *consumer);
 
