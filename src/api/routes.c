@@ -1,1 +1,463 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The REST routes: each turns a parsed request into a status and a JSON
+ * body, reading from the store. Nothing here touches sockets; server.c
+ * calls sl_api__dispatch() for every request, and tests call it directly.
+ *
+ * Error policy: whatever the client sent becomes 404, 405 or 422 with a
+ * {"detail": "..."} body; a failing store becomes 503. Doubles pass
+ * through sl_json_set_double(), so NaN or infinity from a row that some
+ * other writer stored is rendered as null and the body stays valid JSON.
+ */
+#include "api/api_int.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/json.h"
+#include "obs/metrics.h"
+#include "util/err.h"
+#include "util/timeutil.h"
+
+#define CONTENT_JSON "application/json"
+#define CONTENT_METRICS "text/plain; version=0.0.4"
+
+#define LATEST_LIMIT_DEFAULT 10
+#define LATEST_LIMIT_MAX 100
+#define ANOMALIES_LIMIT_DEFAULT 50
+#define ANOMALIES_LIMIT_MAX 1000
+#define WINDOW_MINUTES_DEFAULT 60
+#define WINDOW_MINUTES_MAX 1440
+
+/* The stats query starts with room for this many sensors and doubles it
+ * while the store fills the whole array, up to STATS_SENSORS_MAX. */
+#define STATS_SENSORS_INITIAL 256
+#define STATS_SENSORS_MAX 65536
+
+typedef struct request {
+    sl_store_t *st;
+    const sl_api_query_t *query;
+    sl_api_response_t *resp;
+    char detail[SL_API_DETAIL_MAX]; /* a 422 message, filled by readers */
+} request_t;
+
+/* A route handler fills req->resp. Returns SL_OK or SL_ENOMEM. */
+typedef int (*route_fn)(request_t *req);
+
+typedef struct route {
+    const char *path;
+    route_fn handler;
+    sl_api_route_t id;
+    const char *const *params; /* allowed query parameter names */
+} route_t;
+
+static const char *const route_labels[SL_API_ROUTE_COUNT] = {
+    [SL_API_ROUTE_HEALTH] = "/",
+    [SL_API_ROUTE_LATEST] = "/api/v1/sensors/latest",
+    [SL_API_ROUTE_STATS] = "/api/v1/sensors/stats",
+    [SL_API_ROUTE_ANOMALIES] = "/api/v1/sensors/anomalies",
+    [SL_API_ROUTE_METRICS] = "/metrics",
+    [SL_API_ROUTE_UNMATCHED] = "unmatched",
+};
+
+const char *sl_api__route_label(sl_api_route_t route)
+{
+    if ((unsigned)route >= SL_API_ROUTE_COUNT)
+        return route_labels[SL_API_ROUTE_UNMATCHED];
+    return route_labels[route];
+}
+
+/* Serializes root as the response body. Takes over root, which may be NULL
+ * after a failed allocation. */
+static int respond_json(sl_api_response_t *resp, int status, json_t *root)
+{
+    char *body;
+
+    if (root == NULL)
+        return SL_ENOMEM;
+    body = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (body == NULL)
+        return SL_ENOMEM;
+
+    resp->status = status;
+    resp->content_type = CONTENT_JSON;
+    resp->body = body;
+    resp->body_len = strlen(body);
+    return SL_OK;
+}
+
+/*
+ * Responds {"detail": detail}. A detail cut short by its buffer may end in
+ * part of a UTF-8 sequence. Those trailing bytes are dropped, because
+ * jansson accepts only valid UTF-8.
+ */
+static int respond_detail(sl_api_response_t *resp, int status,
+                          const char *detail)
+{
+    size_t len = strlen(detail);
+    json_t *text;
+
+    while (len > 0 && !sl_utf8_valid(detail, len))
+        len--;
+    text = json_stringn(detail, len);
+    if (text == NULL)
+        return SL_ENOMEM;
+    return respond_json(resp, status, json_pack("{s:o}", "detail", text));
+}
+
+/* Responds 503 for a failed store call. The store logs the failure with
+ * the database's message, so nothing is logged here. */
+static int respond_store_error(sl_api_response_t *resp, const char *operation)
+{
+    char detail[SL_API_DETAIL_MAX];
+
+    snprintf(detail, sizeof(detail), "store unavailable: %s failed", operation);
+    return respond_detail(resp, 503, detail);
+}
+
+/* Responds 422 with the message a typed reader left in req->detail. */
+static int respond_invalid(request_t *req)
+{
+    return respond_detail(req->resp, 422, req->detail);
+}
+
+/* ---- GET / ------------------------------------------------------------ */
+
+/* The store counts as available when its schema version can be read and
+ * at least one migration is applied: version 0 has no tables to query. */
+static int handle_health(request_t *req)
+{
+    bool store_ok = req->st != NULL && sl_store_schema_version(req->st) > 0;
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s}", "status",
+                             store_ok ? "healthy" : "unhealthy", "service",
+                             "sluice", "version", SL_API_VERSION, "store",
+                             store_ok ? "ok" : "unavailable");
+
+    if (root == NULL ||
+        sl_json_set_time(root, "timestamp", sl_time_now_ms()) != 0) {
+        json_decref(root);
+        return SL_ENOMEM;
+    }
+    return respond_json(req->resp, store_ok ? 200 : 503, root);
+}
+
+/* ---- readings: GET /api/v1/sensors/latest and /anomalies --------------- */
+
+/* Runs q and responds {"count": N, key: [reading...]}. */
+static int respond_readings(request_t *req, const sl_reading_query_t *q,
+                            const char *key)
+{
+    sl_reading_t *rows = calloc(q->limit, sizeof(*rows));
+    json_t *list = json_array();
+    size_t n = 0;
+    int rc = SL_ENOMEM;
+
+    if (rows == NULL || list == NULL)
+        goto out;
+    if (req->st == NULL ||
+        sl_store_readings(req->st, q, rows, q->limit, &n) != SL_OK) {
+        rc = respond_store_error(req->resp, "reading query");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (json_array_append_new(list, sl_reading_to_json(&rows[i])) != 0)
+            goto out;
+    }
+    rc = respond_json(
+        req->resp, 200,
+        json_pack("{s:I, s:O}", "count", (json_int_t)n, key, list));
+out:
+    json_decref(list);
+    free(rows);
+    return rc;
+}
+
+/* Reads from and to; when both are given, from must be before to. */
+static int read_range(request_t *req, int64_t *from_ms, bool *has_from,
+                      int64_t *to_ms, bool *has_to)
+{
+    const sl_api_query_t *q = req->query;
+    size_t size = sizeof(req->detail);
+
+    if (sl_api__query_time(q, "from", from_ms, has_from, req->detail, size) ||
+        sl_api__query_time(q, "to", to_ms, has_to, req->detail, size))
+        return SL_EINVAL;
+    if (*has_from && *has_to && *from_ms >= *to_ms) {
+        snprintf(req->detail, size, "from: must be earlier than to");
+        return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
+static const char *const latest_params[] = {"sensor_id", "sensor_type", "limit",
+                                            "from",      "to",          NULL};
+
+static int handle_latest(request_t *req)
+{
+    const sl_api_query_t *q = req->query;
+    size_t size = sizeof(req->detail);
+    int64_t limit = LATEST_LIMIT_DEFAULT;
+    sl_reading_query_t rq;
+    bool has_from, has_to;
+
+    sl_reading_query_init(&rq);
+    if (sl_api__query_text(q, "sensor_id", SL_ID_MAX, &rq.sensor_id,
+                           req->detail, size) ||
+        sl_api__query_sensor_type(q, "sensor_type", &rq.sensor_type,
+                                  req->detail, size) ||
+        sl_api__query_int(q, "limit", 1, LATEST_LIMIT_MAX, &limit, req->detail,
+                          size) ||
+        read_range(req, &rq.from_ms, &has_from, &rq.to_ms, &has_to))
+        return respond_invalid(req);
+
+    rq.limit = (size_t)limit;
+    return respond_readings(req, &rq, "readings");
+}
+
+static const char *const anomalies_params[] = {"limit", "sensor_type", NULL};
+
+static int handle_anomalies(request_t *req)
+{
+    const sl_api_query_t *q = req->query;
+    size_t size = sizeof(req->detail);
+    int64_t limit = ANOMALIES_LIMIT_DEFAULT;
+    sl_reading_query_t rq;
+
+    sl_reading_query_init(&rq);
+    if (sl_api__query_sensor_type(q, "sensor_type", &rq.sensor_type,
+                                  req->detail, size) ||
+        sl_api__query_int(q, "limit", 1, ANOMALIES_LIMIT_MAX, &limit,
+                          req->detail, size))
+        return respond_invalid(req);
+
+    rq.anomalies_only = true;
+    rq.limit = (size_t)limit;
+    return respond_readings(req, &rq, "anomalies");
+}
+
+/* ---- GET /api/v1/sensors/stats ----------------------------------------- */
+
+static json_t *stats_to_json(const sl_sensor_stats_t *s)
+{
+    json_t *obj = json_pack("{s:s, s:s, s:I, s:I}", "sensor_id", s->sensor_id,
+                            "sensor_type", sl_sensor_type_name(s->sensor_type),
+                            "reading_count", (json_int_t)s->count,
+                            "anomaly_count", (json_int_t)s->anomaly_count);
+
+    if (obj == NULL || sl_json_set_double(obj, "avg_value", s->avg) != 0 ||
+        sl_json_set_double(obj, "min_value", s->min) != 0 ||
+        sl_json_set_double(obj, "max_value", s->max) != 0 ||
+        sl_json_set_time(obj, "first_timestamp", s->first_ms) != 0 ||
+        sl_json_set_time(obj, "last_timestamp", s->last_ms) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/*
+ * Fetches the statistics of [from_ms, to_ms), growing the array while the
+ * store fills it. OUT: *out (caller frees), *n.
+ * Returns SL_OK, SL_EIO or SL_ENOMEM.
+ */
+static int fetch_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                       int sensor_type, sl_sensor_stats_t **out, size_t *n)
+{
+    size_t max = STATS_SENSORS_INITIAL;
+
+    *out = NULL;
+    for (;;) {
+        sl_sensor_stats_t *rows = realloc(*out, max * sizeof(*rows));
+        int rc;
+
+        if (rows == NULL)
+            return SL_ENOMEM;
+        *out = rows;
+        rc = sl_store_sensor_stats(st, from_ms, to_ms, sensor_type, rows, max,
+                                   n);
+        if (rc != SL_OK)
+            return SL_EIO;
+        /* XXX: past STATS_SENSORS_MAX sensors the response silently lists
+         * only the first ones by sensor_id; no paging parameter exists. */
+        if (*n < max || max >= STATS_SENSORS_MAX)
+            return SL_OK;
+        max *= 2;
+    }
+}
+
+static int respond_stats(request_t *req, json_t *root, int64_t from_ms,
+                         int64_t to_ms, int sensor_type)
+{
+    sl_sensor_stats_t *rows = NULL;
+    json_t *list = json_array();
+    size_t n = 0;
+    int rc = SL_ENOMEM;
+
+    if (list == NULL)
+        goto out;
+    rc = req->st == NULL
+             ? SL_EIO
+             : fetch_stats(req->st, from_ms, to_ms, sensor_type, &rows, &n);
+    if (rc == SL_EIO) {
+        rc = respond_store_error(req->resp, "statistics query");
+        goto out;
+    }
+    rc = SL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (json_array_append_new(list, stats_to_json(&rows[i])) != 0)
+            goto out;
+    }
+    if (sl_json_set_time(root, "from", from_ms) != 0 ||
+        sl_json_set_time(root, "to", to_ms) != 0 ||
+        json_object_set_new(root, "count", json_integer((json_int_t)n)) ||
+        json_object_set(root, "stats", list) != 0)
+        goto out;
+    rc = respond_json(req->resp, 200, root);
+    root = NULL;
+out:
+    json_decref(root);
+    json_decref(list);
+    free(rows);
+    return rc;
+}
+
+static const char *const stats_params[] = {"time_window_minutes", "from", "to",
+                                           "sensor_type", NULL};
+
+/*
+ * The range is [now - window, now) unless from or to is given: from
+ * replaces the start and to the end, and a missing start is to - window.
+ * time_window_minutes is null in the response when from decides the start.
+ */
+static int handle_stats(request_t *req)
+{
+    const sl_api_query_t *q = req->query;
+    size_t size = sizeof(req->detail);
+    int64_t window = WINDOW_MINUTES_DEFAULT;
+    int64_t from_ms = 0, to_ms = 0;
+    bool has_from, has_to;
+    int sensor_type = -1;
+    json_t *root;
+
+    if (sl_api__query_int(q, "time_window_minutes", 1, WINDOW_MINUTES_MAX,
+                          &window, req->detail, size) ||
+        sl_api__query_sensor_type(q, "sensor_type", &sensor_type, req->detail,
+                                  size) ||
+        read_range(req, &from_ms, &has_from, &to_ms, &has_to))
+        return respond_invalid(req);
+
+    if (!has_to)
+        to_ms = sl_time_now_ms();
+    if (!has_from)
+        from_ms = to_ms - window * 60000;
+    if (from_ms >= to_ms) {
+        snprintf(req->detail, size,
+                 "from: must be earlier than to, which defaults to now");
+        return respond_invalid(req);
+    }
+
+    root = json_object();
+    if (root == NULL)
+        return SL_ENOMEM;
+    if (json_object_set_new(root, "time_window_minutes",
+                            has_from ? json_null() : json_integer(window))) {
+        json_decref(root);
+        return SL_ENOMEM;
+    }
+    return respond_stats(req, root, from_ms, to_ms, sensor_type);
+}
+
+/* ---- GET /metrics ------------------------------------------------------ */
+
+static int handle_metrics(request_t *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    if (sl_metrics_render(&text, &len) != SL_OK)
+        return SL_ENOMEM;
+    req->resp->status = 200;
+    req->resp->content_type = CONTENT_METRICS;
+    req->resp->body = text;
+    req->resp->body_len = len;
+    return SL_OK;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const char *const no_params[] = {NULL};
+
+static const route_t routes[] = {
+    {"/", handle_health, SL_API_ROUTE_HEALTH, no_params},
+    {"/api/v1/sensors/latest", handle_latest, SL_API_ROUTE_LATEST,
+     latest_params},
+    {"/api/v1/sensors/stats", handle_stats, SL_API_ROUTE_STATS, stats_params},
+    {"/api/v1/sensors/anomalies", handle_anomalies, SL_API_ROUTE_ANOMALIES,
+     anomalies_params},
+    {"/metrics", handle_metrics, SL_API_ROUTE_METRICS, no_params},
+};
+
+static const route_t *find_route(const char *path)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(path, routes[i].path) == 0)
+            return &routes[i];
+    }
+    return NULL;
+}
+
+static int run_route(const route_t *route, sl_store_t *st, const char *raw,
+                     sl_api_response_t *resp)
+{
+    request_t req = {.st = st, .resp = resp};
+    sl_api_query_t query;
+    int rc;
+
+    rc = sl_api__query_parse(raw, &query, req.detail, sizeof(req.detail));
+    if (rc == SL_OK)
+        rc = sl_api__query_check_names(&query, route->params, req.detail,
+                                       sizeof(req.detail));
+    if (rc == SL_OK) {
+        req.query = &query;
+        rc = route->handler(&req);
+    } else if (rc == SL_EINVAL) {
+        rc = respond_invalid(&req);
+    }
+    sl_api__query_fini(&query);
+    return rc;
+}
+
+int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
+                     const char *query, sl_api_response_t *resp,
+                     sl_api_route_t *route_id)
+{
+    const route_t *route = find_route(path != NULL ? path : "");
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    if (route_id != NULL)
+        *route_id = route != NULL ? route->id : SL_API_ROUTE_UNMATCHED;
+
+    if (route == NULL)
+        rc = respond_detail(resp, 404, "Not Found");
+    else if (method == NULL || strcmp(method, "GET") != 0)
+        rc = respond_detail(resp, 405, "Method Not Allowed");
+    else
+        rc = run_route(route, st, query, resp);
+
+    if (rc != SL_OK) {
+        free(resp->body);
+        memset(resp, 0, sizeof(*resp));
+        return SL_ENOMEM;
+    }
+    return SL_OK;
+}
+
+int sl_api_handle(sl_store_t *st, const char *method, const char *path,
+                  const char *query, sl_api_response_t *resp)
+{
+    return sl_api__dispatch(st, method, path, query, resp, NULL);
+}

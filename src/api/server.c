@@ -1,1 +1,624 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The HTTP server: one libwebsockets context with one vhost, served by one
+ * thread. libwebsockets parses each request, and this file turns it back
+ * into (method, path, raw query) for sl_api__dispatch(), which reads the
+ * server's own store handle. The response goes out as headers first, then
+ * the body in chunks of one writeable callback each, so a large body never
+ * blocks the service thread. Connections are kept alive between requests.
+ *
+ * Everything in the callback runs on the service thread, which is the only
+ * user of the store handle and of the metric handle cache.
+ */
+#include "api/api_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "obs/metrics.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define LOG_COMPONENT "api"
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 8000
+
+/* Body bytes written per writeable callback. */
+#define BODY_CHUNK_BYTES 16384
+
+/* Room for the response headers this server writes (status line, server,
+ * content-type, content-length, connection, allow). */
+#define HEADER_BYTES 512
+
+/* Largest request header block, the URI included, that lws accepts. */
+#define MAX_HEADER_BYTES 8192
+
+/* Distinct statuses per route whose counter handles are cached. */
+#define STATUS_SLOTS 8
+
+typedef struct status_counter {
+    int status;
+    sl_counter_t *counter;
+} status_counter_t;
+
+struct sl_api {
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    sl_store_t *st;
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool stopping;
+    int port;
+    char host[INET6_ADDRSTRLEN];
+    sl_histogram_t *duration[SL_API_ROUTE_COUNT];
+    status_counter_t requests[SL_API_ROUTE_COUNT][STATUS_SLOTS];
+};
+
+/* Per-connection state; lws zeroes it when the connection opens. It
+ * outlives one request because connections are kept alive. */
+typedef struct session {
+    sl_api_response_t resp;
+    size_t sent;      /* body bytes already handed to lws_write() */
+    bool head_only;   /* HEAD: headers of the GET response, no body */
+    bool close_after; /* close instead of waiting for the next request */
+} session_t;
+
+/* Upper bounds of the request duration histogram, in seconds. */
+static const double duration_bounds[] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+
+/* Method names in the order of lws's LWSHUMETH_* indexes. */
+static const char *const method_names[] = {
+    "GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD",
+};
+
+void sl_api_config_init(sl_api_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen_host = DEFAULT_HOST;
+    cfg->port = DEFAULT_PORT;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void register_metrics(sl_api_t *api)
+{
+    for (int r = 0; r < SL_API_ROUTE_COUNT; r++) {
+        const char *labels[] = {"route", sl_api__route_label(r), NULL};
+
+        api->duration[r] = sl_metrics_histogram(
+            "sluice_http_request_duration_seconds",
+            "Time from a parsed HTTP request to its response being ready",
+            duration_bounds,
+            sizeof(duration_bounds) / sizeof(duration_bounds[0]), labels);
+    }
+}
+
+/* Returns the counter of (route, status), looking it up on first use. */
+static sl_counter_t *request_counter(sl_api_t *api, sl_api_route_t route,
+                                     int status)
+{
+    status_counter_t *slots = api->requests[route];
+    char status_text[16];
+    const char *labels[] = {"route", sl_api__route_label(route), "status",
+                            status_text, NULL};
+    sl_counter_t *counter;
+    int i;
+
+    for (i = 0; i < STATUS_SLOTS && slots[i].counter != NULL; i++) {
+        if (slots[i].status == status)
+            return slots[i].counter;
+    }
+
+    snprintf(status_text, sizeof(status_text), "%d", status);
+    counter = sl_metrics_counter("sluice_http_requests_total",
+                                 "HTTP requests by route template and status",
+                                 labels);
+    if (i < STATUS_SLOTS && counter != NULL) {
+        slots[i].status = status;
+        slots[i].counter = counter;
+    }
+    return counter;
+}
+
+static void record_request(sl_api_t *api, sl_api_route_t route, int status,
+                           int64_t start_ns)
+{
+    double seconds = (double)(sl_time_mono_ns() - start_ns) / 1e9;
+
+    sl_counter_add(request_counter(api, route, status), 1);
+    sl_histogram_observe(api->duration[route], seconds);
+}
+
+/* ---- request ------------------------------------------------------------ */
+
+/* A request as libwebsockets delivered it, ready for sl_api__dispatch(). */
+typedef struct request {
+    const char *method;
+    char *path;  /* heap */
+    char *query; /* heap, or NULL when the URI had no arguments */
+} request_t;
+
+static void request_fini(request_t *req)
+{
+    free(req->path);
+    free(req->query);
+}
+
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+/* Appends len bytes at src to out, percent-encoding all but unreserved
+ * characters, and keeping the first '=' when keep_equals. */
+static char *encode_into(char *out, const char *src, size_t len,
+                         bool keep_equals)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        if (is_unreserved(c) || (keep_equals && c == '=')) {
+            keep_equals = keep_equals && c != '=';
+            *out++ = (char)c;
+        } else {
+            *out++ = '%';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+    }
+    return out;
+}
+
+/*
+ * Rebuilds the raw query text from the URI arguments. lws has already split
+ * them at '&' and percent-decoded each "name=value" fragment, so they are
+ * percent-encoded again for sl_api__query_parse(), which then receives
+ * the same pairs the client sent. Returns SL_OK (*out NULL when there are no
+ * arguments) or SL_ENOMEM.
+ *
+ * XXX: because lws 4.1.6 decodes the URI itself, some bad requests never
+ * reach the routes' 422: an invalid percent-escape gets lws's own 403
+ * page, a decoded NUL or a header block over MAX_HEADER_BYTES closes the
+ * connection, and a percent-encoded '=' in a name arrives as '_'.
+ */
+static int rebuild_query(struct lws *wsi, char **out)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    char *fragment, *query, *end, *last_start = NULL;
+    bool last_is_slash = false;
+
+    *out = NULL;
+    if (total <= 0)
+        return SL_OK;
+
+    /* Each byte may become three, and each non-empty fragment adds at most
+     * one '&'. */
+    fragment = malloc((size_t)total + 1);
+    query = malloc((size_t)total * 4 + 1);
+    if (fragment == NULL || query == NULL) {
+        free(fragment);
+        free(query);
+        return SL_ENOMEM;
+    }
+
+    /* lws_hdr_copy_fragment() returns the fragment's length, or -1 past
+     * the last fragment. */
+    end = query;
+    for (int i = 0;; i++) {
+        int len = lws_hdr_copy_fragment(wsi, fragment, total + 1,
+                                        WSI_TOKEN_HTTP_URI_ARGS, i);
+
+        if (len < 0)
+            break;
+        if (len == 0)
+            continue;
+        last_start = end;
+        last_is_slash = len == 1 && fragment[0] == '/';
+        if (end != query)
+            *end++ = '&';
+        end = encode_into(end, fragment, (size_t)len, true);
+    }
+
+    /* XXX: lws 4.1.6 writes '/' into an empty last fragment, as it does for
+     * an empty path, so "?limit=2&" arrives as "limit=2" and "/". That
+     * fragment is dropped, which also drops a literal "&/" at the end. */
+    if (last_is_slash)
+        end = last_start;
+    *end = '\0';
+    free(fragment);
+    *out = query;
+    return SL_OK;
+}
+
+/* Fills req from the parsed request headers. A request lws reports without
+ * a method gets method "UNKNOWN" and path "", which no route serves.
+ * Returns SL_OK or SL_ENOMEM. */
+static int request_init(struct lws *wsi, request_t *req)
+{
+    size_t method_count = sizeof(method_names) / sizeof(method_names[0]);
+    char *uri = NULL;
+    int uri_len = 0;
+    int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+
+    memset(req, 0, sizeof(*req));
+    req->method = "UNKNOWN";
+    if (method >= 0 && (size_t)method < method_count)
+        req->method = method_names[method];
+    if (method < 0 || uri == NULL || uri_len < 0)
+        uri_len = 0;
+
+    req->path = strndup(uri_len > 0 ? uri : "", (size_t)uri_len);
+    if (req->path == NULL)
+        return SL_ENOMEM;
+    return rebuild_query(wsi, &req->query);
+}
+
+/* ---- response ----------------------------------------------------------- */
+
+static void session_reset(session_t *ss)
+{
+    free(ss->resp.body);
+    memset(ss, 0, sizeof(*ss));
+}
+
+/* Fills ss->resp for a request, falling back to a fixed 503 when memory
+ * runs out. HEAD is served as GET without the body. */
+static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
+{
+    static const char oom_body[] = "{\"detail\":\"server out of memory\"}";
+    sl_api_route_t route = SL_API_ROUTE_UNMATCHED;
+    int64_t start_ns = sl_time_mono_ns();
+    request_t req;
+    int rc;
+
+    rc = request_init(wsi, &req);
+    if (rc == SL_OK) {
+        ss->head_only = strcmp(req.method, "HEAD") == 0;
+        /* A request with another method may carry a body that no route
+         * reads, so the connection is not reused for a next request. */
+        ss->close_after = !ss->head_only && strcmp(req.method, "GET") != 0;
+        rc = sl_api__dispatch(api->st, ss->head_only ? "GET" : req.method,
+                              req.path, req.query, &ss->resp, &route);
+    }
+    if (rc != SL_OK) {
+        sl_log_error(LOG_COMPONENT,
+                     "building response failed: out of memory path=%s",
+                     req.path != NULL ? req.path : "-");
+        ss->resp.status = 503;
+        ss->resp.content_type = "application/json";
+        ss->resp.body = strdup(oom_body);
+        ss->resp.body_len = ss->resp.body != NULL ? strlen(oom_body) : 0;
+        ss->close_after = true;
+    }
+
+    record_request(api, route, ss->resp.status, start_ns);
+    sl_log_debug(LOG_COMPONENT, "request method=%s path=%s route=%s status=%d",
+                 req.method, req.path != NULL ? req.path : "-",
+                 sl_api__route_label(route), ss->resp.status);
+    request_fini(&req);
+}
+
+/* Writes the status line and headers. Returns 0, or -1 to close. */
+static int write_headers(struct lws *wsi, const session_t *ss)
+{
+    unsigned char buf[LWS_PRE + HEADER_BYTES];
+    unsigned char *start = buf + LWS_PRE;
+    unsigned char *p = start;
+    unsigned char *end = buf + sizeof(buf) - 1;
+    const sl_api_response_t *resp = &ss->resp;
+
+    if (lws_add_http_common_headers(wsi, (unsigned)resp->status,
+                                    resp->content_type, resp->body_len, &p,
+                                    end))
+        return -1;
+    if (resp->status == 405 &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
+                                     (const unsigned char *)"GET, HEAD", 9, &p,
+                                     end))
+        return -1;
+    if (ss->close_after && lws_add_http_header_by_token(
+                               wsi, WSI_TOKEN_CONNECTION,
+                               (const unsigned char *)"close", 5, &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    return 0;
+}
+
+/* Ends the current transaction. Returns 0 to keep the connection for the
+ * next request, or -1 to close it. */
+static int finish_transaction(struct lws *wsi, session_t *ss)
+{
+    bool close_after = ss->close_after;
+
+    session_reset(ss);
+    if (close_after || lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+/* Writes the next chunk of the body. Returns 0, or -1 to close. */
+static int write_body_chunk(struct lws *wsi, session_t *ss)
+{
+    unsigned char buf[LWS_PRE + BODY_CHUNK_BYTES];
+    size_t left = ss->resp.body_len - ss->sent;
+    size_t chunk = left < BODY_CHUNK_BYTES ? left : BODY_CHUNK_BYTES;
+    bool last = chunk == left;
+
+    /* lws_write() needs LWS_PRE bytes of headroom before the data. */
+    memcpy(buf + LWS_PRE, ss->resp.body + ss->sent, chunk);
+    if (lws_write(wsi, buf + LWS_PRE, chunk,
+                  last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk) {
+        sl_log_warn(LOG_COMPONENT,
+                    "lws_write failed, closing connection sent=%zu of=%zu",
+                    ss->sent, ss->resp.body_len);
+        return -1;
+    }
+    ss->sent += chunk;
+
+    if (last)
+        return finish_transaction(wsi, ss);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ---- protocol callback -------------------------------------------------- */
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
+                         void *user, void *in, size_t len)
+{
+    sl_api_t *api = lws_context_user(lws_get_context(wsi));
+    session_t *ss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        session_reset(ss);
+        build_response(api, wsi, ss);
+        if (write_headers(wsi, ss) != 0) {
+            sl_log_warn(LOG_COMPONENT,
+                        "writing response headers failed, closing "
+                        "connection status=%d",
+                        ss->resp.status);
+            return -1;
+        }
+        if (ss->head_only || ss->resp.body_len == 0)
+            return finish_transaction(wsi, ss);
+        lws_callback_on_writable(wsi);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (ss == NULL || ss->resp.body == NULL)
+            return 0;
+        return write_body_chunk(wsi, ss);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        /* No route takes a request body; it is read and dropped. */
+        return 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* lws 4.1.6 never delivered the writeable callback requested while
+         * a request body was still arriving (seen with a POST carrying
+         * Content-Length), so the response body is requested again. */
+        if (ss != NULL && ss->resp.body != NULL)
+            lws_callback_on_writable(wsi);
+        return 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (ss != NULL && ss->resp.body != NULL)
+            sl_log_debug(LOG_COMPONENT,
+                         "connection closed with %zu of %zu body bytes unsent",
+                         ss->resp.body_len - ss->sent, ss->resp.body_len);
+        if (ss != NULL)
+            session_reset(ss);
+        break;
+
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* XXX: no WebSocket endpoint exists yet, so every upgrade is
+         * rejected. /ws/sensors will get its own entry in protocols[]. */
+        return -1;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* protocols[0] serves plain HTTP. WebSocket protocols go after it, each
+ * with its own per-session struct, before the terminating entry. */
+static const struct lws_protocols protocols[] = {
+    {"http", callback_http, sizeof(session_t), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- start and stop ----------------------------------------------------- */
+
+/* Routes libwebsockets' own errors and warnings into the sluice log. */
+static void log_lws_line(int level, const char *line)
+{
+    size_t len = strlen(line);
+
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (level & LLL_ERR)
+        sl_log_error(LOG_COMPONENT, "libwebsockets: %.*s", (int)len, line);
+    else
+        sl_log_warn(LOG_COMPONENT, "libwebsockets: %.*s", (int)len, line);
+}
+
+/*
+ * Explains why lws could not listen on host:port, which lws itself does not
+ * report: binds a probe socket to the same address and returns its errno,
+ * or 0 when the probe binds (the failure was then something else).
+ */
+static int probe_listen_errno(const char *host, int port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char service[16];
+    int enable = 1, fd, err = 0;
+
+    snprintf(service, sizeof(service), "%d", port);
+    if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
+        return EADDRNOTAVAIL;
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        /* lws sets SO_REUSEADDR too, so TIME_WAIT leftovers do not count. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &enable, sizeof(enable));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1) != 0)
+            err = errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return err;
+}
+
+static void format_listen_error(const char *host, int port, char *err,
+                                size_t err_size)
+{
+    int probe = probe_listen_errno(host, port);
+    const char *reason = probe == EADDRINUSE ? "address in use"
+                         : probe != 0        ? strerror(probe)
+                                             : "libwebsockets could not "
+                                               "create the listener";
+
+    snprintf(err, err_size, "listen %s:%d: %s", host, port, reason);
+}
+
+static void *service_main(void *arg)
+{
+    sl_api_t *api = arg;
+
+    while (!atomic_load(&api->stopping)) {
+        if (lws_service(api->ctx, 0) < 0) {
+            sl_log_error(LOG_COMPONENT, "lws_service failed, serving stops");
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int create_server(sl_api_t *api, const char *host, int port, char *err,
+                         size_t err_size)
+{
+    struct lws_context_creation_info info;
+
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.gid = -1;
+    info.uid = -1;
+    info.user = api;
+    info.server_string = "sluice";
+    info.max_http_header_data = MAX_HEADER_BYTES;
+    api->ctx = lws_create_context(&info);
+    if (api->ctx == NULL) {
+        snprintf(err, err_size, "lws_create_context failed");
+        return SL_EIO;
+    }
+
+    info.port = port;
+    info.iface = host[0] != '\0' ? host : NULL;
+    info.protocols = protocols;
+    info.vhost_name = "sluice";
+    api->vhost = lws_create_vhost(api->ctx, &info);
+    if (api->vhost == NULL) {
+        format_listen_error(host[0] != '\0' ? host : "0.0.0.0", port, err,
+                            err_size);
+        return SL_EIO;
+    }
+    api->port = lws_get_vhost_listen_port(api->vhost);
+    return SL_OK;
+}
+
+sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
+{
+    const char *host = cfg->listen_host != NULL ? cfg->listen_host : "";
+    sl_api_t *api;
+    int rc;
+
+    if (cfg->port < 0 || cfg->port > 65535) {
+        snprintf(err, err_size, "listen port %d: must be between 0 and 65535",
+                 cfg->port);
+        return NULL;
+    }
+    if (strlen(host) >= sizeof(api->host)) {
+        snprintf(err, err_size, "listen host '%s': longer than an IP address",
+                 host);
+        return NULL;
+    }
+    api = calloc(1, sizeof(*api));
+    if (api == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    snprintf(api->host, sizeof(api->host), "%s", host);
+    atomic_init(&api->stopping, false);
+
+    api->st = sl_store_open(
+        cfg->store_location != NULL ? cfg->store_location : "", err, err_size);
+    if (api->st == NULL)
+        goto fail;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_line);
+    register_metrics(api);
+    if (create_server(api, host, cfg->port, err, err_size) != SL_OK)
+        goto fail;
+
+    rc = pthread_create(&api->thread, NULL, service_main, api);
+    if (rc != 0) {
+        snprintf(err, err_size, "pthread_create failed: %s", strerror(rc));
+        goto fail;
+    }
+    api->thread_started = true;
+    sl_log_info(LOG_COMPONENT, "listening on http://%s:%d",
+                host[0] != '\0' ? host : "0.0.0.0", api->port);
+    return api;
+
+fail:
+    sl_api_stop(api);
+    return NULL;
+}
+
+int sl_api_port(const sl_api_t *api)
+{
+    return api->port;
+}
+
+void sl_api_stop(sl_api_t *api)
+{
+    if (api == NULL)
+        return;
+
+    if (api->thread_started) {
+        atomic_store(&api->stopping, true);
+        lws_cancel_service(api->ctx);
+        pthread_join(api->thread, NULL);
+        sl_log_info(LOG_COMPONENT, "stopped listening on http://%s:%d",
+                    api->host[0] != '\0' ? api->host : "0.0.0.0", api->port);
+    }
+    /* Closing the context closes every open connection, whose
+     * LWS_CALLBACK_CLOSED_HTTP frees the pending response. */
+    if (api->ctx != NULL)
+        lws_context_destroy(api->ctx);
+    sl_store_close(api->st);
+    free(api);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals shared by the files of the API module: the query-string parser
+ * (query.c), the route dispatcher (routes.c) and the libwebsockets server
+ * (server.c). Nothing outside src/api/ and its tests includes this header.
+ */
+#ifndef SLUICE_API_API_INT_H
+#define SLUICE_API_API_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+
+/* XXX: duplicates project(VERSION) in the top-level CMakeLists.txt, because
+ * no generated version header exists yet. Keep the two equal. */
+#define SL_API_VERSION "0.1.0"
+
+/* Longest "detail" message the API produces, in bytes. */
+#define SL_API_DETAIL_MAX 512
+
+/* Route templates: the bounded values of the "route" metric label. */
+typedef enum sl_api_route {
+    SL_API_ROUTE_HEALTH = 0,    /* GET / */
+    SL_API_ROUTE_LATEST = 1,    /* GET /api/v1/sensors/latest */
+    SL_API_ROUTE_STATS = 2,     /* GET /api/v1/sensors/stats */
+    SL_API_ROUTE_ANOMALIES = 3, /* GET /api/v1/sensors/anomalies */
+    SL_API_ROUTE_METRICS = 4,   /* GET /metrics */
+    SL_API_ROUTE_UNMATCHED = 5, /* any path no route serves */
+    SL_API_ROUTE_COUNT = 6,
+} sl_api_route_t;
+
+/** Returns the label value of a route ("/api/v1/sensors/latest", ...). */
+const char *sl_api__route_label(sl_api_route_t route);
+
+/**
+ * Handles one request as sl_api_handle() does and also reports which route
+ * template served it. OUT: *resp, *route (may be NULL).
+ * Returns SL_OK, or SL_ENOMEM with resp->body NULL.
+ */
+int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
+                     const char *query, sl_api_response_t *resp,
+                     sl_api_route_t *route);
+
+/* One decoded name=value pair of a query string. Both strings are
+ * NUL-terminated, valid UTF-8 and free of NUL bytes. */
+typedef struct sl_api_param {
+    char *name;
+    char *value;
+} sl_api_param_t;
+
+/* A parsed query string; owns every string in params. */
+typedef struct sl_api_query {
+    sl_api_param_t *params;
+    size_t count;
+} sl_api_query_t;
+
+/**
+ * Splits raw (the text after '?', or NULL for none) at '&' and ';', then
+ * each pair at its first '=', and percent-decodes names and values ('+' is
+ * a space).
+ * Empty pairs ("a=1&&b=2") are skipped, and a pair without '=' has the
+ * value "". OUT: *q, released by sl_api__query_fini() on every return.
+ * Returns SL_OK or SL_ENOMEM. Returns SL_EINVAL with a client-facing message
+ * in err when an escape is invalid, when decoded text is not valid UTF-8 or
+ * contains NUL, or when a name appears twice.
+ */
+int sl_api__query_parse(const char *raw, sl_api_query_t *q, char *err,
+                        size_t err_size);
+
+/** Frees what sl_api__query_parse() allocated. Accepts a zeroed query. */
+void sl_api__query_fini(sl_api_query_t *q);
+
+/**
+ * Checks that every parameter name is in allowed (NULL-terminated).
+ * Returns SL_OK, or SL_EINVAL with every unknown name listed in err.
+ */
+int sl_api__query_check_names(const sl_api_query_t *q,
+                              const char *const *allowed, char *err,
+                              size_t err_size);
+
+/** Returns the value of parameter name, or NULL when it is absent. */
+const char *sl_api__query_get(const sl_api_query_t *q, const char *name);
+
+/**
+ * Reads an integer parameter in [min, max]. The value must be decimal
+ * digits with an optional sign and nothing else. OUT: *out, left at its
+ * default when the parameter is absent.
+ * Returns SL_OK, or SL_EINVAL with "name: must be an integer between min
+ * and max" in err.
+ */
+int sl_api__query_int(const sl_api_query_t *q, const char *name, int64_t min,
+                      int64_t max, int64_t *out, char *err, size_t err_size);
+
+/**
+ * Reads an ISO-8601 date-time parameter. OUT: *out_ms and *present, which
+ * is false (and *out_ms untouched) when the parameter is absent.
+ * Returns SL_OK, or SL_EINVAL with a message naming the parameter.
+ */
+int sl_api__query_time(const sl_api_query_t *q, const char *name,
+                       int64_t *out_ms, bool *present, char *err,
+                       size_t err_size);
+
+/**
+ * Reads a sensor type symbol. OUT: *out, an sl_sensor_type_t, left at its
+ * default (-1 for "any") when the parameter is absent.
+ * Returns SL_OK, or SL_EINVAL listing the valid symbols in err.
+ */
+int sl_api__query_sensor_type(const sl_api_query_t *q, const char *name,
+                              int *out, char *err, size_t err_size);
+
+/**
+ * Reads a text parameter of 1..max_len bytes. OUT: *out, borrowed from q,
+ * left untouched when the parameter is absent.
+ * Returns SL_OK, or SL_EINVAL when the value is empty or too long.
+ */
+int sl_api__query_text(const sl_api_query_t *q, const char *name,
+                       size_t max_len, const char **out, char *err,
+                       size_t err_size);
+
+#endif
