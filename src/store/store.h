@@ -6,7 +6,10 @@
  *
  * Writes are idempotent: a reading is identified by (sensor_id, timestamp)
  * and an event by event_id, so writing a batch twice (a redelivery after a
- * crash or a rebalance) adds nothing the second time.
+ * crash or a rebalance) adds nothing the second time. The SQLite store keys
+ * events by (timestamp, event_id) so that inserts append: a redelivery
+ * carries the original timestamp, but one event_id sent again with another
+ * timestamp is stored twice.
  *
  * One handle serves one thread at a time. Open one handle per thread; the
  * SQLite back end runs in WAL mode so readers never block the writer.
@@ -91,7 +94,9 @@ typedef struct sl_store_result {
 /**
  * Called for a row the store refused while the rest of its batch was
  * committed. kind is "reading" or "event", index the row's position in the
- * batch, error the database's message.
+ * batch, error the database's message. kind is also "aggregate", "window"
+ * (a recompute entry) or "dlq" for a row of those arrays, and "latest" when
+ * a stored reading (index) could not update the sensor's latest reading.
  */
 typedef void (*sl_store_reject_cb)(void *ctx, const char *kind, size_t index,
                                    const char *error);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The back-end-neutral half of the store: picks a back end from the
+ * location string, checks the arguments of every public call and forwards
+ * it through the back end's operation table (store_int.h).
+ */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "util/err.h"
+
+static const char *const dlq_class_names[] = {"decode", "validation", "storage",
+                                              "processing"};
+static const char *const dlq_status_names[] = {"pending", "retrying",
+                                               "resolved", "dead"};
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void sl_reading_query_init(sl_reading_query_t *q)
+{
+    q->sensor_id = NULL;
+    q->sensor_type = -1;
+    q->from_ms = INT64_MIN;
+    q->to_ms = INT64_MAX;
+    q->anomalies_only = false;
+    q->limit = 100;
+}
+
+sl_store_t *sl_store_open(const char *location, char *err, size_t err_size)
+{
+    if (location == NULL || location[0] == '\0') {
+        snprintf(err, err_size, "store location is empty");
+        return NULL;
+    }
+
+    if (has_prefix(location, "postgres://") ||
+        has_prefix(location, "postgresql://")) {
+        /* XXX: store_pg.c does not exist yet; a PostgreSQL build adds its
+         * open function here. */
+        snprintf(err, err_size,
+                 "PostgreSQL store requested but this build has no "
+                 "PostgreSQL support; use an SQLite path");
+        return NULL;
+    }
+
+    if (has_prefix(location, "sqlite:"))
+        location += strlen("sqlite:");
+    if (location[0] == '\0') {
+        snprintf(err, err_size, "store location \"sqlite:\" has no path");
+        return NULL;
+    }
+    return sl_store__sqlite_open(location, err, err_size);
+}
+
+void sl_store_close(sl_store_t *st)
+{
+    if (st != NULL)
+        st->ops->close(st);
+}
+
+int sl_store_migrate(sl_store_t *st, char *err, size_t err_size)
+{
+    if (st == NULL)
+        return SL_EINVAL;
+    return st->ops->migrate(st, err, err_size);
+}
+
+int sl_store_schema_version(sl_store_t *st)
+{
+    if (st == NULL)
+        return -1;
+    return st->ops->schema_version(st);
+}
+
+int sl_store_write(sl_store_t *st, const sl_store_batch_t *batch,
+                   sl_store_result_t *result, sl_store_reject_cb reject,
+                   void *reject_ctx)
+{
+    if (result != NULL)
+        memset(result, 0, sizeof(*result));
+    if (st == NULL || batch == NULL)
+        return SL_EINVAL;
+    if ((batch->reading_count > 0 && batch->readings == NULL) ||
+        (batch->event_count > 0 && batch->events == NULL) ||
+        (batch->aggregate_count > 0 && batch->aggregates == NULL) ||
+        (batch->recompute_count > 0 && batch->recompute == NULL) ||
+        (batch->dlq_count > 0 && batch->dlq == NULL))
+        return SL_EINVAL;
+    return st->ops->write(st, batch, result, reject, reject_ctx);
+}
+
+int sl_store_readings(sl_store_t *st, const sl_reading_query_t *q,
+                      sl_reading_t *out, size_t max, size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || q == NULL || n == NULL || (out == NULL && max > 0))
+        return SL_EINVAL;
+    return st->ops->readings(st, q, out, max, n);
+}
+
+int sl_store_sensor_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                          int sensor_type, sl_sensor_stats_t *out, size_t max,
+                          size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || n == NULL || (out == NULL && max > 0))
+        return SL_EINVAL;
+    return st->ops->sensor_stats(st, from_ms, to_ms, sensor_type, out, max, n);
+}
+
+int sl_store_aggregates(sl_store_t *st, const char *sensor_id, int64_t from_ms,
+                        int64_t to_ms, sl_aggregate_t *out, size_t max,
+                        size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || n == NULL || (out == NULL && max > 0))
+        return SL_EINVAL;
+    return st->ops->aggregates(st, sensor_id, from_ms, to_ms, out, max, n);
+}
+
+int64_t sl_store_reading_count(sl_store_t *st)
+{
+    if (st == NULL)
+        return -1;
+    return st->ops->reading_count(st);
+}
+
+int64_t sl_store_dlq_count(sl_store_t *st)
+{
+    if (st == NULL)
+        return -1;
+    return st->ops->dlq_count(st);
+}
+
+const char *sl_dlq_class_name(sl_dlq_class_t cls)
+{
+    if ((unsigned)cls >= sizeof(dlq_class_names) / sizeof(dlq_class_names[0]))
+        return "unknown"; /* the dlq_errors CHECK rejects it */
+    return dlq_class_names[cls];
+}
+
+const char *sl_dlq_status_name(sl_dlq_status_t status)
+{
+    if ((unsigned)status >=
+        sizeof(dlq_status_names) / sizeof(dlq_status_names[0]))
+        return "unknown"; /* the dlq_errors CHECK rejects it */
+    return dlq_status_names[status];
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals of the store module, shared by its files and by its white-box
+ * tests; nothing outside src/store and tests/unit/store includes this.
+ *
+ * store.c dispatches every public call through the back end's operation
+ * table, so adding a back end (store_pg.c) means one more open function and
+ * one more table, not changes to the callers.
+ */
+#ifndef SLUICE_STORE_STORE_INT_H
+#define SLUICE_STORE_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* ---------------------------------------------------------------------- */
+/* Back-end operation table                                                */
+/* ---------------------------------------------------------------------- */
+
+/* One back end's implementation of the public calls. Arguments are already
+ * validated by store.c: pointers are non-NULL unless store.h allows NULL. */
+struct sl_store_ops {
+    const char *name; /* "sqlite", "postgres" */
+    void (*close)(sl_store_t *st);
+    int (*migrate)(sl_store_t *st, char *err, size_t err_size);
+    int (*schema_version)(sl_store_t *st);
+    int (*write)(sl_store_t *st, const sl_store_batch_t *batch,
+                 sl_store_result_t *result, sl_store_reject_cb reject,
+                 void *reject_ctx);
+    int (*readings)(sl_store_t *st, const sl_reading_query_t *q,
+                    sl_reading_t *out, size_t max, size_t *n);
+    int (*sensor_stats)(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                        int sensor_type, sl_sensor_stats_t *out, size_t max,
+                        size_t *n);
+    int (*aggregates)(sl_store_t *st, const char *sensor_id, int64_t from_ms,
+                      int64_t to_ms, sl_aggregate_t *out, size_t max,
+                      size_t *n);
+    int64_t (*reading_count)(sl_store_t *st);
+    int64_t (*dlq_count)(sl_store_t *st);
+};
+
+/* The part every back end's handle starts with. */
+struct sl_store {
+    const struct sl_store_ops *ops;
+};
+
+/* A file compiled into the binary by cmake/embed.cmake. */
+struct sl_embedded_file {
+    const char *name;
+    const char *text;
+};
+
+/* ---------------------------------------------------------------------- */
+/* SQLite back end (store_sqlite*.c)                                       */
+/* ---------------------------------------------------------------------- */
+
+/* Prepared statements kept on the handle, prepared on first use. */
+enum sl_sqlite_stmt_id {
+    SL_SQLITE_INSERT_READING,
+    SL_SQLITE_UPSERT_LATEST,
+    SL_SQLITE_INSERT_EVENT,
+    SL_SQLITE_UPSERT_AGGREGATE,
+    SL_SQLITE_SELECT_WINDOW_VALUES,
+    SL_SQLITE_DELETE_AGGREGATE,
+    SL_SQLITE_UPSERT_DLQ,
+    SL_SQLITE_SELECT_READINGS,
+    SL_SQLITE_SELECT_STATS,
+    SL_SQLITE_SELECT_AGGREGATES,
+    SL_SQLITE_SELECT_AGGREGATES_ALL,
+    SL_SQLITE_COUNT_READINGS,
+    SL_SQLITE_COUNT_DLQ,
+    SL_SQLITE_STMT_COUNT,
+};
+
+typedef struct sl_sqlite {
+    sl_store_t base; /* first member: an sl_store_t * is an sl_sqlite_t * */
+    sqlite3 *db;
+    char *path; /* what was passed to sqlite3_open_v2, for messages */
+    sqlite3_stmt *stmts[SL_SQLITE_STMT_COUNT];
+} sl_sqlite_t;
+
+/** Opens the SQLite store at path (a file name or a "file:" URI). */
+sl_store_t *sl_store__sqlite_open(const char *path, char *err, size_t err_size);
+
+/**
+ * Returns the cached statement id, reset and with its bindings cleared,
+ * preparing it on first use. Returns NULL (and logs) when preparing fails.
+ */
+sqlite3_stmt *sl_sqlite__stmt(sl_sqlite_t *sq, enum sl_sqlite_stmt_id id);
+
+/**
+ * Applies the migrations of files, a table sorted by name and ending with
+ * {NULL, NULL}, whose names start with their version number ("001_...").
+ * sl_store_migrate passes the embedded files; tests pass their own.
+ */
+int sl_sqlite__migrate_files(sl_sqlite_t *sq,
+                             const struct sl_embedded_file *files, char *err,
+                             size_t err_size);
+
+/** Returns the connection of an SQLite store, for tests. */
+sqlite3 *sl_store__sqlite_db(sl_store_t *st);
+
+int sl_sqlite__write(sl_store_t *st, const sl_store_batch_t *batch,
+                     sl_store_result_t *result, sl_store_reject_cb reject,
+                     void *reject_ctx);
+int sl_sqlite__readings(sl_store_t *st, const sl_reading_query_t *q,
+                        sl_reading_t *out, size_t max, size_t *n);
+int sl_sqlite__sensor_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                            int sensor_type, sl_sensor_stats_t *out, size_t max,
+                            size_t *n);
+int sl_sqlite__aggregates(sl_store_t *st, const char *sensor_id,
+                          int64_t from_ms, int64_t to_ms, sl_aggregate_t *out,
+                          size_t max, size_t *n);
+int64_t sl_sqlite__reading_count(sl_store_t *st);
+int64_t sl_sqlite__dlq_count(sl_store_t *st);
+
+#endif
