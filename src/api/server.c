@@ -44,6 +44,9 @@
 /* Largest request header block, the URI included, that lws accepts. */
 #define MAX_HEADER_BYTES 8192
 
+/* Room for "[IPv6 address]:port" and its NUL. */
+#define ADDRESS_MAX (INET6_ADDRSTRLEN + 16)
+
 /* Distinct statuses per route whose counter handles are cached. */
 #define STATUS_SLOTS 8
 
@@ -449,6 +452,19 @@ static const struct lws_protocols protocols[] = {
 
 /* ---- start and stop ----------------------------------------------------- */
 
+/* Formats host:port for messages, with an IPv6 address in brackets and an
+ * empty host (every interface) as 0.0.0.0. */
+static void format_address(const char *host, int port, char *out,
+                           size_t out_size)
+{
+    if (host[0] == '\0')
+        snprintf(out, out_size, "0.0.0.0:%d", port);
+    else if (strchr(host, ':') != NULL)
+        snprintf(out, out_size, "[%s]:%d", host, port);
+    else
+        snprintf(out, out_size, "%s:%d", host, port);
+}
+
 /* Routes libwebsockets' own errors and warnings into the sluice log. */
 static void log_lws_line(int level, const char *line)
 {
@@ -463,9 +479,9 @@ static void log_lws_line(int level, const char *line)
 }
 
 /*
- * Explains why lws could not listen on host:port, which lws itself does not
- * report: binds a probe socket to the same address and returns its errno,
- * or 0 when the probe binds (the failure was then something else).
+ * Returns the errno of binding a probe socket to host:port, or 0 when the
+ * probe binds. lws does not report why it could not listen, so this finds
+ * the likely reason after the fact.
  */
 static int probe_listen_errno(const char *host, int port)
 {
@@ -495,13 +511,15 @@ static int probe_listen_errno(const char *host, int port)
 static void format_listen_error(const char *host, int port, char *err,
                                 size_t err_size)
 {
-    int probe = probe_listen_errno(host, port);
+    int probe = probe_listen_errno(host[0] != '\0' ? host : "0.0.0.0", port);
+    char address[ADDRESS_MAX];
     const char *reason = probe == EADDRINUSE ? "address in use"
                          : probe != 0        ? strerror(probe)
                                              : "libwebsockets could not "
                                                "create the listener";
 
-    snprintf(err, err_size, "listen %s:%d: %s", host, port, reason);
+    format_address(host, port, address, sizeof(address));
+    snprintf(err, err_size, "listen %s: %s", address, reason);
 }
 
 static void *service_main(void *arg)
@@ -541,8 +559,7 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
     info.vhost_name = "sluice";
     api->vhost = lws_create_vhost(api->ctx, &info);
     if (api->vhost == NULL) {
-        format_listen_error(host[0] != '\0' ? host : "0.0.0.0", port, err,
-                            err_size);
+        format_listen_error(host, port, err, err_size);
         return SL_EIO;
     }
     api->port = lws_get_vhost_listen_port(api->vhost);
@@ -552,6 +569,7 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
 sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
 {
     const char *host = cfg->listen_host != NULL ? cfg->listen_host : "";
+    char address[ADDRESS_MAX];
     sl_api_t *api;
     int rc;
 
@@ -589,8 +607,8 @@ sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
         goto fail;
     }
     api->thread_started = true;
-    sl_log_info(LOG_COMPONENT, "listening on http://%s:%d",
-                host[0] != '\0' ? host : "0.0.0.0", api->port);
+    format_address(host, api->port, address, sizeof(address));
+    sl_log_info(LOG_COMPONENT, "listening on http://%s", address);
     return api;
 
 fail:
@@ -605,6 +623,8 @@ int sl_api_port(const sl_api_t *api)
 
 void sl_api_stop(sl_api_t *api)
 {
+    char address[ADDRESS_MAX];
+
     if (api == NULL)
         return;
 
@@ -612,8 +632,8 @@ void sl_api_stop(sl_api_t *api)
         atomic_store(&api->stopping, true);
         lws_cancel_service(api->ctx);
         pthread_join(api->thread, NULL);
-        sl_log_info(LOG_COMPONENT, "stopped listening on http://%s:%d",
-                    api->host[0] != '\0' ? api->host : "0.0.0.0", api->port);
+        format_address(api->host, api->port, address, sizeof(address));
+        sl_log_info(LOG_COMPONENT, "stopped listening on http://%s", address);
     }
     /* Closing the context closes every open connection, whose
      * LWS_CALLBACK_CLOSED_HTTP frees the pending response. */

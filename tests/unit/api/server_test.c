@@ -511,6 +511,43 @@ static void port_in_use_is_reported(void **state)
     json_decref(get_json(fx, "/", 200));
 }
 
+/* Needs IPv6 loopback: the test fails, rather than passing quietly, on a
+ * host where ::1 cannot be bound. */
+static void serves_ipv6_loopback(void **state)
+{
+    api_fixture_t store;
+    sl_api_config_t cfg;
+    char err[256] = "";
+    char url[64];
+    long status = 0;
+    CURL *curl;
+    sl_api_t *api;
+
+    (void)state;
+    fixture_open(&store);
+    sl_api_config_init(&cfg);
+    cfg.listen_host = "::1";
+    cfg.port = 0;
+    cfg.store_location = store.db_path;
+    api = sl_api_start(&cfg, err, sizeof(err));
+    if (api == NULL)
+        fail_msg("sl_api_start on ::1 failed: %s", err);
+
+    snprintf(url, sizeof(url), "http://[::1]:%d/", sl_api_port(api));
+    curl = curl_easy_init();
+    assert_non_null(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
+    assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 200);
+    curl_easy_cleanup(curl);
+
+    sl_api_stop(api);
+    fixture_close(&store);
+}
+
 static void start_rejects_bad_config(void **state)
 {
     char err[256] = "";
@@ -574,6 +611,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(port_in_use_is_reported, setup,
                                         teardown),
+        cmocka_unit_test(serves_ipv6_loopback),
         cmocka_unit_test(start_rejects_bad_config),
         cmocka_unit_test(restart_on_same_port),
     };
