@@ -31,7 +31,7 @@ test: test-deps
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
 
 bench: all
-	./$(BUILD)/sluice_bench_standalone
+	./$(BUILD)/bench/sluice_bench_standalone
 
 lint: test-deps
 	cmake -S . -B $(TEST_BUILD) -DSLUICE_SANITIZE=ON >/dev/null

@@ -54,6 +54,7 @@ struct sl_processor {
     sl_msg_t *msgs;
     sl_reading_t *readings;
     bool *reading_duplicate;
+    bool *reading_rejected; /* refused by the store: not in any window */
     sl_event_t *events;
     processor_metrics_t metrics;
     pthread_t thread;
@@ -274,10 +275,22 @@ static void on_reject(void *arg, const char *kind, size_t index,
                       const char *error)
 {
     reject_ctx_t *ctx = arg;
-    failure_t *f = &ctx->failures[(*ctx->failure_count)++];
+    const sl_msg_t *msg;
+    failure_t *f;
 
-    f->msg = strcmp(kind, "event") == 0 ? ctx->event_msgs[index]
-                                        : ctx->reading_msgs[index];
+    if (strcmp(kind, "reading") == 0) {
+        msg = ctx->reading_msgs[index];
+        ctx->proc->reading_rejected[index] = true;
+    } else if (strcmp(kind, "event") == 0) {
+        msg = ctx->event_msgs[index];
+    } else {
+        /* Aggregates and latest-state rows derive from stored records;
+         * there is no source record to dead-letter. */
+        sl_log_error("processor", "store refused a %s row: %s", kind, error);
+        return;
+    }
+    f = &ctx->failures[(*ctx->failure_count)++];
+    f->msg = msg;
     f->cls = SL_DLQ_STORAGE;
     snprintf(f->error, sizeof(f->error), "db_rejected: %s", error);
 }
@@ -303,6 +316,8 @@ static void write_windows(sl_processor_t *proc)
 static void update_windows(sl_processor_t *proc, size_t reading_count)
 {
     for (size_t i = 0; i < reading_count; i++) {
+        if (proc->reading_rejected[i])
+            continue;
         int rc = sl_windows_add(proc->windows, &proc->readings[i],
                                 proc->reading_duplicate[i]);
         if (rc == 1) {
@@ -356,7 +371,7 @@ static void process_batch(sl_processor_t *proc, size_t n)
                               .reading_duplicate = proc->reading_duplicate};
     int64_t start_ns = sl_time_mono_ns();
     memset(&result, 0, sizeof(result));
-    memset(proc->reading_duplicate, 0, reading_count * sizeof(bool));
+    memset(proc->reading_rejected, 0, reading_count * sizeof(bool));
     sl_pipeline_store_write(proc->st, &batch, &result, on_reject, &ctx,
                             "processor");
     sl_histogram_observe(proc->metrics.store_latency,
@@ -464,6 +479,7 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     proc->msgs = calloc(batch, sizeof(*proc->msgs));
     proc->readings = calloc(batch, sizeof(*proc->readings));
     proc->reading_duplicate = calloc(batch, sizeof(bool));
+    proc->reading_rejected = calloc(batch, sizeof(bool));
     proc->events = calloc(batch, sizeof(*proc->events));
     if (proc->windows == NULL || proc->msgs == NULL || proc->readings == NULL ||
         proc->events == NULL || proc->reading_duplicate == NULL) {
@@ -517,6 +533,7 @@ void sl_processor_stop(sl_processor_t *proc)
     free(proc->msgs);
     free(proc->readings);
     free(proc->reading_duplicate);
+    free(proc->reading_rejected);
     free(proc->events);
     free(proc);
 }

@@ -215,6 +215,10 @@ int sl_role_run(const sl_config_t *cfg)
         sl_log_error("run", "cannot create the bus and schema registry");
         goto out;
     }
+    sl_log_info("run", "schemas registered sensor-readings-value=%d "
+                "ecommerce-events-value=%d",
+                (int)sl_publisher_reading_schema_id(registrar),
+                (int)sl_publisher_event_schema_id(registrar));
     sl_publisher_destroy(registrar);
 
     sl_processor_config_init(&proc_cfg);

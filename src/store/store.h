@@ -4,12 +4,14 @@
  * dead-letter records end up, and where the API reads them back.
  * store_sqlite.c implements it on an SQLite file; store_pg.c on PostgreSQL.
  *
- * Writes are idempotent: a reading is identified by (sensor_id, timestamp)
- * and an event by event_id, so writing a batch twice (a redelivery after a
+ * Writes are idempotent: a reading is identified by (sensor_id, timestamp,
+ * value) and an event by event_id, so writing a batch twice (a redelivery after a
  * crash or a rebalance) adds nothing the second time. The SQLite store keys
  * events by (timestamp, event_id) so that inserts append: a redelivery
  * carries the original timestamp, but one event_id sent again with another
- * timestamp is stored twice.
+ * timestamp is stored twice. Two different values of one sensor at one
+ * instant are two readings: recorded data contains such pairs, and
+ * dropping one would lose a measurement.
  *
  * One handle serves one thread at a time. Open one handle per thread; the
  * SQLite back end runs in WAL mode so readers never block the writer.
@@ -79,7 +81,7 @@ typedef struct sl_store_batch {
     const sl_dlq_entry_t *dlq;
     size_t dlq_count;
     /* OUT (may be NULL): reading_count flags, set true for each reading
-     * that was already stored and so was ignored. */
+     * that was already stored and so was ignored, false for the others. */
     bool *reading_duplicate;
 } sl_store_batch_t;
 

@@ -46,9 +46,9 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
     [SL_SQLITE_INSERT_READING] =
         "INSERT INTO sensor_readings (timestamp_ms, sensor_id, sensor_type,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
-        " anomaly_score, ingested_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        " ON CONFLICT (timestamp_ms, sensor_id) DO NOTHING",
+        " anomaly_score, ingested_at_ms, value_bits)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        " ON CONFLICT (timestamp_ms, sensor_id, value_bits) DO NOTHING",
     [SL_SQLITE_UPSERT_LATEST] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"

@@ -184,6 +184,20 @@ static int write_latest(struct batch_writer *w, const sl_reading_t *readings,
     return SL_OK;
 }
 
+/* Binds a raw reading row: the shared columns plus value_bits, the exact
+ * value as part of the reading's identity. */
+static int bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
+                            int64_t now_ms)
+{
+    int rc = bind_reading(stmt, rec, now_ms);
+    int64_t bits;
+
+    memcpy(&bits, &rec->value, sizeof(bits));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 12, bits);
+    return rc;
+}
+
 static int write_readings(struct batch_writer *w, const sl_store_batch_t *batch,
                           sl_store_result_t *result)
 {
@@ -211,7 +225,7 @@ static int write_readings(struct batch_writer *w, const sl_store_batch_t *batch,
         const sl_reading_t *rec = &batch->readings[i];
         int outcome;
 
-        outcome = finish_row(w, stmt, bind_reading(stmt, rec, w->now_ms),
+        outcome = finish_row(w, stmt, bind_raw_reading(stmt, rec, w->now_ms),
                              "reading", i);
         if (outcome == SL_EIO) {
             rc = SL_EIO;
@@ -222,6 +236,8 @@ static int write_readings(struct batch_writer *w, const sl_store_batch_t *batch,
             result->readings_duplicate++;
             stored[stored_count++] = rec;
         }
+        if (batch->reading_duplicate != NULL)
+            batch->reading_duplicate[i] = outcome == ROW_DUPLICATE;
     }
 
     if (rc == SL_OK)
