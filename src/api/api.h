@@ -15,8 +15,8 @@
 typedef struct sl_api sl_api_t;
 
 typedef struct sl_api_config {
-    const char *listen_host; /* default "127.0.0.1" */
-    int port;                /* default 8000; 0 picks a free port */
+    const char *listen_host;    /* default "127.0.0.1" */
+    int port;                   /* default 8000; 0 picks a free port */
     const char *store_location; /* the API opens its own store handle */
 } sl_api_config_t;
 
@@ -44,8 +44,7 @@ int sl_api_handle(sl_store_t *st, const char *method, const char *path,
  * Opens a store handle and starts serving on a new thread.
  * Returns NULL with the reason (e.g. the port is in use) in err.
  */
-sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err,
-                       size_t err_size);
+sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size);
 
 /** Returns the TCP port actually bound. */
 int sl_api_port(const sl_api_t *api);

@@ -7,6 +7,7 @@
  */
 #include "api/api_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,6 +105,8 @@ static int decode_pair(const char *pair, size_t len, sl_api_param_t *param,
 static int check_duplicates(const sl_api_query_t *q, char *err, size_t err_size)
 {
     for (size_t i = 0; i < q->count; i++) {
+        /* Only a fully decoded pair reaches this check. */
+        assert(q->params[i].name != NULL);
         for (size_t j = 0; j < i; j++) {
             if (strcmp(q->params[i].name, q->params[j].name) == 0) {
                 snprintf(err, err_size, "%s: given more than once",

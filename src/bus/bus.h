@@ -60,9 +60,9 @@ typedef struct sl_msg {
  * subscribed to keeps all its records. In both cases a full partition makes
  * publishers wait and then fail with SL_EFULL. */
 typedef struct sl_bus_memory_config {
-    int32_t partitions;            /* per topic; default 6 */
-    size_t partition_capacity;     /* records per partition; default 65536 */
-    size_t partition_max_bytes;    /* key+value+header bytes; default 64 MiB */
+    int32_t partitions;         /* per topic; default 6 */
+    size_t partition_capacity;  /* records per partition; default 65536 */
+    size_t partition_max_bytes; /* key+value+header bytes; default 64 MiB */
 } sl_bus_memory_config_t;
 
 /** Fills cfg with the defaults above. */

@@ -407,7 +407,7 @@ static int parse_metadata(const json_t *obj, sl_reading_t *out,
 {
     const json_t *meta = member(obj, "metadata");
     const json_t *v;
-    int64_t n;
+    int64_t n = 0;
     int rc;
 
     if (meta == NULL)

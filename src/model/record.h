@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 /* Buffer sizes in bytes, without the terminating NUL. */
-#define SL_ID_MAX 127          /* sensor_id, event_id, user_id, session_id */
-#define SL_TEXT_MAX 255        /* location, names, pages, queries */
-#define SL_SHORT_TEXT_MAX 31   /* unit, currency, payment method */
-#define SL_IP_MAX 63           /* ip_address, IPv6 with zone included */
+#define SL_ID_MAX 127        /* sensor_id, event_id, user_id, session_id */
+#define SL_TEXT_MAX 255      /* location, names, pages, queries */
+#define SL_SHORT_TEXT_MAX 31 /* unit, currency, payment method */
+#define SL_IP_MAX 63         /* ip_address, IPv6 with zone included */
 
 typedef enum sl_sensor_type {
     SL_SENSOR_TEMPERATURE = 0,
@@ -55,9 +55,9 @@ typedef struct sl_reading {
     char unit[SL_SHORT_TEXT_MAX + 1]; /* meaningful only when has_unit */
     int64_t timestamp_ms;             /* event time, ms since the epoch */
     double value;
-    double anomaly_score;             /* meaningful only when has_score */
-    int32_t battery_level;            /* percent */
-    int32_t signal_strength;          /* dBm */
+    double anomaly_score;    /* meaningful only when has_score */
+    int32_t battery_level;   /* percent */
+    int32_t signal_strength; /* dBm */
     sl_sensor_type_t sensor_type;
     bool anomaly;
     bool has_unit;

@@ -56,8 +56,7 @@ void sl_sensor_sim_reading(sl_sensor_sim_t *sim, int i, int64_t now_ms,
  * Produces the next commerce event at now_ms: a shopper continues their
  * sticky session (browse, search, add to cart, purchase) or starts one.
  */
-void sl_sensor_sim_event(sl_sensor_sim_t *sim, int64_t now_ms,
-                         sl_event_t *out);
+void sl_sensor_sim_event(sl_sensor_sim_t *sim, int64_t now_ms, sl_event_t *out);
 
 struct sl_publisher;
 
@@ -68,7 +67,7 @@ struct sl_publisher;
  * A publish that fails is logged and counted, never retried silently.
  * Returns SL_OK when stopped, or SL_ENOMEM.
  */
-int sl_generator_run(const sl_generator_config_t *cfg,
-                     struct sl_publisher *pub, volatile int *stop);
+int sl_generator_run(const sl_generator_config_t *cfg, struct sl_publisher *pub,
+                     volatile int *stop);
 
 #endif

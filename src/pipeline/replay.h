@@ -43,12 +43,12 @@ typedef enum sl_replay_format {
 
 typedef struct sl_replay_options {
     sl_replay_format_t format;
-    const char *sensor_id;  /* nab: default: file name without .csv */
+    const char *sensor_id;        /* nab: default: file name without .csv */
     sl_sensor_type_t sensor_type; /* nab: default other */
-    const char *unit;       /* nab: NULL for none */
-    const char *location;   /* nab: default "replay" */
-    double speed;           /* 1 = recorded pace; <= 0 = as fast as possible */
-    bool rebase_time;       /* shift so the last record is stamped now */
+    const char *unit;             /* nab: NULL for none */
+    const char *location;         /* nab: default "replay" */
+    double speed;     /* 1 = recorded pace; <= 0 = as fast as possible */
+    bool rebase_time; /* shift so the last record is stamped now */
 } sl_replay_options_t;
 
 /** Fills opt with: auto format, sensor type other, speed 0 (max). */
@@ -66,7 +66,7 @@ typedef enum sl_replay_kind {
 /* One parsed record. Frame bytes are borrowed until the next call. */
 typedef struct sl_replay_item {
     sl_replay_kind_t kind;
-    size_t line; /* 1-based line number in the file */
+    size_t line;          /* 1-based line number in the file */
     int64_t timestamp_ms; /* event time used for pacing; frames: 0 */
     sl_reading_t reading;
     sl_event_t event;
@@ -106,8 +106,8 @@ void sl_replay_close(sl_replay_reader_t *rd);
 /* Counts of one replay run. */
 typedef struct sl_replay_stats {
     uint64_t published;
-    uint64_t malformed;  /* lines that did not parse */
-    uint64_t failed;     /* records the bus or encoder refused */
+    uint64_t malformed; /* lines that did not parse */
+    uint64_t failed;    /* records the bus or encoder refused */
 } sl_replay_stats_t;
 
 /**

@@ -215,7 +215,8 @@ int sl_role_run(const sl_config_t *cfg)
         sl_log_error("run", "cannot create the bus and schema registry");
         goto out;
     }
-    sl_log_info("run", "schemas registered sensor-readings-value=%d "
+    sl_log_info("run",
+                "schemas registered sensor-readings-value=%d "
                 "ecommerce-events-value=%d",
                 (int)sl_publisher_reading_schema_id(registrar),
                 (int)sl_publisher_event_schema_id(registrar));

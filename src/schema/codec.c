@@ -128,7 +128,7 @@ static sl_decode_err_t reading_from_value(avro_value_t *v, sl_reading_t *out)
     avro_value_t field, inner;
     const char *symbol = get_symbol(v, "sensor_type");
     sl_decode_err_t err;
-    int anomaly;
+    int anomaly = 0;
 
     if (symbol == NULL || sl_sensor_type_parse(symbol, &out->sensor_type)) {
         return SL_DECODE_INTERNAL;

@@ -61,7 +61,8 @@ sl_decoder_t *sl_decoder_create(sl_registry_t *reg, avro_schema_t reader)
     dec->reader_class = avro_generic_class_from_schema(reader);
     if (dec->reader_class == NULL ||
         avro_generic_value_new(dec->reader_class, &dec->reader_value) != 0) {
-        avro_value_iface_decref(dec->reader_class);
+        if (dec->reader_class != NULL)
+            avro_value_iface_decref(dec->reader_class);
         dec->reader_class = NULL;
         goto fail;
     }

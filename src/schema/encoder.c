@@ -35,7 +35,8 @@ sl_encoder_t *sl_encoder_create(avro_schema_t schema, int32_t schema_id)
     enc->schema_id = schema_id;
     enc->cls = avro_generic_class_from_schema(schema);
     if (enc->cls == NULL || avro_generic_value_new(enc->cls, &enc->value)) {
-        avro_value_iface_decref(enc->cls);
+        if (enc->cls != NULL)
+            avro_value_iface_decref(enc->cls);
         enc->cls = NULL;
         goto fail;
     }

@@ -222,7 +222,8 @@ static int encode_default(avro_schema_t schema, json_t *json, uint8_t **out,
     int rc = SL_EINVAL;
 
     if (cls == NULL || avro_generic_value_new(cls, &value) != 0) {
-        avro_value_iface_decref(cls);
+        if (cls != NULL)
+            avro_value_iface_decref(cls);
         return SL_ENOMEM;
     }
     if (sl_value__from_json(&value, json, NULL, 0) != SL_OK ||

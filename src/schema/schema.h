@@ -31,26 +31,26 @@
  * code recorded in the DLQ. */
 typedef enum sl_decode_err {
     SL_DECODE_OK = 0,
-    SL_DECODE_EMPTY_PAYLOAD,          /* value has zero bytes */
-    SL_DECODE_TRUNCATED_HEADER,       /* 1-4 bytes: no room for the id */
-    SL_DECODE_BAD_MAGIC_BYTE,         /* byte 0 is not 0 */
-    SL_DECODE_PAYLOAD_TOO_LARGE,      /* over SL_FRAME_MAX_BYTES */
-    SL_DECODE_UNKNOWN_SCHEMA_ID,      /* registry has no such id */
-    SL_DECODE_TRUNCATED_BODY,         /* body ends inside a value */
-    SL_DECODE_INVALID_LENGTH,         /* negative string/bytes/block length */
-    SL_DECODE_INVALID_VARINT,         /* varint longer than 10 bytes or
-                                         over 64 bits */
-    SL_DECODE_INVALID_ENUM_INDEX,     /* index outside the symbol list */
-    SL_DECODE_INVALID_UNION_INDEX,    /* branch outside the union */
-    SL_DECODE_INVALID_UTF8,           /* a string is not well-formed UTF-8 */
-    SL_DECODE_TRAILING_BYTES,         /* bytes left after the record */
+    SL_DECODE_EMPTY_PAYLOAD,            /* value has zero bytes */
+    SL_DECODE_TRUNCATED_HEADER,         /* 1-4 bytes: no room for the id */
+    SL_DECODE_BAD_MAGIC_BYTE,           /* byte 0 is not 0 */
+    SL_DECODE_PAYLOAD_TOO_LARGE,        /* over SL_FRAME_MAX_BYTES */
+    SL_DECODE_UNKNOWN_SCHEMA_ID,        /* registry has no such id */
+    SL_DECODE_TRUNCATED_BODY,           /* body ends inside a value */
+    SL_DECODE_INVALID_LENGTH,           /* negative string/bytes/block length */
+    SL_DECODE_INVALID_VARINT,           /* varint longer than 10 bytes or
+                                           over 64 bits */
+    SL_DECODE_INVALID_ENUM_INDEX,       /* index outside the symbol list */
+    SL_DECODE_INVALID_UNION_INDEX,      /* branch outside the union */
+    SL_DECODE_INVALID_UTF8,             /* a string is not well-formed UTF-8 */
+    SL_DECODE_TRAILING_BYTES,           /* bytes left after the record */
     SL_DECODE_SCHEMA_RESOLUTION_FAILED, /* reader needs a field the writer
                                            lacks and has no default */
-    SL_DECODE_SCHEMA_INCOMPATIBLE,    /* types cannot be promoted, e.g.
-                                         long written, int read */
-    SL_DECODE_FIELD_TOO_LONG,         /* text over its sl_reading_t buffer */
-    SL_DECODE_INTEGER_OUT_OF_RANGE,   /* long does not fit the C field */
-    SL_DECODE_INTERNAL,               /* libavro failed on checked input */
+    SL_DECODE_SCHEMA_INCOMPATIBLE,      /* types cannot be promoted, e.g.
+                                           long written, int read */
+    SL_DECODE_FIELD_TOO_LONG,           /* text over its sl_reading_t buffer */
+    SL_DECODE_INTEGER_OUT_OF_RANGE,     /* long does not fit the C field */
+    SL_DECODE_INTERNAL,                 /* libavro failed on checked input */
     SL_DECODE_ERR_COUNT
 } sl_decode_err_t;
 
@@ -123,8 +123,7 @@ const char *sl_schema_builtin(const char *file_name);
  * Parses a schema from a .avsc file. Returns a new reference (release
  * with avro_schema_decref) or NULL with the reason in err.
  */
-avro_schema_t sl_schema_load_file(const char *path, char *err,
-                                  size_t err_size);
+avro_schema_t sl_schema_load_file(const char *path, char *err, size_t err_size);
 
 /* ---- Decoder: frames to reader-schema values ---------------------------- */
 
@@ -177,8 +176,8 @@ void sl_encoder_destroy(sl_encoder_t *enc);
  * sensor_reading.avsc. Enums are set by symbol name. OUT: *len.
  * Returns SL_OK, SL_EINVAL when out is too small or a value has no symbol.
  */
-int sl_reading_encode(sl_encoder_t *enc, const sl_reading_t *rec,
-                      uint8_t *out, size_t out_size, size_t *len);
+int sl_reading_encode(sl_encoder_t *enc, const sl_reading_t *rec, uint8_t *out,
+                      size_t out_size, size_t *len);
 
 /** Encodes a commerce event (schema: ecommerce_event.avsc). */
 int sl_event_encode(sl_encoder_t *enc, const sl_event_t *ev, uint8_t *out,

@@ -5,8 +5,8 @@
  * store_sqlite.c implements it on an SQLite file; store_pg.c on PostgreSQL.
  *
  * Writes are idempotent: a reading is identified by (sensor_id, timestamp,
- * value) and an event by event_id, so writing a batch twice (a redelivery after a
- * crash or a rebalance) adds nothing the second time. The SQLite store keys
+ * value) and an event by event_id, so writing a batch twice (a redelivery after
+ * a crash or a rebalance) adds nothing the second time. The SQLite store keys
  * events by (timestamp, event_id) so that inserts append: a redelivery
  * carries the original timestamp, but one event_id sent again with another
  * timestamp is stored twice. Two different values of one sensor at one
