@@ -66,7 +66,8 @@ static const setting_t settings[] = {
     {"rebase-time", T_BOOL, OFF(rebase_time), "false", 0, 0,
      "shift replayed timestamps so the last record is stamped now"},
     {"exit-when-idle", T_BOOL, OFF(exit_when_idle), "false", 0, 0,
-     "exit once every replay file is published and processed"},
+     "exit once every replay file is published and processed; generators "
+     "do not run"},
     {"batch-size", T_INT, OFF(batch_size), "5000", 1, 1000000,
      "records per store transaction, at most"},
     {"batch-timeout-ms", T_INT, OFF(batch_timeout_ms), "50", 1, 60000,
@@ -288,8 +289,11 @@ int sl_config_load(sl_config_t *cfg, int argc, char **argv,
                 *help_requested = true;
             return SL_OK;
         }
-        if (strcmp(argv[i], "--replay") == 0 && i + 1 < argc) {
-            i++;
+        if (strcmp(argv[i], "--replay") == 0) {
+            if (++i == argc) {
+                snprintf(err, err_size, "flag --replay: missing value");
+                return SL_EINVAL;
+            }
         } else if (strncmp(argv[i], "--", 2) == 0) {
             rc = load_flag(cfg, argc, argv, &i, err, err_size);
             continue;

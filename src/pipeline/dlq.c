@@ -170,8 +170,9 @@ static void *recorder_main(void *arg)
             sl_offsets_add(&offsets, &msgs[i]);
         }
         sl_store_batch_t batch = {.dlq = entries, .dlq_count = count};
-        sl_pipeline_store_write(rec->st, &batch, NULL, NULL, NULL, "dlq");
-        sl_offsets_commit(&offsets, rec->consumer);
+        if (sl_pipeline_store_write(rec->st, &batch, NULL, NULL, NULL, "dlq") ==
+            SL_OK)
+            sl_pipeline_commit(rec->consumer, &offsets, "dlq");
     }
     return NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "pipeline/offsets.h"
 #include "schema/schema.h"
 #include "store/store.h"
 
@@ -18,12 +19,27 @@
  * 5 s) for as long as the store is unavailable, so an outage pauses the
  * stage instead of sending healthy records to the dead-letter queue.
  * Logs the outage once and its end once. component names the stage.
- * Returns SL_OK once the batch is committed.
+ * Returns SL_OK once the batch is committed, or the store's error when
+ * sl_pipeline_abandon_writes() was called during an outage.
  */
 int sl_pipeline_store_write(sl_store_t *st, const sl_store_batch_t *batch,
                             sl_store_result_t *result,
                             sl_store_reject_cb reject, void *reject_ctx,
                             const char *component);
+
+/**
+ * Makes every stage stop retrying store writes: called at shutdown when
+ * the store stayed unavailable past the drain timeout, so the process can
+ * exit. Batches not written are then not committed either.
+ */
+void sl_pipeline_abandon_writes(void);
+
+/**
+ * Commits a batch's offsets, logging a failure: a partition moved away by
+ * a rebalance is redelivered to its new owner and absorbed by the store.
+ */
+void sl_pipeline_commit(sl_consumer_t *consumer, const sl_offsets_t *offsets,
+                        const char *component);
 
 typedef struct sl_processor sl_processor_t;
 

@@ -26,8 +26,10 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-/* Windows of sensors silent for this long (processing time) are closed. */
-#define IDLE_CLOSE_MS 10000
+/* Windows of a sensor silent for the allowed lateness (processing time),
+ * but at least this long, are closed: had it kept reporting in real time,
+ * its watermark would have passed them by then. */
+#define MIN_IDLE_CLOSE_MS 10000
 #define SWEEP_INTERVAL_MS 1000
 #define DLQ_PUBLISH_TIMEOUT_MS 1000
 
@@ -72,6 +74,24 @@ enum { TOPIC_READINGS = 0, TOPIC_EVENTS = 1 };
 static const char *const topic_names[] = {SL_TOPIC_SENSOR_READINGS,
                                           SL_TOPIC_ECOMMERCE_EVENTS};
 
+static atomic_bool writes_abandoned;
+
+void sl_pipeline_abandon_writes(void)
+{
+    atomic_store(&writes_abandoned, true);
+}
+
+void sl_pipeline_commit(sl_consumer_t *consumer, const sl_offsets_t *offsets,
+                        const char *component)
+{
+    int rc = sl_offsets_commit(offsets, consumer);
+
+    /* SL_EBUSY: a rebalance moved the partition; its new owner starts
+     * from the last commit and the store absorbs the redelivery. */
+    if (rc != SL_OK)
+        sl_log_warn(component, "offset commit failed: %s", sl_strerror(rc));
+}
+
 void sl_processor_config_init(sl_processor_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -96,6 +116,13 @@ int sl_pipeline_store_write(sl_store_t *st, const sl_store_batch_t *batch,
 
     for (;;) {
         int rc = sl_store_write(st, batch, result, reject, reject_ctx);
+        if (rc != SL_OK && atomic_load(&writes_abandoned)) {
+            sl_log_error(component,
+                         "store still unavailable at shutdown; "
+                         "batch not written: %s",
+                         sl_strerror(rc));
+            return rc;
+        }
         if (rc == SL_OK) {
             if (attempts > 0) {
                 sl_log_info(component,
@@ -372,8 +399,9 @@ static void process_batch(sl_processor_t *proc, size_t n)
     int64_t start_ns = sl_time_mono_ns();
     memset(&result, 0, sizeof(result));
     memset(proc->reading_rejected, 0, reading_count * sizeof(bool));
-    sl_pipeline_store_write(proc->st, &batch, &result, on_reject, &ctx,
-                            "processor");
+    bool stored_ok =
+        sl_pipeline_store_write(proc->st, &batch, &result, on_reject, &ctx,
+                                "processor") == SL_OK;
     sl_histogram_observe(proc->metrics.store_latency,
                          (double)(sl_time_mono_ns() - start_ns) / 1e9);
     sl_histogram_observe(proc->metrics.batch_size, (double)n);
@@ -381,7 +409,8 @@ static void process_batch(sl_processor_t *proc, size_t n)
     dead_letter(proc, failures, failure_count);
     update_windows(proc, reading_count);
     write_windows(proc);
-    sl_offsets_commit(&offsets, proc->consumer);
+    if (stored_ok)
+        sl_pipeline_commit(proc->consumer, &offsets, "processor");
 
     sl_counter_add(proc->metrics.stored[TOPIC_READINGS],
                    result.readings_inserted);
@@ -419,7 +448,10 @@ static void *processor_main(void *arg)
         int64_t now = sl_time_mono_ms();
         if (now - proc->last_sweep_ms >= SWEEP_INTERVAL_MS) {
             proc->last_sweep_ms = now;
-            sl_windows_sweep(proc->windows, now, IDLE_CLOSE_MS);
+            sl_windows_sweep(proc->windows, now,
+                             proc->cfg.lateness_ms > MIN_IDLE_CLOSE_MS
+                                 ? proc->cfg.lateness_ms
+                                 : MIN_IDLE_CLOSE_MS);
             write_windows(proc);
             sl_gauge_set(proc->metrics.lag,
                          (double)sl_consumer_lag(proc->consumer));

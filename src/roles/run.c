@@ -168,6 +168,7 @@ static void drain(run_state_t *rs, sl_processor_t *proc,
     while (!drained(proc, recorder) && sl_time_mono_ms() < deadline)
         sl_time_sleep_ms(20);
     if (!drained(proc, recorder)) {
+        sl_pipeline_abandon_writes();
         sl_log_error(
             "run",
             "shutdown: %lld records still unprocessed after "

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Locates the shared failure cases: $SLUICE_SHARED_DIR/cases, else
- * $SLUICE_SOURCE_DIR/../shared/cases. A missing folder fails the test with
- * a message instead of passing silently.
+ * Locates the failure cases kept with the tests, in
+ * $SLUICE_SOURCE_DIR/tests/fixtures/cases. A missing folder fails the test
+ * with a message instead of passing silently.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,24 +28,18 @@ static int is_dir(const char *path)
 const char *fixture_case_dir(const char *name)
 {
     static char path[4096];
-    const char *shared = getenv("SLUICE_SHARED_DIR");
     const char *source = getenv("SLUICE_SOURCE_DIR");
 
-    if (shared != NULL && shared[0] != '\0') {
-        snprintf(path, sizeof(path), "%s/cases/%s", shared, name);
-        if (is_dir(path)) {
-            return path;
-        }
-    }
     if (source != NULL && source[0] != '\0') {
-        snprintf(path, sizeof(path), "%s/../shared/cases/%s", source, name);
+        snprintf(path, sizeof(path), "%s/tests/fixtures/cases/%s", source,
+                 name);
         if (is_dir(path)) {
             return path;
         }
     }
-    fail_msg("failure case %s not found: set SLUICE_SHARED_DIR to the folder "
-             "holding cases/ (SLUICE_SHARED_DIR=%s SLUICE_SOURCE_DIR=%s)",
-             name, shared ? shared : "(unset)", source ? source : "(unset)");
+    fail_msg("failure case %s not found in SLUICE_SOURCE_DIR=%s/tests/"
+             "fixtures/cases",
+             name, source ? source : "(unset)");
     return NULL;
 }
 

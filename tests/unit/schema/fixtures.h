@@ -13,7 +13,7 @@
 #define FIXTURE_MAX_MESSAGE 4096
 
 /** Returns the path of case folder `name` (static buffer); fails the test
- * when the shared folder cannot be found. */
+ * when the fixture folder cannot be found. */
 const char *fixture_case_dir(const char *name);
 
 /** Loads the message in <case>/<file> into buf; returns its length. */
