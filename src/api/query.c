@@ -16,23 +16,13 @@
 
 #include "model/record.h"
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/timeutil.h"
 
 /* Pairs are separated by '&' and also by ';', because libwebsockets splits
  * the URI arguments at both before server.c receives them. A request then
  * behaves the same whether it arrives over a socket or as a direct call. */
 #define PAIR_SEPARATORS "&;"
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /*
  * Decodes len bytes at src into a new NUL-terminated string. Returns SL_OK,
@@ -52,8 +42,8 @@ static int percent_decode(const char *src, size_t len, char **out,
         if (src[i] == '+') {
             dst[n++] = ' ';
         } else if (src[i] == '%') {
-            int hi = i + 2 < len ? hex_value(src[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(src[i + 2]) : -1;
+            int hi = i + 2 < len ? sl_hex_digit(src[i + 1]) : -1;
+            int lo = i + 2 < len ? sl_hex_digit(src[i + 2]) : -1;
 
             if (hi < 0 || lo < 0) {
                 free(dst);

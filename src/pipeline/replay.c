@@ -25,6 +25,7 @@
 
 #include "model/json.h"
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -864,17 +865,6 @@ static int parse_ndjson_line(sl_replay_reader_t *rd, sl_replay_item_t *item,
 
 /* ---- Frames ------------------------------------------------------------ */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes len hex digits at s into *buf (grown as needed). Returns the
  * byte count, or -1 with the reason in why. */
 static long decode_hex(const char *s, size_t len, uint8_t **buf, size_t *cap,
@@ -889,7 +879,7 @@ static long decode_hex(const char *s, size_t len, uint8_t **buf, size_t *cap,
         return -1;
     }
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+        int hi = sl_hex_digit(s[i]), lo = sl_hex_digit(s[i + 1]);
 
         if (hi < 0 || lo < 0) {
             set_err(why, why_size,
