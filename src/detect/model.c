@@ -129,7 +129,8 @@ size_t sl_detect_model_feature_count(const sl_detect_model_t *model)
 }
 
 void sl_detect_model_score(const sl_detect_model_t *model,
-                           const double *features, sl_detect_result_t *out)
+                           const double *features,
+                           sl_detect_model_result_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (model->forest == NULL) {
@@ -150,7 +151,7 @@ static bool retrain_due(const sl_detect_model_t *model)
 }
 
 void sl_detect_model_observe(sl_detect_model_t *model, const double *features,
-                             sl_detect_result_t *out)
+                             sl_detect_model_result_t *out)
 {
     size_t d = model->feature_count;
     bool finite = true;

@@ -55,12 +55,12 @@ typedef struct sl_detect_model_config {
 } sl_detect_model_config_t;
 
 /* What sl_detect_model_observe() reports for one vector. */
-typedef struct sl_detect_result {
+typedef struct sl_detect_model_result {
     double score;     /* iforest score, lower = more anomalous; if scored */
     bool scored;      /* false while no forest is installed */
     bool anomaly;     /* score < offset of the current forest */
     bool retrain_due; /* the owner should snapshot and retrain now */
-} sl_detect_result_t;
+} sl_detect_model_result_t;
 
 /** Fills *cfg with the default features, 100 trees of 256 samples,
  * contamination "auto", and the window and retrain period chosen on the
@@ -91,11 +91,12 @@ size_t sl_detect_model_feature_count(const sl_detect_model_t *model);
  * retrain_due stays true on every call until a snapshot is taken.
  */
 void sl_detect_model_observe(sl_detect_model_t *model, const double *features,
-                             sl_detect_result_t *out);
+                             sl_detect_model_result_t *out);
 
 /** Scores one vector without adding it. OUT: *out; retrain_due false. */
 void sl_detect_model_score(const sl_detect_model_t *model,
-                           const double *features, sl_detect_result_t *out);
+                           const double *features,
+                           sl_detect_model_result_t *out);
 
 /**
  * Copies the window (oldest vector first) and the parameters of the next
