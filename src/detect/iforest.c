@@ -221,7 +221,11 @@ sl_iforest_t *sl_iforest__alloc(uint32_t feature_count, uint32_t tree_count,
 
 void sl_iforest__finish(sl_iforest_t *forest)
 {
-    forest->c_psi = sl_iforest_average_path_length(forest->sample_size);
+    /* Rounded through float like the leaf path lengths, so a point that
+     * lands in a root leaf of every tree scores exactly -0.5 and is not
+     * flagged by the "auto" offset through a rounding error. */
+    forest->c_psi =
+        (double)(float)sl_iforest_average_path_length(forest->sample_size);
 }
 
 /* ------------------------------------------------------------- training */
