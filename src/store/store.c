@@ -17,6 +17,10 @@ static const char *const dlq_class_names[] = {"decode", "validation", "storage",
 static const char *const dlq_status_names[] = {"pending", "retrying",
                                                "resolved", "dead"};
 
+static const char *const alert_type_names[] = {"ml_anomaly", "threshold"};
+static const char *const alert_severity_names[] = {"info", "warning",
+                                                   "critical"};
+
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -154,4 +158,42 @@ const char *sl_dlq_status_name(sl_dlq_status_t status)
         sizeof(dlq_status_names) / sizeof(dlq_status_names[0]))
         return "unknown"; /* the dlq_errors CHECK rejects it */
     return dlq_status_names[status];
+}
+
+int sl_store_record_detections(sl_store_t *st, const sl_reading_t *readings,
+                               size_t reading_count, const sl_alert_t *alerts,
+                               size_t alert_count,
+                               sl_store_detect_result_t *result)
+{
+    if (result != NULL)
+        memset(result, 0, sizeof(*result));
+    if (st == NULL || (reading_count > 0 && readings == NULL) ||
+        (alert_count > 0 && alerts == NULL))
+        return SL_EINVAL;
+    return st->ops->record_detections(st, readings, reading_count, alerts,
+                                      alert_count, result);
+}
+
+int sl_store_alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
+                    size_t max, size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || n == NULL || (out == NULL && max > 0))
+        return SL_EINVAL;
+    return st->ops->alerts(st, sensor_id, out, max, n);
+}
+
+const char *sl_alert_type_name(sl_alert_type_t type)
+{
+    if ((unsigned)type >= SL_ALERT_TYPE_COUNT)
+        return "unknown";
+    return alert_type_names[type];
+}
+
+const char *sl_alert_severity_name(sl_alert_severity_t severity)
+{
+    if ((unsigned)severity >= SL_SEVERITY_COUNT)
+        return "unknown";
+    return alert_severity_names[severity];
 }

@@ -129,6 +129,47 @@ typedef struct sl_sensor_stats {
     int64_t last_ms;
 } sl_sensor_stats_t;
 
+/* Kinds of alert: one raised by the Isolation Forest, one by a fixed
+ * threshold rule. */
+typedef enum sl_alert_type {
+    SL_ALERT_ML_ANOMALY = 0, /* stored as "ml_anomaly" */
+    SL_ALERT_THRESHOLD = 1,  /* stored as "threshold" */
+    SL_ALERT_TYPE_COUNT = 2,
+} sl_alert_type_t;
+
+typedef enum sl_alert_severity {
+    SL_SEVERITY_INFO = 0,
+    SL_SEVERITY_WARNING = 1,
+    SL_SEVERITY_CRITICAL = 2,
+    SL_SEVERITY_COUNT = 3,
+} sl_alert_severity_t;
+
+/* One alert, as stored in the alerts table. An alert is identified by
+ * (sensor_id, timestamp_ms, alert_type): timestamp_ms is the event time of
+ * the reading that raised it. */
+typedef struct sl_alert {
+    int64_t id; /* assigned by the store; 0 before insertion */
+    sl_alert_type_t alert_type;
+    sl_alert_severity_t severity;
+    char sensor_id[SL_ID_MAX + 1];
+    sl_sensor_type_t sensor_type;
+    char message[SL_TEXT_MAX + 1];
+    double value;
+    double anomaly_score; /* meaningful only when has_score */
+    bool has_score;
+    int64_t timestamp_ms;
+    bool acknowledged;
+} sl_alert_t;
+
+/* What one sl_store_record_detections call changed. */
+typedef struct sl_store_detect_result {
+    size_t readings_changed;   /* inserted, or flag or score updated */
+    size_t readings_unchanged; /* already stored with this flag and score */
+    size_t alerts_inserted;
+    size_t alerts_duplicate; /* already stored: ignored */
+    size_t rejected;         /* rows the database rejected (logged) */
+} sl_store_detect_result_t;
+
 /**
  * Opens a store. location is an SQLite path, "sqlite:PATH", or (when built
  * with PostgreSQL) a "postgres://" or "postgresql://" URL.
@@ -190,6 +231,40 @@ int64_t sl_store_reading_count(sl_store_t *st);
 
 /** Counts dead-letter rows. Returns the count or -1. */
 int64_t sl_store_dlq_count(sl_store_t *st);
+
+/**
+ * Records detector results in one transaction: each reading in readings is
+ * upserted with its anomaly flag and anomaly_score (has_score false stores
+ * NULL), and each alert is inserted unless an alert with the same identity
+ * exists.
+ *
+ * A reading is written whole, so the order of processor and detector does
+ * not matter. When the detector is first, the processor's insert skips the
+ * existing row. When the processor is first, this upsert only sets anomaly
+ * and anomaly_score on its row. The sensor's latest-reading row gets the flag
+ * and score too when it is this reading. Calling it twice with the same
+ * arguments changes nothing the second time.
+ * OUT: *result (may be NULL). Returns SL_OK once committed, SL_EINVAL for
+ * invalid arguments, or SL_EIO when the store is unavailable (nothing
+ * committed; the caller retries).
+ */
+int sl_store_record_detections(sl_store_t *st, const sl_reading_t *readings,
+                               size_t reading_count, const sl_alert_t *alerts,
+                               size_t alert_count,
+                               sl_store_detect_result_t *result);
+
+/**
+ * Fetches the newest alerts, of one sensor when sensor_id is not NULL,
+ * newest event time first. OUT: out[0..*n). Returns SL_OK or SL_EIO.
+ */
+int sl_store_alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
+                    size_t max, size_t *n);
+
+/** Returns "ml_anomaly" or "threshold". */
+const char *sl_alert_type_name(sl_alert_type_t type);
+
+/** Returns "info", "warning" or "critical". */
+const char *sl_alert_severity_name(sl_alert_severity_t severity);
 
 /** Returns the reason code name of a DLQ class ("decode", ...). */
 const char *sl_dlq_class_name(sl_dlq_class_t cls);

@@ -41,6 +41,12 @@ struct sl_store_ops {
                       size_t *n);
     int64_t (*reading_count)(sl_store_t *st);
     int64_t (*dlq_count)(sl_store_t *st);
+    int (*record_detections)(sl_store_t *st, const sl_reading_t *readings,
+                             size_t reading_count, const sl_alert_t *alerts,
+                             size_t alert_count,
+                             sl_store_detect_result_t *result);
+    int (*alerts)(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
+                  size_t max, size_t *n);
 };
 
 /* The part every back end's handle starts with. */
@@ -73,6 +79,10 @@ enum sl_sqlite_stmt_id {
     SL_SQLITE_SELECT_AGGREGATES_ALL,
     SL_SQLITE_COUNT_READINGS,
     SL_SQLITE_COUNT_DLQ,
+    SL_SQLITE_UPSERT_DETECTION,
+    SL_SQLITE_UPDATE_LATEST_DETECTION,
+    SL_SQLITE_INSERT_ALERT,
+    SL_SQLITE_SELECT_ALERTS,
     SL_SQLITE_STMT_COUNT,
 };
 
@@ -117,5 +127,18 @@ int sl_sqlite__aggregates(sl_store_t *st, const char *sensor_id,
                           size_t max, size_t *n);
 int64_t sl_sqlite__reading_count(sl_store_t *st);
 int64_t sl_sqlite__dlq_count(sl_store_t *st);
+int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
+                                 size_t reading_count, const sl_alert_t *alerts,
+                                 size_t alert_count,
+                                 sl_store_detect_result_t *result);
+int sl_sqlite__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
+                      size_t max, size_t *n);
+
+/**
+ * Binds the 12 parameters of a sensor_readings row (see stmt_sql in
+ * store_sqlite.c). Returns the first SQLite error code, or SQLITE_OK.
+ */
+int sl_sqlite__bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
+                                int64_t now_ms);
 
 #endif

@@ -138,6 +138,38 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " ORDER BY window_start_ms, sensor_id LIMIT ?4",
     [SL_SQLITE_COUNT_READINGS] = "SELECT count(*) FROM sensor_readings",
     [SL_SQLITE_COUNT_DLQ] = "SELECT count(*) FROM dlq_errors",
+    /* The whole reading, so the row is complete whichever of processor
+     * and detector writes first. The WHERE makes a repeated call a no-op
+     * (sqlite3_changes() 0) instead of a rewrite of the same values. */
+    [SL_SQLITE_UPSERT_DETECTION] =
+        "INSERT INTO sensor_readings (timestamp_ms, sensor_id, sensor_type,"
+        " value, location, anomaly, battery_level, signal_strength, unit,"
+        " anomaly_score, ingested_at_ms, value_bits)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        " ON CONFLICT (timestamp_ms, sensor_id, value_bits) DO UPDATE SET"
+        " anomaly = excluded.anomaly, anomaly_score = excluded.anomaly_score"
+        " WHERE sensor_readings.anomaly IS NOT excluded.anomaly"
+        " OR sensor_readings.anomaly_score IS NOT excluded.anomaly_score",
+    [SL_SQLITE_UPDATE_LATEST_DETECTION] =
+        "UPDATE sensor_latest SET anomaly = ?1, anomaly_score = ?2"
+        " WHERE sensor_id = ?3 AND timestamp_ms = ?4",
+    /* An alert is identified by (sensor_id, timestamp_ms, alert_type).
+     * The NOT EXISTS probe uses alerts_sensor_time; it is race-free
+     * because every write transaction here is BEGIN IMMEDIATE, so SQLite
+     * runs one at a time. XXX: no UNIQUE index backs it. A writer that
+     * bypasses this statement (the sqlite3 shell) can still add a
+     * duplicate, and a migration adding the index would prevent that. */
+    [SL_SQLITE_INSERT_ALERT] =
+        "INSERT INTO alerts (alert_type, sensor_id, sensor_type, severity,"
+        " message, value, anomaly_score, timestamp_ms, created_at_ms)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+        " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE sensor_id = ?2"
+        " AND timestamp_ms = ?8 AND alert_type = ?1)",
+    [SL_SQLITE_SELECT_ALERTS] =
+        "SELECT id, alert_type, sensor_id, sensor_type, severity, message,"
+        " value, anomaly_score, timestamp_ms, acknowledged FROM alerts"
+        " WHERE (?1 IS NULL OR sensor_id = ?1)"
+        " ORDER BY timestamp_ms DESC, id DESC LIMIT ?2",
 };
 
 static void sqlite_close(sl_store_t *st);
@@ -155,6 +187,8 @@ static const struct sl_store_ops sqlite_ops = {
     .aggregates = sl_sqlite__aggregates,
     .reading_count = sl_sqlite__reading_count,
     .dlq_count = sl_sqlite__dlq_count,
+    .record_detections = sl_sqlite__record_detections,
+    .alerts = sl_sqlite__alerts,
 };
 
 sqlite3_stmt *sl_sqlite__stmt(sl_sqlite_t *sq, enum sl_sqlite_stmt_id id)

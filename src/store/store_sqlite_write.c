@@ -198,6 +198,12 @@ static int bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
     return rc;
 }
 
+int sl_sqlite__bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
+                                int64_t now_ms)
+{
+    return bind_raw_reading(stmt, rec, now_ms);
+}
+
 static int write_readings(struct batch_writer *w, const sl_store_batch_t *batch,
                           sl_store_result_t *result)
 {
