@@ -13,11 +13,12 @@
 
 /* Default feature set and windows, chosen on the NAB benchmark
  * (docs/DETECTOR.md). */
-#define DEFAULT_WINDOW 12
+#define DEFAULT_WINDOW 64
 #define DEFAULT_LONG_SPAN 288
 #define DEFAULT_MASK                                                           \
     ((1u << SL_FEAT_VALUE) | (1u << SL_FEAT_DEVIATION) | (1u << SL_FEAT_STD) | \
-     (1u << SL_FEAT_RATE) | (1u << SL_FEAT_BATTERY) | (1u << SL_FEAT_SIGNAL))
+     (1u << SL_FEAT_BATTERY) | (1u << SL_FEAT_SIGNAL) |                        \
+     (1u << SL_FEAT_STD_RATIO) | (1u << SL_FEAT_LONG_DEV))
 
 /* |long z| is capped, so a constant history followed by a step gives a
  * large but finite feature. */

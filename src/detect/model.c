@@ -13,9 +13,11 @@
 #include "util/err.h"
 
 /* Defaults chosen on the NAB benchmark (docs/DETECTOR.md). */
-#define DEFAULT_WINDOW_SIZE 2000
-#define DEFAULT_RETRAIN_EVERY 1000
+#define DEFAULT_WINDOW_SIZE 4000
+#define DEFAULT_RETRAIN_EVERY 500
 #define DEFAULT_MIN_SAMPLES 256
+/* Flags the 0.5 % least normal training scores' share of readings. */
+#define DEFAULT_CONTAMINATION 0.005
 
 struct sl_detect_model {
     sl_detect_model_config_t cfg;
@@ -39,6 +41,7 @@ void sl_detect_model_config_default(sl_detect_model_config_t *cfg)
 {
     sl_features_config_default(&cfg->features);
     sl_iforest_params_default(&cfg->forest);
+    cfg->forest.contamination = DEFAULT_CONTAMINATION;
     cfg->window_size = DEFAULT_WINDOW_SIZE;
     cfg->retrain_every = DEFAULT_RETRAIN_EVERY;
     cfg->min_samples = DEFAULT_MIN_SAMPLES;
