@@ -132,8 +132,19 @@ static int load_csv(const char *path, series_t *s)
         *comma = '\0';
         if (s->n == cap) {
             cap *= 2;
-            s->ts_ms = realloc(s->ts_ms, cap * sizeof(int64_t));
-            s->value = realloc(s->value, cap * sizeof(double));
+            int64_t *ts = realloc(s->ts_ms, cap * sizeof(int64_t));
+            double *val =
+                ts != NULL ? realloc(s->value, cap * sizeof(double)) : NULL;
+
+            if (ts != NULL) {
+                s->ts_ms = ts;
+            }
+            if (val == NULL) {
+                fprintf(stderr, "detect: %s: out of memory\n", path);
+                fclose(fp);
+                return -1;
+            }
+            s->value = val;
         }
         if (parse_time(line, &s->ts_ms[s->n]) != 0) {
             fprintf(stderr, "detect: %s: invalid timestamp %s\n", path, line);
@@ -493,8 +504,15 @@ static int bench_series(const options_t *opt, const char *rel, json_t *spans,
     if (load_csv(path, &s) != 0 || load_windows(spans, &s) != 0) {
         goto out;
     }
+    if (s.n < 2) {
+        fprintf(stderr, "detect: %s: too few rows (%zu)\n", rel, s.n);
+        goto out;
+    }
     run.score = calloc(s.n, sizeof(double));
     run.flag = calloc(s.n, 1);
+    if (run.score == NULL || run.flag == NULL) {
+        goto out;
+    }
 
     double best = INFINITY;
 

@@ -38,12 +38,14 @@
 #include "util/err.h"
 #include "util/hash.h"
 
-#define MAGIC "SLIFORST"
 #define MAGIC_LEN 8
 #define FORMAT_VERSION 1
 #define HEADER_LEN 32
 #define BODY_FIXED_LEN 48
 #define NODE_LEN 8
+
+static const uint8_t magic[MAGIC_LEN] = {'S', 'L', 'I', 'F',
+                                         'O', 'R', 'S', 'T'};
 /* The largest body any valid model has: every tree full. */
 #define BODY_MAX                                                               \
     ((uint64_t)BODY_FIXED_LEN + 16ull * SL_IFOREST_MAX_FEATURES +              \
@@ -136,7 +138,7 @@ static uint8_t *encode(const sl_iforest_t *forest, size_t *len)
     if (w.buf == NULL) {
         return NULL;
     }
-    memcpy(w.buf, MAGIC, MAGIC_LEN);
+    memcpy(w.buf, magic, MAGIC_LEN);
     w.len = MAGIC_LEN;
     put_u32(&w, FORMAT_VERSION);
     put_u32(&w, 0);
@@ -361,7 +363,7 @@ fail:
     return NULL;
 }
 
-/* Checks magic, version, length and checksum. Returns the body length. */
+/* Checks magic, version, length and checksum. Returns 0 or -1. */
 static int check_header(const uint8_t *buf, size_t len, const char *path,
                         char *err, size_t err_size)
 {
@@ -370,7 +372,7 @@ static int check_header(const uint8_t *buf, size_t len, const char *path,
     uint64_t body_len;
     uint64_t checksum;
 
-    if (len < HEADER_LEN || memcmp(buf, MAGIC, MAGIC_LEN) != 0) {
+    if (len < HEADER_LEN || memcmp(buf, magic, MAGIC_LEN) != 0) {
         sl_iforest__set_error(err, err_size,
                               "%s: not an Isolation Forest model file "
                               "(bad magic or shorter than the header)",
