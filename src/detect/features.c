@@ -190,8 +190,8 @@ size_t sl_features_update(sl_features_t *st, const sl_reading_t *rec,
     all[SL_FEAT_BATTERY] = rec->battery_level;
     all[SL_FEAT_SIGNAL] = rec->signal_strength;
     if (isfinite(value)) {
-        /* The long baseline excludes the current value, so a jump stands
-         * out against what came before it. */
+        /* The long baseline excludes the current value, so a jump is
+         * measured against what came before it. */
         double long_spread = spread_floor(long_std, st->long_mean);
 
         all[SL_FEAT_LONG_Z] =

@@ -416,10 +416,11 @@ static void make_leaf(sl_iforest_node_t *node, uint32_t self, uint32_t depth,
 }
 
 /*
- * Grows one tree on idx[0..psi) into tree[], without recursion: an explicit
- * stack holds the nodes still to build, at most height_limit + 1 deep per
- * path, so at most psi entries. Returns the number of nodes used and
- * raises *depth_max to the deepest leaf.
+ * Grows one tree on idx[0..psi) into tree[], without recursion. An explicit
+ * stack contains the nodes still to build: depth first, so at most
+ * height_limit + 1 entries, within the 2 psi allocated. Returns the number
+ * of nodes used and raises *depth_max to the deepest leaf.
+
  */
 static uint32_t grow_tree(trainer_t *tr, sl_iforest_node_t *tree, uint32_t psi,
                           pending_t *stack, uint32_t *depth_max)
