@@ -458,7 +458,7 @@ static void *processor_main(void *arg)
         }
     }
 
-    /* Drained: what is still open is written as it stands. */
+    /* Drained: the windows still open are written with what they hold. */
     sl_windows_sweep(proc->windows, sl_time_mono_ms(), -1);
     write_windows(proc);
     return NULL;

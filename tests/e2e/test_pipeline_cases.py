@@ -132,11 +132,16 @@ def main():
     avg = dict(db.execute(
         "SELECT window_start_ms, avg FROM aggregated_metrics "
         "WHERE sensor_id = 'sensor-020'").fetchall())
-    assert windows[T10] == 3 and abs(avg[T10] - 80 / 3) < 1e-9, windows
-    assert windows[T10 + 60000] == 1 and avg[T10 + 60000] == 30, windows
-    assert windows[T10 + 240000] == 1 and avg[T10 + 240000] == 60, windows
-    assert windows[T10 + 420000] == 1 and avg[T10 + 420000] == 40, windows
-    assert windows[T10 + 480000] == 1 and avg[T10 + 480000] == 70, windows
+    assert windows[T10] == 3, windows
+    assert abs(avg[T10] - 80 / 3) < 1e-9, windows
+    assert windows[T10 + 60000] == 1, windows
+    assert avg[T10 + 60000] == 30, windows
+    assert windows[T10 + 240000] == 1, windows
+    assert avg[T10 + 240000] == 60, windows
+    assert windows[T10 + 420000] == 1, windows
+    assert avg[T10 + 420000] == 40, windows
+    assert windows[T10 + 480000] == 1, windows
+    assert avg[T10 + 480000] == 70, windows
     n, mean = db.execute(
         "SELECT count, avg FROM aggregated_metrics "
         "WHERE sensor_id = 'sensor-030'").fetchone()
@@ -145,7 +150,8 @@ def main():
     # The API, restarted on the same file, serves what is stored.
     sluice = Sluice("--no-generators", workdir=workdir)
     status, latest = sluice.get("/api/v1/sensors/latest?sensor_id=sensor-010")
-    assert status == 200 and latest["count"] == 1, latest
+    assert status == 200, latest
+    assert latest["count"] == 1, latest
     assert latest["readings"][0]["value"] == 21.5, latest
     status, latest = sluice.get("/api/v1/sensors/latest?sensor_id=sensor-050"
                                 "&limit=1")

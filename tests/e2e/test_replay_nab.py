@@ -92,7 +92,8 @@ def main():
         assert got["sensor_id"] == "machine-1"
 
     status, bad = sluice.get("/api/v1/sensors/latest?limit=0")
-    assert status == 422 and "limit" in bad["detail"], (status, bad)
+    assert status == 422, (status, bad)
+    assert "limit" in bad["detail"], (status, bad)
 
     code = sluice.stop()
     assert code == 0, "exit status %d\n%s" % (code, sluice.read_log())
