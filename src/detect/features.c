@@ -12,7 +12,11 @@
 #include "util/err.h"
 
 /* Default feature set and windows, chosen on the NAB benchmark
- * (docs/DETECTOR.md). */
+ * (docs/DETECTOR.md).
+ * XXX: `value` and `long_dev` keep the sensor's level and scale. NAB runs
+ * one sensor per model, so it could not measure a type whose sensors sit
+ * at different levels; there a sensor with an unusual but normal level may
+ * score as anomalous. Dropping `value` from the mask is the fallback. */
 #define DEFAULT_WINDOW 64
 #define DEFAULT_LONG_SPAN 288
 #define DEFAULT_MASK                                                           \
