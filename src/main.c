@@ -18,6 +18,8 @@ static const role_t roles[] = {
     {"run", sl_role_run,
      "standalone pipeline: generators, replay, processor, API, one process"},
     {"migrate", sl_role_migrate, "create or upgrade the database schema"},
+    {"detect", sl_role_detect,
+     "anomaly detector alone (distributed mode; needs the Kafka bus)"},
 };
 
 static void usage(FILE *out)

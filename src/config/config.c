@@ -80,6 +80,35 @@ static const setting_t settings[] = {
      "partitions per topic of the in-process bus"},
     {"bus-capacity", T_INT, OFF(bus_capacity), "65536", 16, 16777216,
      "records each in-process partition holds before producers wait"},
+    {"detector", T_BOOL, OFF(detector), "true", 0, 0,
+     "run the anomaly detector in sluice run"},
+    {"detect-retrain-every", T_INT, OFF(detect_retrain_every), "0", 0,
+     100000000,
+     "readings of a sensor type between retrains of its model; 0 = the "
+     "built-in default, logged at start"},
+    {"detect-window", T_INT, OFF(detect_window), "0", 0, 10000000,
+     "feature vectors per sensor type a model trains on; 0 = the built-in "
+     "default, logged at start"},
+    {"detect-min-samples", T_INT, OFF(detect_min_samples), "0", 0, 10000000,
+     "readings of a sensor type before its first model; 0 = the built-in "
+     "default, logged at start; at most detect-window"},
+    {"detect-model-dir", T_STRING, OFF(detect_model_dir), "", 0, 0,
+     "folder of the saved models; empty = the SQLite file name plus "
+     "\".models\""},
+    {"detect-critical-score", T_DOUBLE, OFF(detect_critical_score), "-0.7", -1,
+     0,
+     "Isolation Forest score at or below which an anomaly alert is "
+     "critical (scores are in [-1, 0), lower is more anomalous)"},
+    {"alert-cooldown-seconds", T_DOUBLE, OFF(alert_cooldown_seconds), "300", 0,
+     86400 * 7, "at most one alert per sensor in this many seconds"},
+    {"alert-rules", T_BOOL, OFF(alert_rules), "true", 0, 0,
+     "raise threshold alerts from the rule-* limits"},
+    {"rule-temperature-high", T_DOUBLE, OFF(rule_temperature_high), "80", -1e9,
+     1e9, "temperature above this raises a critical alert"},
+    {"rule-temperature-low", T_DOUBLE, OFF(rule_temperature_low), "-20", -1e9,
+     1e9, "temperature below this raises a warning alert"},
+    {"rule-humidity-high", T_DOUBLE, OFF(rule_humidity_high), "95", -1e9, 1e9,
+     "humidity above this raises a warning alert"},
 };
 
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
@@ -271,6 +300,14 @@ static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
     }
     if (cfg->db[0] == '\0') {
         snprintf(err, err_size, "db: must not be empty");
+        return SL_EINVAL;
+    }
+    if (cfg->detect_min_samples > 0 && cfg->detect_window > 0 &&
+        cfg->detect_min_samples > cfg->detect_window) {
+        snprintf(err, err_size,
+                 "detect-min-samples: %d is larger than detect-window %d; "
+                 "a model cannot wait for more readings than it keeps",
+                 cfg->detect_min_samples, cfg->detect_window);
         return SL_EINVAL;
     }
     return SL_OK;

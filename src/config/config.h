@@ -51,6 +51,18 @@ typedef struct sl_config {
     /* bus */
     int bus_partitions;
     int bus_capacity;
+    /* detector */
+    bool detector;
+    int detect_retrain_every; /* readings of a type; 0: the model default */
+    int detect_window;        /* feature vectors per type; 0: default */
+    int detect_min_samples;   /* before the first model; 0: default */
+    char *detect_model_dir;   /* "": DB.models beside an SQLite file */
+    double detect_critical_score;
+    double alert_cooldown_seconds;
+    bool alert_rules;
+    double rule_temperature_high;
+    double rule_temperature_low;
+    double rule_humidity_high;
 } sl_config_t;
 
 /** Fills cfg with the defaults of every setting. */

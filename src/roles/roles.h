@@ -7,7 +7,9 @@
 #ifndef SLUICE_ROLES_ROLES_H
 #define SLUICE_ROLES_ROLES_H
 
+#include "bus/bus.h"
 #include "config/config.h"
+#include "detect/detector.h"
 
 /** Runs every stage in one process on the in-process bus and SQLite,
  * until SIGINT/SIGTERM or, with exit_when_idle, until the replay input is
@@ -16,5 +18,19 @@ int sl_role_run(const sl_config_t *cfg);
 
 /** Creates or upgrades the database schema and exits. */
 int sl_role_migrate(const sl_config_t *cfg);
+
+/** Runs the anomaly detector alone. Needs the Kafka bus: until it exists,
+ * prints why and returns 2. */
+int sl_role_detect(const sl_config_t *cfg);
+
+/**
+ * Fills *det from the detector settings of cfg for a detector on bus.
+ * model_dir (model_dir_size bytes) receives the model folder, which
+ * det->model_dir then points to (NULL when models are not kept).
+ */
+void sl_role__detector_config(const sl_config_t *cfg, sl_bus_t *bus,
+                              sl_registry_t *registry,
+                              sl_detector_config_t *det, char *model_dir,
+                              size_t model_dir_size);
 
 #endif

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `sluice run`: the standalone pipeline. Generators and replay publish to
- * the in-process bus; the processor and the dead-letter recorder consume
- * it into SQLite; the API serves the store. Shutdown runs in the order
- * that loses nothing: stop the producers, wait until the consumers have
- * committed everything accepted, close the bus, flush the windows.
+ * the in-process bus. The processor, the detector and the dead-letter
+ * recorder consume it into SQLite, and the alert feed consumes the
+ * detector's system-alerts. The API serves the store. Shutdown runs in
+ * the order that loses nothing: stop the producers, wait until the
+ * consumers have committed everything accepted, close the bus, flush the
+ * windows, let the detector finish its training.
  */
 #include "roles/roles.h"
 
@@ -128,9 +130,32 @@ static int prepare_store(const char *location)
     return rc;
 }
 
-static bool drained(sl_processor_t *proc, sl_dlq_recorder_t *recorder)
+/* The consumers of the standalone pipeline. The detector and the alert
+ * feed are NULL with --no-detector. */
+typedef struct consumers {
+    sl_processor_t *proc;
+    sl_dlq_recorder_t *recorder;
+    sl_detector_t *det;
+    sl_alert_feed_t *feed;
+} consumers_t;
+
+/* Returns the records the consumers have not committed. The detector is
+ * read before the feed: it publishes alerts before it commits, so an
+ * alert it committed is already counted by the feed. */
+static int64_t unprocessed(const consumers_t *c)
 {
-    return sl_processor_lag(proc) == 0 && sl_dlq_recorder_lag(recorder) == 0;
+    int64_t lag = sl_processor_lag(c->proc) + sl_dlq_recorder_lag(c->recorder);
+
+    if (c->det != NULL)
+        lag += sl_detector_lag(c->det);
+    if (c->feed != NULL)
+        lag += sl_alert_feed_lag(c->feed);
+    return lag;
+}
+
+static bool drained(const consumers_t *c)
+{
+    return unprocessed(c) == 0;
 }
 
 static void install_signals(void)
@@ -146,13 +171,12 @@ static void install_signals(void)
 }
 
 /* Waits for a signal, or for the replay input to be processed. */
-static void wait_for_end(run_state_t *rs, sl_processor_t *proc,
-                         sl_dlq_recorder_t *recorder)
+static void wait_for_end(run_state_t *rs, const consumers_t *c)
 {
     while (!signalled) {
         sl_time_sleep_ms(100);
         if (rs->cfg->exit_when_idle && atomic_load(&rs->replay_done) &&
-            drained(proc, recorder)) {
+            drained(c)) {
             sl_log_info("run", "replay input processed, exiting");
             return;
         }
@@ -160,23 +184,69 @@ static void wait_for_end(run_state_t *rs, sl_processor_t *proc,
     sl_log_info("run", "signal received, draining");
 }
 
-static void drain(run_state_t *rs, sl_processor_t *proc,
-                  sl_dlq_recorder_t *recorder)
+static void drain(run_state_t *rs, const consumers_t *c)
 {
     int64_t deadline = sl_time_mono_ms() + DRAIN_TIMEOUT_MS;
 
-    while (!drained(proc, recorder) && sl_time_mono_ms() < deadline)
+    while (!drained(c) && sl_time_mono_ms() < deadline)
         sl_time_sleep_ms(20);
-    if (!drained(proc, recorder)) {
+    if (!drained(c)) {
         sl_pipeline_abandon_writes();
-        sl_log_error(
-            "run",
-            "shutdown: %lld records still unprocessed after "
-            "%d s; they are lost with the in-process bus",
-            (long long)(sl_processor_lag(proc) + sl_dlq_recorder_lag(recorder)),
-            DRAIN_TIMEOUT_MS / 1000);
+        if (c->det != NULL)
+            sl_detector_abandon_writes(c->det);
+        sl_log_error("run",
+                     "shutdown: %lld records still unprocessed after "
+                     "%d s; they are lost with the in-process bus",
+                     (long long)unprocessed(c), DRAIN_TIMEOUT_MS / 1000);
     }
     sl_bus_close(rs->bus);
+}
+
+/* Starts the detector and the alert feed that consumes its alerts.
+ * Returns SL_OK, or SL_EIO after logging why. */
+static int start_detector(run_state_t *rs, consumers_t *c)
+{
+    sl_detector_config_t det_cfg;
+    char model_dir[4096], err[512];
+
+    sl_role__detector_config(rs->cfg, rs->bus, rs->registry, &det_cfg,
+                             model_dir, sizeof(model_dir));
+    c->feed = sl_alert_feed_start(rs->bus, err, sizeof(err));
+    if (c->feed == NULL) {
+        sl_log_error("run", "cannot start the alert feed: %s", err);
+        return SL_EIO;
+    }
+    c->det = sl_detector_start(&det_cfg, err, sizeof(err));
+    if (c->det == NULL) {
+        sl_log_error("run", "cannot start the detector: %s", err);
+        return SL_EIO;
+    }
+    sl_log_info("run",
+                "detector started models=%s window=%u min_samples=%u "
+                "retrain_every=%u",
+                det_cfg.model_dir != NULL ? det_cfg.model_dir : "(not kept)",
+                (unsigned)det_cfg.model.window_size,
+                (unsigned)det_cfg.model.min_samples,
+                (unsigned)det_cfg.model.retrain_every);
+    return SL_OK;
+}
+
+static void log_detector_stats(sl_detector_t *det)
+{
+    sl_detector_stats_t stats;
+    uint64_t retrains = 0;
+
+    sl_detector_stats(det, &stats);
+    for (int t = 0; t < SL_SENSOR_TYPE_COUNT; t++)
+        retrains += stats.retrains[t];
+    sl_log_info(
+        "run",
+        "detected consumed=%llu scored=%llu unscored=%llu "
+        "anomalies=%llu alerts=%llu suppressed=%llu retrains=%llu",
+        (unsigned long long)stats.consumed, (unsigned long long)stats.scored,
+        (unsigned long long)stats.unscored, (unsigned long long)stats.anomalies,
+        (unsigned long long)stats.alerts, (unsigned long long)stats.suppressed,
+        (unsigned long long)retrains);
 }
 
 int sl_role_run(const sl_config_t *cfg)
@@ -185,8 +255,7 @@ int sl_role_run(const sl_config_t *cfg)
     sl_bus_memory_config_t bus_cfg;
     sl_processor_config_t proc_cfg;
     sl_api_config_t api_cfg;
-    sl_processor_t *proc = NULL;
-    sl_dlq_recorder_t *recorder = NULL;
+    consumers_t c = {0};
     sl_api_t *api = NULL;
     pthread_t generator, replay;
     bool generator_started = false, replay_started = false;
@@ -231,16 +300,18 @@ int sl_role_run(const sl_config_t *cfg)
     proc_cfg.poll_timeout_ms = cfg->batch_timeout_ms;
     proc_cfg.window_ms = (int64_t)cfg->window_seconds * 1000;
     proc_cfg.lateness_ms = (int64_t)cfg->allowed_lateness_seconds * 1000;
-    proc = sl_processor_start(&proc_cfg, err, sizeof(err));
-    if (proc == NULL) {
+    c.proc = sl_processor_start(&proc_cfg, err, sizeof(err));
+    if (c.proc == NULL) {
         sl_log_error("run", "cannot start the processor: %s", err);
         goto out;
     }
-    recorder = sl_dlq_recorder_start(rs.bus, cfg->db, err, sizeof(err));
-    if (recorder == NULL) {
+    c.recorder = sl_dlq_recorder_start(rs.bus, cfg->db, err, sizeof(err));
+    if (c.recorder == NULL) {
         sl_log_error("run", "cannot start the dead-letter recorder: %s", err);
         goto out;
     }
+    if (cfg->detector && start_detector(&rs, &c) != SL_OK)
+        goto out;
     sl_api_config_init(&api_cfg);
     api_cfg.listen_host = host;
     api_cfg.port = port;
@@ -260,7 +331,7 @@ int sl_role_run(const sl_config_t *cfg)
     if (cfg->replay_count > 0)
         replay_started = pthread_create(&replay, NULL, replay_main, &rs) == 0;
 
-    wait_for_end(&rs, proc, recorder);
+    wait_for_end(&rs, &c);
     status = rs.replay_failed ? 1 : 0;
 
 out:
@@ -269,13 +340,14 @@ out:
         pthread_join(generator, NULL);
     if (replay_started)
         pthread_join(replay, NULL);
-    if (proc != NULL && recorder != NULL)
-        drain(&rs, proc, recorder);
+    if (c.proc != NULL && c.recorder != NULL &&
+        (!cfg->detector || c.det != NULL))
+        drain(&rs, &c);
     else if (rs.bus != NULL)
         sl_bus_close(rs.bus);
-    if (proc != NULL) {
+    if (c.proc != NULL) {
         sl_processor_stats_t stats;
-        sl_processor_stats(proc, &stats);
+        sl_processor_stats(c.proc, &stats);
         sl_log_info("run",
                     "processed consumed=%llu stored=%llu "
                     "duplicates=%llu dead_lettered=%llu late=%llu",
@@ -285,8 +357,14 @@ out:
                     (unsigned long long)stats.dead_lettered,
                     (unsigned long long)stats.late);
     }
-    sl_processor_stop(proc); /* joins after the final window flush */
-    sl_dlq_recorder_stop(recorder);
+    sl_processor_stop(c.proc); /* joins after the final window flush */
+    if (c.det != NULL) {
+        sl_detector_join(c.det); /* waits for the trainer to finish */
+        log_detector_stats(c.det);
+    }
+    sl_detector_stop(c.det);
+    sl_alert_feed_stop(c.feed);
+    sl_dlq_recorder_stop(c.recorder);
     sl_api_stop(api);
     sl_registry_destroy(rs.registry);
     sl_bus_destroy(rs.bus);
