@@ -68,7 +68,7 @@ void fixture_destroy(fixture_t *fx)
     sl_bus_close(fx->bus);
     sl_bus_destroy(fx->bus);
     sl_registry_destroy(fx->reg);
-    /* The folder name comes from mkdtemp and holds no shell characters. */
+    /* The folder name comes from mkdtemp and contains no shell characters. */
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", fx->dir);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The forest slot: a reference taken before a swap keeps scoring the old
- * forest, and a scoring thread that acquires and releases while another
- * thread swaps forests in a loop always sees a whole, live forest. Run it
+ * forest. A scoring thread that acquires and releases while another thread
+ * swaps forests in a loop always scores a whole, live forest. Run it
  * under ThreadSanitizer as well as ASan (see README.md).
  */
 #include <setjmp.h>
@@ -149,7 +149,7 @@ static void test_swap_under_concurrent_scoring(void **state)
     assert_int_equal(sl_forest_slot_publish(sc.slot, train(0)), SL_OK);
     assert_int_equal(pthread_create(&thread, NULL, scorer_main, &sc), 0);
 
-    /* Generation g holds the forest of seed g % SEEDS. */
+    /* Generation g contains the forest of seed g % SEEDS. */
     for (uint64_t g = 1; g <= SWAPS; g++)
         assert_int_equal(sl_forest_slot_publish(sc.slot, train(g % SEEDS)),
                          SL_OK);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The detector stage on a real in-process bus and SQLite file: retrains
- * counted per sensor type, readings left unscored until a type has a
- * model, threshold rules and the per-sensor cool-down on an injected
- * clock, a spike flagged and alerted, and forests saved, loaded after a
- * restart, and reported and replaced when a file is corrupt.
+ * The detector stage on a real in-process bus and SQLite file. Covered:
+ * retrains counted per sensor type, readings left unscored until a type
+ * has a model, threshold rules and the per-sensor cool-down on an injected
+ * clock, and a spike flagged and alerted. Forests are saved, loaded after
+ * a restart, and reported and replaced when a file is corrupt.
  */
 #include <setjmp.h>
 #include <stdarg.h>
