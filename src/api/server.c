@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -522,6 +524,83 @@ static void format_listen_error(const char *host, int port, char *err,
     snprintf(err, err_size, "listen %s: %s", address, reason);
 }
 
+static bool is_wildcard(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return in->sin_addr.s_addr == htonl(INADDR_ANY);
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    return IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+}
+
+static bool same_address(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a == NULL || a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr,
+                  sizeof(struct in6_addr)) == 0;
+}
+
+/*
+ * Resolves the listen host to a numeric address that is assigned to one of
+ * this machine's interfaces, and writes it to numeric (empty for "all
+ * interfaces"). libwebsockets 4.1 listens on every interface when it
+ * cannot match the address it is given to an interface, so an address
+ * that is not local must be rejected here, never passed on.
+ */
+static int resolve_listen_host(const char *host, int port, char *numeric,
+                               size_t numeric_size, char *err, size_t err_size)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    struct ifaddrs *ifs = NULL;
+    char address[ADDRESS_MAX];
+    bool local = false;
+    int rc;
+
+    numeric[0] = '\0';
+    if (host[0] == '\0')
+        return SL_OK;
+    format_address(host, port, address, sizeof(address));
+    rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        snprintf(err, err_size, "listen %s: cannot resolve the host: %s",
+                 address, gai_strerror(rc));
+        return SL_EINVAL;
+    }
+    if (is_wildcard(ai->ai_addr)) {
+        freeaddrinfo(ai);
+        return SL_OK;
+    }
+    if (getifaddrs(&ifs) == 0) {
+        for (struct ifaddrs *i = ifs; i != NULL && !local; i = i->ifa_next)
+            local = same_address(i->ifa_addr, ai->ai_addr);
+        freeifaddrs(ifs);
+    }
+    if (!local) {
+        snprintf(err, err_size,
+                 "listen %s: the address is not assigned to "
+                 "any interface of this machine",
+                 address);
+        freeaddrinfo(ai);
+        return SL_EINVAL;
+    }
+    rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, numeric,
+                     (socklen_t)numeric_size, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(ai);
+    if (rc != 0) {
+        snprintf(err, err_size, "listen %s: %s", address, gai_strerror(rc));
+        return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
 static void *service_main(void *arg)
 {
     sl_api_t *api = arg;
@@ -539,6 +618,7 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
                          size_t err_size)
 {
     struct lws_context_creation_info info;
+    char numeric[NI_MAXHOST];
 
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
@@ -553,8 +633,11 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
         return SL_EIO;
     }
 
+    if (resolve_listen_host(host, port, numeric, sizeof(numeric), err,
+                            err_size) != SL_OK)
+        return SL_EINVAL;
     info.port = port;
-    info.iface = host[0] != '\0' ? host : NULL;
+    info.iface = numeric[0] != '\0' ? numeric : NULL;
     info.protocols = protocols;
     info.vhost_name = "sluice";
     api->vhost = lws_create_vhost(api->ctx, &info);

@@ -548,6 +548,52 @@ static void serves_ipv6_loopback(void **state)
     fixture_close(&store);
 }
 
+/* An address that is not assigned here must fail start-up: libwebsockets
+ * would otherwise listen on every interface. Nothing is sent to it. */
+static void non_local_address_is_rejected(void **state)
+{
+    static const char *const hosts[] = {"127.0.0.2", "192.0.2.1"};
+    api_fixture_t store;
+    sl_api_config_t cfg;
+    char err[256];
+
+    (void)state;
+    fixture_open(&store);
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        sl_api_config_init(&cfg);
+        cfg.listen_host = hosts[i];
+        cfg.port = 0;
+        cfg.store_location = store.db_path;
+        err[0] = '\0';
+        assert_null(sl_api_start(&cfg, err, sizeof(err)));
+        if (strstr(err, hosts[i]) == NULL)
+            fail_msg("error does not name %s: '%s'", hosts[i], err);
+    }
+    assert_non_null(strstr(err, "not assigned to any interface"));
+    fixture_close(&store);
+}
+
+static void localhost_resolves_to_loopback(void **state)
+{
+    api_fixture_t store;
+    sl_api_config_t cfg;
+    char err[256] = "";
+    sl_api_t *api;
+
+    (void)state;
+    fixture_open(&store);
+    sl_api_config_init(&cfg);
+    cfg.listen_host = "localhost";
+    cfg.port = 0;
+    cfg.store_location = store.db_path;
+    api = sl_api_start(&cfg, err, sizeof(err));
+    if (api == NULL)
+        fail_msg("sl_api_start on localhost failed: %s", err);
+    assert_true(sl_api_port(api) > 0);
+    sl_api_stop(api);
+    fixture_close(&store);
+}
+
 static void start_rejects_bad_config(void **state)
 {
     char err[256] = "";
@@ -613,6 +659,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test(serves_ipv6_loopback),
         cmocka_unit_test(start_rejects_bad_config),
+        cmocka_unit_test(non_local_address_is_rejected),
+        cmocka_unit_test(localhost_resolves_to_loopback),
         cmocka_unit_test(restart_on_same_port),
     };
     int failed;
