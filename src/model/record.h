@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/utf8.h"
+
 /* Buffer sizes in bytes, without the terminating NUL. */
 #define SL_ID_MAX 127        /* sensor_id, event_id, user_id, session_id */
 #define SL_TEXT_MAX 255      /* location, names, pages, queries */
@@ -140,10 +142,5 @@ int sl_device_parse(const char *name, sl_device_t *out);
  * sluice rejects over-long text instead of truncating it.
  */
 int sl_text_copy(char *dst, size_t dst_size, const char *src);
-
-/** Returns true when the len bytes at s are well-formed UTF-8 (RFC 3629:
- * no overlong forms, no surrogates, nothing above U+10FFFF) and hold no
- * NUL byte. */
-bool sl_utf8_valid(const char *s, size_t len);
 
 #endif
