@@ -7,7 +7,7 @@
  *
  * Input is untrusted: every line is parsed on its own, a line that does
  * not parse is reported as "line N: reason" and the reader goes on with
- * the next one. Lines may be of any length (getline), end in LF or CRLF,
+ * the next one. Lines may be up to SL_REPLAY_MAX_LINE long, end in LF or CRLF,
  * and the first may start with a UTF-8 byte order mark. Blank lines are
  * skipped but still counted, so line numbers match what an editor shows.
  */
@@ -112,9 +112,10 @@ struct sl_replay_reader {
     char *line;
     size_t line_cap;
     size_t line_len;
-    size_t line_no;    /* physical lines read so far */
-    bool line_has_nul; /* getline found a NUL byte inside the line */
-    bool line_pending; /* format detection read a data line ahead */
+    size_t line_no;     /* physical lines read so far */
+    bool line_has_nul;  /* the line holds a NUL byte */
+    bool line_too_long; /* over SL_REPLAY_MAX_LINE; the rest was dropped */
+    bool line_pending;  /* format detection read a data line ahead */
 
     /* CSV: header column of each field index, field index of each column
      * (-1 when the header lacks it), and the split fields of a row. */
@@ -195,14 +196,58 @@ static bool is_blank(const char *s, size_t len)
     return true;
 }
 
+/*
+ * Reads up to the next newline into rd->line, growing it to at most
+ * SL_REPLAY_MAX_LINE bytes; the rest of a longer line is read and
+ * dropped, so one huge or endless line costs bounded memory. Returns the
+ * bytes kept, or -1 at end of file with nothing read.
+ */
+static ssize_t read_bounded_line(sl_replay_reader_t *rd)
+{
+    size_t len = 0;
+    int c;
+
+    rd->line_too_long = false;
+    while ((c = getc_unlocked(rd->fp)) != EOF) {
+        if (len + 2 > rd->line_cap) {
+            size_t cap = rd->line_cap == 0 ? 4096 : rd->line_cap * 2;
+            char *line;
+            if (cap > SL_REPLAY_MAX_LINE + 2)
+                cap = SL_REPLAY_MAX_LINE + 2;
+            if (cap <= rd->line_cap) {
+                rd->line_too_long = true;
+                if (c == '\n')
+                    break;
+                continue;
+            }
+            line = realloc(rd->line, cap);
+            if (line == NULL)
+                return -2;
+            rd->line = line;
+            rd->line_cap = cap;
+        }
+        rd->line[len++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (len == 0 && c == EOF && !rd->line_too_long)
+        return -1;
+    if (rd->line == NULL)
+        return -1;
+    rd->line[len] = '\0';
+    return (ssize_t)len;
+}
+
 /* Reads one physical line into rd->line, without "\n" or "\r\n", and
  * without the byte order mark on line 1. Returns 1, 0 at end of file, or
  * SL_EIO. */
 static int read_physical_line(sl_replay_reader_t *rd)
 {
-    ssize_t n = getline(&rd->line, &rd->line_cap, rd->fp);
+    ssize_t n = read_bounded_line(rd);
     size_t len;
 
+    if (n == -2)
+        return SL_EIO;
     if (n < 0)
         return ferror(rd->fp) ? SL_EIO : 0;
     len = (size_t)n;
@@ -940,6 +985,13 @@ static int parse_frame_line(sl_replay_reader_t *rd, sl_replay_item_t *item,
         return bad_line(err, err_size, rd->line_no, "%s", why);
     item->value = rd->value;
     item->value_len = (size_t)n;
+    /* Only the input topics have a consumer: a record on any other topic
+     * would sit on the bus, never stored and never dead-lettered. */
+    if (strcmp(item->topic, SL_TOPIC_SENSOR_READINGS) != 0 &&
+        strcmp(item->topic, SL_TOPIC_ECOMMERCE_EVENTS) != 0)
+        return bad_line(err, err_size, rd->line_no,
+                        "unknown topic '%s'; expected %s or %s", item->topic,
+                        SL_TOPIC_SENSOR_READINGS, SL_TOPIC_ECOMMERCE_EVENTS);
     item->kind = SL_REPLAY_ITEM_FRAME;
     item->timestamp_ms = 0;
     return SL_OK;
@@ -1225,6 +1277,9 @@ int sl_replay_next(sl_replay_reader_t *rd, sl_replay_item_t *item, char *err,
 
     memset(item, 0, sizeof(*item));
     item->line = rd->line_no;
+    if (rd->line_too_long)
+        return bad_line(err, err_size, rd->line_no,
+                        "longer than %d bytes; skipped", SL_REPLAY_MAX_LINE);
     if (rd->line_has_nul)
         return bad_line(err, err_size, rd->line_no, "line holds a NUL byte");
     switch (rd->format) {

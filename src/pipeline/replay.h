@@ -32,6 +32,11 @@
 #include "model/record.h"
 #include "pipeline/publish.h"
 
+/* Longest line kept, in bytes: a frame line holds a value of up to
+ * SL_FRAME_MAX_BYTES as hex, twice its size, plus topic and key. A longer
+ * line is reported as malformed and skipped without being held in memory. */
+#define SL_REPLAY_MAX_LINE (4 * 1024 * 1024)
+
 typedef enum sl_replay_format {
     SL_REPLAY_AUTO = 0, /* from the extension and the header line */
     SL_REPLAY_NAB,

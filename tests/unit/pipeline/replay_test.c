@@ -467,7 +467,7 @@ static void frames_hex_lines(void **state)
 {
     const char *path = test_file_text(
         "capture.frames", "sensor-readings\t6b6579\t000102FF\n" /* 1 */
-                          "dlq-messages\t\t\r\n"                /* 2 */
+                          "ecommerce-events\t\t\r\n"            /* 2 */
                           "t\tabc\t00\n"                        /* 3 */
                           "t\t00\tzz\n"                         /* 4 */
                           "t\t00\n"                             /* 5 */
@@ -495,7 +495,7 @@ static void frames_hex_lines(void **state)
     assert_int_equal(item.timestamp_ms, 0);
 
     assert_int_equal(sl_replay_next(rd, &item, err, sizeof(err)), 1);
-    assert_string_equal(item.topic, "dlq-messages");
+    assert_string_equal(item.topic, "ecommerce-events");
     assert_int_equal(item.key_len, 0);
     assert_int_equal(item.value_len, 0);
 
@@ -517,14 +517,41 @@ static void frames_hex_lines(void **state)
     sl_replay_close(rd);
 }
 
+/* A line over the limit is reported and skipped without being held in
+ * memory, and the reader goes on with the next line. */
+static void overlong_line_is_skipped(void **state)
+{
+    size_t big = SL_REPLAY_MAX_LINE + 100;
+    char *text = malloc(big + 64);
+    const char *path;
+    outcome_t *o;
+
+    (void)state;
+    assert_non_null(text);
+    strcpy(text, "timestamp,value\n2020-01-01 00:00:00,");
+    size_t len = strlen(text);
+    memset(text + len, '7', big);
+    strcpy(text + len + big, "\n2020-01-01 00:05:00,2.5\n");
+    path = test_file_text("long.csv", text);
+    free(text);
+    o = read_all(path, NULL);
+    assert_int_equal(o->errors, 1);
+    assert_contains(o->error[0], "line 2: longer than");
+    assert_int_equal(o->items, 1);
+    assert_true(o->item[0].reading.value == 2.5);
+    free(o);
+}
+
 static void frames_error_reasons(void **state)
 {
     const char *path = test_file_text("reasons.tsv", "t\tabc\t00\n"
-                                                     "t\t00\t0g\n");
+                                                     "t\t00\t0g\n"
+                                                     "dlq-messages\t00\t00\n");
     outcome_t *o = read_all(path, NULL);
 
     (void)state;
-    assert_int_equal(o->errors, 2);
+    assert_int_equal(o->errors, 3);
+    assert_contains(o->error[2], "unknown topic 'dlq-messages'");
     assert_contains(o->error[0], "key hex has odd length 3");
     assert_contains(o->error[1], "value hex has a non-hex character at "
                                  "offset 1");
@@ -805,6 +832,7 @@ int main(void)
         cmocka_unit_test(commerce_csv_mapping),
         cmocka_unit_test(frames_hex_lines),
         cmocka_unit_test(frames_error_reasons),
+        cmocka_unit_test(overlong_line_is_skipped),
         cmocka_unit_test(format_detection),
         cmocka_unit_test(format_names_parse),
         cmocka_unit_test(open_errors),
