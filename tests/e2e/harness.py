@@ -4,6 +4,7 @@
 Used by the end-to-end tests; everything stays on 127.0.0.1 and in a
 temporary directory.
 """
+import atexit
 import json
 import os
 import signal
@@ -29,6 +30,18 @@ def strict_json(text):
     return json.loads(text, parse_constant=reject)
 
 
+_RUNNING = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """Kills servers a failed test left running, so none outlives it."""
+    for proc in _RUNNING:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Sluice:
     """One `sluice run` process with its own database file."""
 
@@ -43,6 +56,7 @@ class Sluice:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        _RUNNING.append(self.proc)
         self.wait_healthy()
 
     def url(self, path):
