@@ -64,7 +64,8 @@ struct sl_detector {
     sl_decoder_t *decoder;
     sl_detect_model_t *models[SL_SENSOR_TYPE_COUNT];
     sl_forest_slot_t *slots[SL_SENSOR_TYPE_COUNT];
-    sl_forest_ref_t *refs[SL_SENSOR_TYPE_COUNT]; /* held for one batch */
+    sl_forest_ref_t *refs[SL_SENSOR_TYPE_COUNT]; /* held within a batch */
+    uint64_t ref_changes[SL_SENSOR_TYPE_COUNT];  /* slot count at acquire */
     bool acquired[SL_SENSOR_TYPE_COUNT];
     sl_trainer_t *trainer;
     sl_trainer_counters_t trainer_counters;
@@ -248,12 +249,19 @@ static int64_t clock_now(const sl_detector_t *det)
     return sl_time_now_ms();
 }
 
-/* Returns the forest of type for this batch, acquiring it on first use. */
-static const sl_iforest_t *batch_forest(sl_detector_t *det,
-                                        sl_sensor_type_t type)
+/* Returns the current forest of type. The reference is kept across
+ * readings and taken again only when the slot was published to: one
+ * atomic load per reading, and a new forest is used from the next
+ * reading on, not the next batch. */
+static const sl_iforest_t *current_forest(sl_detector_t *det,
+                                          sl_sensor_type_t type)
 {
-    if (!det->acquired[type]) {
+    uint64_t changes = sl_forest_slot_changes(det->slots[type]);
+
+    if (!det->acquired[type] || changes != det->ref_changes[type]) {
+        sl_forest_ref_release(det->refs[type]);
         det->refs[type] = sl_forest_slot_acquire(det->slots[type]);
+        det->ref_changes[type] = changes;
         det->acquired[type] = true;
     }
     return det->refs[type] != NULL ? sl_forest_ref_get(det->refs[type]) : NULL;
@@ -326,7 +334,7 @@ static void detect_reading(sl_detector_t *det, const sl_reading_t *rec)
     if (s != NULL) {
         s->last_seen_mono_ms = sl_time_mono_ms();
         sl_features_update(&s->features, rec, features);
-        forest = batch_forest(det, rec->sensor_type);
+        forest = current_forest(det, rec->sensor_type);
     }
     if (forest != NULL) {
         double score = sl_iforest_score(forest, features);

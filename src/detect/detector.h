@@ -9,12 +9,13 @@
  * system-alerts. Offsets are committed after that, so a crash redelivers
  * and the store's upserts absorb the repeat.
  *
- * Training runs off the scoring path: when a type's model is due, the
+ * Training runs off the scoring path. When a type's model is due, the
  * stage thread takes a snapshot of the type's window and hands it to a
- * trainer thread, which trains, saves the forest under the model folder
- * and swaps it into the type's forest slot. Scoring takes a reference to
- * the slot's forest once per batch and never waits for training. Until a
- * type has its first forest its readings are left unscored, never dropped.
+ * trainer thread. The trainer swaps the new forest into the type's forest
+ * slot, then saves it under the model folder. Scoring holds a reference to
+ * the slot's forest, checks with one atomic load per reading whether a
+ * newer one was published, and never waits for training. Until a type has
+ * its first forest its readings are left unscored, never dropped.
  *
  * system-alerts records are JSON objects (sl_detector_alert_json()), keyed
  * by sensor_id. The alert feed (sl_alert_feed_start()) is the consumer
@@ -63,6 +64,11 @@ int sl_forest_slot_publish(sl_forest_slot_t *slot, sl_iforest_t *forest);
  * empty. The forest stays valid until sl_forest_ref_release(). Thread-safe.
  */
 sl_forest_ref_t *sl_forest_slot_acquire(sl_forest_slot_t *slot);
+
+/** Returns how many times the slot was published to. A reference whose
+ * slot count has not moved since it was acquired is still the current
+ * forest. Lock-free, so scorers may check it per reading. */
+uint64_t sl_forest_slot_changes(sl_forest_slot_t *slot);
 
 /** Returns the forest of a reference (borrowed). */
 const sl_iforest_t *sl_forest_ref_get(const sl_forest_ref_t *ref);

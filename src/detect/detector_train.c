@@ -33,7 +33,9 @@ struct sl_forest_ref {
 struct sl_forest_slot {
     pthread_mutex_t lock;
     sl_forest_ref_t *current; /* NULL while empty */
-    uint64_t published;       /* forests published so far */
+    /* Publishes so far; written under lock, read without it by scorers
+     * that only want to know whether their reference is still current. */
+    atomic_uint_least64_t published;
 };
 
 sl_forest_slot_t *sl_forest_slot_create(void)
@@ -74,8 +76,9 @@ int sl_forest_slot_publish(sl_forest_slot_t *slot, sl_iforest_t *forest)
     pthread_mutex_lock(&slot->lock);
     old = slot->current;
     if (ref != NULL)
-        ref->generation = slot->published++;
+        ref->generation = atomic_load(&slot->published);
     slot->current = ref;
+    atomic_fetch_add(&slot->published, 1);
     pthread_mutex_unlock(&slot->lock);
 
     sl_forest_ref_release(old);
@@ -94,6 +97,11 @@ sl_forest_ref_t *sl_forest_slot_acquire(sl_forest_slot_t *slot)
         atomic_fetch_add_explicit(&ref->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&slot->lock);
     return ref;
+}
+
+uint64_t sl_forest_slot_changes(sl_forest_slot_t *slot)
+{
+    return atomic_load_explicit(&slot->published, memory_order_acquire);
 }
 
 const sl_iforest_t *sl_forest_ref_get(const sl_forest_ref_t *ref)
@@ -207,6 +215,7 @@ static void train_one(sl_trainer_t *tr, sl_sensor_type_t type,
     sl_iforest_t *forest = sl_detect_snapshot_train(snap, err, sizeof(err));
     double seconds = (double)(sl_time_mono_ns() - start_ns) / 1e9;
     size_t rows = sl_detect_snapshot_rows(snap);
+    sl_forest_ref_t *ref;
 
     sl_detect_snapshot_destroy(snap);
     if (forest == NULL) {
@@ -219,7 +228,8 @@ static void train_one(sl_trainer_t *tr, sl_sensor_type_t type,
         return;
     }
     sl_histogram_observe(tr->duration, seconds);
-    save_forest(tr, forest, type);
+    /* Installed before it is saved, so scoring does not wait for the
+     * fsync. The reference keeps the forest alive while it is written. */
     if (sl_forest_slot_publish(tr->slots[type], forest) != SL_OK) {
         sl_log_error("detector",
                      "out of memory installing a model "
@@ -228,6 +238,10 @@ static void train_one(sl_trainer_t *tr, sl_sensor_type_t type,
         atomic_fetch_add(&tr->counters->failures, 1);
         return;
     }
+    ref = sl_forest_slot_acquire(tr->slots[type]);
+    if (ref != NULL)
+        save_forest(tr, sl_forest_ref_get(ref), type);
+    sl_forest_ref_release(ref);
     sl_counter_add(tr->retrain_metric[type], 1);
     atomic_fetch_add(&tr->counters->retrains[type], 1);
     sl_log_debug("detector",

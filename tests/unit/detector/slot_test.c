@@ -69,6 +69,7 @@ static void test_slot_starts_empty(void **state)
     (void)state;
     assert_non_null(slot);
     assert_null(sl_forest_slot_acquire(slot));
+    assert_int_equal(sl_forest_slot_changes(slot), 0);
     sl_forest_slot_destroy(slot);
 }
 
@@ -85,7 +86,9 @@ static void test_old_ref_survives_swap(void **state)
     assert_non_null(first);
     assert_int_equal(sl_forest_ref_generation(first), 0);
 
+    assert_int_equal(sl_forest_slot_changes(slot), 1);
     assert_int_equal(sl_forest_slot_publish(slot, train(1)), SL_OK);
+    assert_int_equal(sl_forest_slot_changes(slot), 2);
     /* The slot dropped its reference; ours keeps the forest alive. */
     assert_true(sl_iforest_score(sl_forest_ref_get(first), probe) ==
                 expected[0]);
