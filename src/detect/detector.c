@@ -12,10 +12,9 @@
  * is built for. Threshold alerts do not set a reading's anomaly flag, which
  * stays the forest's verdict.
  *
- * XXX: a flagged reading the detector stores before the processor does is
- * counted by the processor as a duplicate (sluice_records_duplicate_total)
- * and makes it recompute that reading's window from the stored rows. The
- * aggregates stay right, but the duplicate count includes such readings.
+ * A flagged reading the detector stores before the processor does is
+ * written with ingested_at_ms 0; the processor's insert then claims the
+ * row, so it counts the reading as stored, not as a duplicate.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -48,12 +48,21 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " value, location, anomaly, battery_level, signal_strength, unit,"
         " anomaly_score, ingested_at_ms, value_bits)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        " ON CONFLICT (timestamp_ms, sensor_id, value_bits) DO NOTHING",
+        " ON CONFLICT (timestamp_ms, sensor_id, value_bits) DO UPDATE SET"
+        " ingested_at_ms = excluded.ingested_at_ms"
+        " WHERE sensor_readings.ingested_at_ms = 0",
+    /* The flag and score come from the stored row, which the detector may
+     * have written before the processor's copy of the reading arrived. */
     [SL_SQLITE_UPSERT_LATEST] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
         " anomaly_score, updated_at_ms)"
-        " VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        " SELECT ?2, ?3, ?1, ?4, ?5, coalesce(r.anomaly, ?6), ?7, ?8, ?9,"
+        " CASE WHEN r.anomaly_score IS NOT NULL THEN r.anomaly_score"
+        " ELSE ?10 END, ?11"
+        " FROM (SELECT 1) LEFT JOIN sensor_readings r"
+        " ON r.timestamp_ms = ?1 AND r.sensor_id = ?2 AND r.value_bits = ?12"
+        " WHERE true"
         " ON CONFLICT (sensor_id) DO UPDATE SET"
         " sensor_type = excluded.sensor_type,"
         " timestamp_ms = excluded.timestamp_ms, value = excluded.value,"
@@ -145,7 +154,7 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         "INSERT INTO sensor_readings (timestamp_ms, sensor_id, sensor_type,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
         " anomaly_score, ingested_at_ms, value_bits)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?12)"
         " ON CONFLICT (timestamp_ms, sensor_id, value_bits) DO UPDATE SET"
         " anomaly = excluded.anomaly, anomaly_score = excluded.anomaly_score"
         " WHERE sensor_readings.anomaly IS NOT excluded.anomaly"

@@ -55,11 +55,9 @@ static int bind_score(sqlite3_stmt *stmt, int idx, bool has_score, double score)
 }
 
 /* Sets the flag and score on the sensor's latest-reading row when that row
- * is this reading; otherwise the statement changes nothing.
- * XXX: when the detector writes first, the processor's later upsert of
- * sensor_latest copies the flag from the published record (usually 0),
- * so "latest" can show a flagged reading as unflagged. sensor_readings
- * keeps the flag in both orders. */
+ * is this reading; otherwise the statement changes nothing. When the
+ * detector writes first, the processor's later upsert of sensor_latest
+ * takes the flag from the stored row. */
 static int update_latest(sl_sqlite_t *sq, const sl_reading_t *rec)
 {
     sqlite3_stmt *stmt = sl_sqlite__stmt(sq, SL_SQLITE_UPDATE_LATEST_DETECTION);

@@ -155,6 +155,20 @@ static int compare_sensor_newest(const void *a, const void *b)
     return 0;
 }
 
+/* Binds a raw reading row: the shared columns plus value_bits, the exact
+ * value as part of the reading's identity. */
+static int bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
+                            int64_t now_ms)
+{
+    int rc = bind_reading(stmt, rec, now_ms);
+    int64_t bits;
+
+    memcpy(&bits, &rec->value, sizeof(bits));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 12, bits);
+    return rc;
+}
+
 /*
  * Upserts sensor_latest with the newest of the stored readings of each
  * sensor; the upsert itself keeps a row whose event time is newer. One
@@ -176,26 +190,12 @@ static int write_latest(struct batch_writer *w, const sl_reading_t *readings,
         stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_UPSERT_LATEST);
         if (stmt == NULL)
             return SL_EIO;
-        rc = finish_row(w, stmt, bind_reading(stmt, stored[i], w->now_ms),
+        rc = finish_row(w, stmt, bind_raw_reading(stmt, stored[i], w->now_ms),
                         "latest", (size_t)(stored[i] - readings));
         if (rc == SL_EIO)
             return SL_EIO;
     }
     return SL_OK;
-}
-
-/* Binds a raw reading row: the shared columns plus value_bits, the exact
- * value as part of the reading's identity. */
-static int bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
-                            int64_t now_ms)
-{
-    int rc = bind_reading(stmt, rec, now_ms);
-    int64_t bits;
-
-    memcpy(&bits, &rec->value, sizeof(bits));
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 12, bits);
-    return rc;
 }
 
 int sl_sqlite__bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,

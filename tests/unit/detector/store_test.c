@@ -154,10 +154,21 @@ static void test_detector_before_processor(void **state)
                               .reading_duplicate = &duplicate};
     assert_int_equal(sl_store_write(fx->st, &batch, &result, NULL, NULL),
                      SL_OK);
-    /* The processor's insert keeps the detector's row as it is. */
-    assert_int_equal(result.readings_inserted, 0);
-    assert_true(duplicate);
+    /* The processor's insert keeps the detector's row as it is, and counts
+     * it as its own first write of the reading, not as a duplicate. */
+    assert_int_equal(result.readings_inserted, 1);
+    assert_int_equal(result.readings_duplicate, 0);
+    assert_false(duplicate);
     assert_flagged_row(fx, &rec);
+    /* The latest-reading row takes the flag from the stored row. */
+    assert_int_equal(query_int(fx, "SELECT anomaly FROM sensor_latest"), 1);
+
+    /* A redelivery of the same reading is then a duplicate. */
+    assert_int_equal(sl_store_write(fx->st, &batch, &result, NULL, NULL),
+                     SL_OK);
+    assert_int_equal(result.readings_inserted, 0);
+    assert_int_equal(result.readings_duplicate, 1);
+    assert_true(duplicate);
 }
 
 int main(void)

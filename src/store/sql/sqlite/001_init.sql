@@ -43,6 +43,8 @@ CREATE TABLE sensor_readings (
     signal_strength INTEGER NOT NULL,
     unit            TEXT,
     anomaly_score   REAL,
+    -- 0 while only the detector has written the row: the processor's
+    -- insert then sets it and counts the reading as stored.
     ingested_at_ms  INTEGER NOT NULL,
     value_bits      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (timestamp_ms, sensor_id, value_bits)
