@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/err.h"
 #include "util/log.h"
@@ -264,6 +265,11 @@ static int load_flag(sl_config_t *cfg, int argc, char **argv, int *i, char *err,
         return SL_EINVAL;
     }
     *i += 1;
+    /* "--db --listen x" is a forgotten value, not a file named "--listen". */
+    if (strncmp(argv[*i], "--", 2) == 0) {
+        snprintf(err, err_size, "%s: missing value (got %s)", origin, argv[*i]);
+        return SL_EINVAL;
+    }
     return set_value(cfg, s, argv[*i], origin, err, err_size);
 }
 
@@ -272,6 +278,15 @@ static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
     sl_log_level_t level;
     sl_sensor_type_t type;
     char *end;
+
+    for (size_t i = 0; i < cfg->replay_count; i++) {
+        if (strcmp(cfg->replay[i], "-") != 0 &&
+            access(cfg->replay[i], R_OK) != 0) {
+            snprintf(err, err_size, "replay: cannot read %s: %s",
+                     cfg->replay[i], strerror(errno));
+            return SL_EINVAL;
+        }
+    }
 
     if (sl_log_level_parse(cfg->log_level, &level) != SL_OK) {
         snprintf(err, err_size,
@@ -327,7 +342,7 @@ int sl_config_load(sl_config_t *cfg, int argc, char **argv,
             return SL_OK;
         }
         if (strcmp(argv[i], "--replay") == 0) {
-            if (++i == argc) {
+            if (++i == argc || strncmp(argv[i], "--", 2) == 0) {
                 snprintf(err, err_size, "flag --replay: missing value");
                 return SL_EINVAL;
             }

@@ -72,16 +72,26 @@ static void *generator_main(void *arg)
     return NULL;
 }
 
-static void replay_options(const sl_config_t *cfg, sl_replay_options_t *opt)
+/* Fills opt from the configuration. Returns SL_OK, or SL_EINVAL with a
+ * message naming the setting in err. */
+static int replay_options(const sl_config_t *cfg, sl_replay_options_t *opt,
+                          char *err, size_t err_size)
 {
     sl_replay_options_init(opt);
-    sl_replay_format_parse(cfg->format, &opt->format);
+    if (sl_replay_format_parse(cfg->format, &opt->format) != SL_OK) {
+        snprintf(err, err_size,
+                 "format: invalid value '%s'; use auto, nab, sensor-csv, "
+                 "ndjson, commerce-csv or frames",
+                 cfg->format);
+        return SL_EINVAL;
+    }
     opt->sensor_id = cfg->sensor_id[0] != '\0' ? cfg->sensor_id : NULL;
     sl_sensor_type_parse(cfg->sensor_type, &opt->sensor_type);
     opt->unit = cfg->unit[0] != '\0' ? cfg->unit : NULL;
     opt->location = cfg->location;
     opt->speed = strcmp(cfg->speed, "max") == 0 ? 0 : atof(cfg->speed);
     opt->rebase_time = cfg->rebase_time;
+    return SL_OK;
 }
 
 static void *replay_main(void *arg)
@@ -89,25 +99,21 @@ static void *replay_main(void *arg)
     run_state_t *rs = arg;
     sl_replay_options_t opt;
     sl_publisher_t *pub = sl_publisher_create(rs->bus, rs->registry, -1);
+    char err[256];
 
-    replay_options(rs->cfg, &opt);
+    /* sl_role_run checked the options before starting this thread. */
+    replay_options(rs->cfg, &opt, err, sizeof(err));
     for (size_t i = 0; pub != NULL && i < rs->cfg->replay_count; i++) {
         const char *path = rs->cfg->replay[i];
         sl_replay_stats_t stats;
         int rc = sl_replay_run(path, &opt, pub, &rs->stop_producers, &stats);
 
+        /* sl_replay_run logs the counts of each file itself. */
         if (rc != SL_OK) {
             sl_log_error("replay", "cannot replay %s: %s", path,
                          sl_strerror(rc));
             rs->replay_failed = 1;
-            continue;
         }
-        sl_log_info("replay",
-                    "finished file=%s published=%llu "
-                    "malformed=%llu failed=%llu",
-                    path, (unsigned long long)stats.published,
-                    (unsigned long long)stats.malformed,
-                    (unsigned long long)stats.failed);
     }
     sl_publisher_destroy(pub);
     atomic_store(&rs->replay_done, true);
@@ -262,9 +268,12 @@ int sl_role_run(const sl_config_t *cfg)
     char host[256], err[512];
     int port, status = 1;
 
+    sl_replay_options_t replay_check;
+
     if (sl_config_listen(cfg, host, sizeof(host), &port, err, sizeof(err)) !=
-        SL_OK) {
-        fprintf(stderr, "sluice: %s\n", err);
+            SL_OK ||
+        replay_options(cfg, &replay_check, err, sizeof(err)) != SL_OK) {
+        fprintf(stderr, "sluice: invalid configuration: %s\n", err);
         return 2;
     }
     if (prepare_store(cfg->db) != SL_OK)
