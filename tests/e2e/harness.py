@@ -45,7 +45,7 @@ def _kill_leftovers():
 class Sluice:
     """One `sluice run` process with its own database file."""
 
-    def __init__(self, *args, workdir=None):
+    def __init__(self, *args, workdir=None, wait=True):
         self.workdir = workdir or tempfile.mkdtemp(prefix="sluice-e2e-")
         self.db = os.path.join(self.workdir, "sluice.db")
         self.port = free_port()
@@ -57,7 +57,8 @@ class Sluice:
         self.proc = subprocess.Popen(cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         _RUNNING.append(self.proc)
-        self.wait_healthy()
+        if wait:
+            self.wait_healthy()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
