@@ -13,9 +13,8 @@
 
 #include "api/api.h"
 
-/* XXX: duplicates project(VERSION) in the top-level CMakeLists.txt, because
- * no generated version header exists yet. Keep the two equal. */
-#define SL_API_VERSION "0.1.0"
+/* The version from project(VERSION) in the top-level CMakeLists.txt. */
+#define SL_API_VERSION SLUICE_VERSION
 
 /* Longest "detail" message the API produces, in bytes. */
 #define SL_API_DETAIL_MAX 512

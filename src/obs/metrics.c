@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 #define MAX_BOUNDS 32 /* histogram bounds per family, +Inf excluded */
 
@@ -194,6 +195,10 @@ static int count_labels(const char *const *labels, metric_kind_t kind)
             return -1;
         if (!valid_name(name, true))
             return -1;
+        /* The exposition format is UTF-8; one bad value would make a
+         * strict scraper reject the whole page. */
+        if (!sl_utf8_valid(labels[2 * n + 1], strlen(labels[2 * n + 1])))
+            return -1;
         if (kind == KIND_HISTOGRAM && strcmp(name, "le") == 0)
             return -1;
         for (int k = 0; k < n; k++) {
@@ -283,9 +288,6 @@ static bool series_matches(const series_t *s, const char *const *labels,
     return true;
 }
 
-/* XXX: label values are not checked for valid UTF-8, which the format
- * requires, because sl_utf8_valid() lives in sl_model and sl_obs does not
- * link it. Callers pass text that decoding has already validated. */
 static series_t *series_create(const family_t *f, const char *const *labels,
                                size_t count)
 {

@@ -6,7 +6,8 @@
  * hot path. sl_metrics_render() writes the text exposition format 0.0.4.
  *
  * Label values are escaped as the format requires (backslash, double quote
- * and line feed), so any UTF-8 text is safe as a value. Callers keep label
+ * and line feed), so any UTF-8 text is safe as a value; a value that is
+ * not valid UTF-8 is refused (the lookup returns NULL). Callers keep label
  * cardinality bounded: no per-sensor or per-user labels.
  */
 #ifndef SLUICE_OBS_METRICS_H

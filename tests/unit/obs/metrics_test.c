@@ -711,12 +711,24 @@ static void exposition_checker_rejects(void **state)
     assert_string_equal(s.label_values[0], "q\"\\\n");
 }
 
+static void invalid_utf8_label_refused(void **state)
+{
+    (void)state;
+    assert_null(sl_metrics_counter(
+        "sluice_test_total", "help",
+        (const char *[]){"sensor", "sensor-\xed\xa0\x80", NULL}));
+    assert_non_null(sl_metrics_counter(
+        "sluice_test_total", "help",
+        (const char *[]){"sensor", "capteur-\xc3\xa9-01", NULL}));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(render_exact_text, reset_registry),
         cmocka_unit_test_teardown(render_empty_registry, reset_registry),
         cmocka_unit_test_teardown(label_values_escaped, reset_registry),
+        cmocka_unit_test_teardown(invalid_utf8_label_refused, reset_registry),
         cmocka_unit_test_teardown(help_text_escaped, reset_registry),
         cmocka_unit_test_teardown(gauge_value_formats, reset_registry),
         cmocka_unit_test_teardown(histogram_special_observations,
