@@ -110,6 +110,17 @@ static const setting_t settings[] = {
      1e9, "temperature below this raises a warning alert"},
     {"rule-humidity-high", T_DOUBLE, OFF(rule_humidity_high), "95", -1e9, 1e9,
      "humidity above this raises a warning alert"},
+    {"dlq-backoff-base-ms", T_INT64, OFF(dlq_backoff_base_ms), "1000", 1,
+     86400000,
+     "delay in ms before the first retry of a dead-lettered record; each "
+     "further retry doubles it"},
+    {"dlq-backoff-cap-ms", T_INT64, OFF(dlq_backoff_cap_ms), "300000", 1,
+     86400000, "longest delay in ms between two retries of a record"},
+    {"dlq-jitter", T_DOUBLE, OFF(dlq_jitter), "0.2", 0, 1,
+     "random spread of each retry delay as a fraction: 0.2 is +-20 %"},
+    {"dlq-max-retries", T_INT, OFF(dlq_max_retries), "5", 0, 1000,
+     "retries of a storage or processing failure before the record is "
+     "parked as dead"},
 };
 
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
@@ -315,6 +326,14 @@ static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
     }
     if (cfg->db[0] == '\0') {
         snprintf(err, err_size, "db: must not be empty");
+        return SL_EINVAL;
+    }
+    if (cfg->dlq_backoff_base_ms > cfg->dlq_backoff_cap_ms) {
+        snprintf(err, err_size,
+                 "dlq-backoff-base-ms: %lld is larger than "
+                 "dlq-backoff-cap-ms %lld",
+                 (long long)cfg->dlq_backoff_base_ms,
+                 (long long)cfg->dlq_backoff_cap_ms);
         return SL_EINVAL;
     }
     if (cfg->detect_min_samples > 0 && cfg->detect_window > 0 &&

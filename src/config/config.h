@@ -63,6 +63,11 @@ typedef struct sl_config {
     double rule_temperature_high;
     double rule_temperature_low;
     double rule_humidity_high;
+    /* dead-letter handler */
+    int64_t dlq_backoff_base_ms;
+    int64_t dlq_backoff_cap_ms;
+    double dlq_jitter; /* 0.2: each delay within +-20 % */
+    int dlq_max_retries;
 } sl_config_t;
 
 /** Fills cfg with the defaults of every setting. */

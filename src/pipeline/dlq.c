@@ -1,25 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Dead-letter publishing and the recorder that turns dlq-messages records
- * into dlq_errors rows. The retrying handler builds on the same headers.
+ * Dead-letter headers: publishing a failed record to dlq-messages, reading
+ * the headers back (the handler, and the processor for retried records),
+ * republishing a record for a retry, and the backoff schedule.
  */
 #include "pipeline/dlq.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs/metrics.h"
-#include "pipeline/offsets.h"
-#include "pipeline/pipeline.h"
 #include "util/err.h"
-#include "util/log.h"
-#include "util/timeutil.h"
-
-#define RECORDER_BATCH 512
 
 static const char *const class_names[] = {"decode", "validation", "storage",
                                           "processing"};
@@ -36,29 +30,81 @@ int sl_dlq_class_parse(const char *name, size_t len, sl_dlq_class_t *out)
     return SL_EINVAL;
 }
 
-int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig, sl_dlq_class_t cls,
-                   const char *error, int timeout_ms)
+bool sl_dlq_class_permanent(sl_dlq_class_t cls)
 {
-    char partition[16], offset[24], now[24];
-    sl_header_t headers[8];
+    return cls == SL_DLQ_DECODE || cls == SL_DLQ_VALIDATION;
+}
+
+/* Text of the numeric headers of one dead-letter record. */
+typedef struct header_text {
+    char partition[16];
+    char offset[24];
+    char attempt[16];
+    char first[24];
+    char last[24];
+} header_text_t;
+
+/* Fills the 8 dead-letter headers; every pointer refers to the arguments
+ * or to text. */
+static void fill_headers(sl_header_t *headers, header_text_t *text,
+                         const char *topic, int32_t partition, int64_t offset,
+                         sl_dlq_class_t cls, const char *error, int32_t attempt,
+                         int64_t first_ms, int64_t last_ms)
+{
     const char *cls_name = class_names[cls];
 
-    snprintf(partition, sizeof(partition), "%" PRId32, orig->partition);
-    snprintf(offset, sizeof(offset), "%" PRId64, orig->offset);
-    snprintf(now, sizeof(now), "%" PRId64, sl_time_now_ms());
-    headers[0] =
-        (sl_header_t){SL_DLQ_HDR_TOPIC, orig->topic, strlen(orig->topic)};
-    headers[1] =
-        (sl_header_t){SL_DLQ_HDR_PARTITION, partition, strlen(partition)};
-    headers[2] = (sl_header_t){SL_DLQ_HDR_OFFSET, offset, strlen(offset)};
+    snprintf(text->partition, sizeof(text->partition), "%" PRId32, partition);
+    snprintf(text->offset, sizeof(text->offset), "%" PRId64, offset);
+    snprintf(text->attempt, sizeof(text->attempt), "%" PRId32, attempt);
+    snprintf(text->first, sizeof(text->first), "%" PRId64, first_ms);
+    snprintf(text->last, sizeof(text->last), "%" PRId64, last_ms);
+    headers[0] = (sl_header_t){SL_DLQ_HDR_TOPIC, topic, strlen(topic)};
+    headers[1] = (sl_header_t){SL_DLQ_HDR_PARTITION, text->partition,
+                               strlen(text->partition)};
+    headers[2] =
+        (sl_header_t){SL_DLQ_HDR_OFFSET, text->offset, strlen(text->offset)};
     headers[3] = (sl_header_t){SL_DLQ_HDR_CLASS, cls_name, strlen(cls_name)};
     headers[4] = (sl_header_t){SL_DLQ_HDR_ERROR, error, strlen(error)};
-    headers[5] = (sl_header_t){SL_DLQ_HDR_ATTEMPT, "1", 1};
-    headers[6] = (sl_header_t){SL_DLQ_HDR_FIRST_FAILURE, now, strlen(now)};
-    headers[7] = (sl_header_t){SL_DLQ_HDR_LAST_FAILURE, now, strlen(now)};
+    headers[5] =
+        (sl_header_t){SL_DLQ_HDR_ATTEMPT, text->attempt, strlen(text->attempt)};
+    headers[6] = (sl_header_t){SL_DLQ_HDR_FIRST_FAILURE, text->first,
+                               strlen(text->first)};
+    headers[7] =
+        (sl_header_t){SL_DLQ_HDR_LAST_FAILURE, text->last, strlen(text->last)};
+}
+
+int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
+                   const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                   const char *error, int64_t now_ms, int timeout_ms)
+{
+    sl_header_t headers[8];
+    header_text_t text;
+
+    if (origin != NULL)
+        fill_headers(headers, &text, origin->topic, origin->partition,
+                     origin->offset, cls, error, origin->attempt + 1,
+                     origin->first_failure_ms, now_ms);
+    else
+        fill_headers(headers, &text, orig->topic, orig->partition, orig->offset,
+                     cls, error, 1, now_ms, now_ms);
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
                           orig->value, orig->value_len, headers, 8, timeout_ms,
                           NULL);
+}
+
+int sl_dlq_publish_retry(sl_bus_t *bus, const sl_dlq_entry_t *entry,
+                         int timeout_ms)
+{
+    sl_header_t headers[8];
+    header_text_t text;
+
+    fill_headers(headers, &text, entry->topic, entry->partition, entry->offset,
+                 entry->error_class, entry->error,
+                 entry->retry_count > 0 ? entry->retry_count : 1,
+                 entry->first_failure_ms, entry->last_failure_ms);
+    return sl_bus_publish(bus, entry->topic, -1, entry->key, entry->key_len,
+                          entry->payload, entry->payload_len, headers, 8,
+                          timeout_ms, NULL);
 }
 
 /* Parses a decimal header into *out. */
@@ -122,105 +168,52 @@ int sl_dlq_entry_from_msg(const sl_msg_t *msg, sl_dlq_entry_t *out)
     out->last_failure_ms = last;
     /* Decode and validation failures do not heal by retrying: they are
      * parked until an operator replays them. */
-    out->status = out->error_class == SL_DLQ_DECODE ||
-                          out->error_class == SL_DLQ_VALIDATION
-                      ? SL_DLQ_DEAD
-                      : SL_DLQ_PENDING;
+    out->status =
+        sl_dlq_class_permanent(out->error_class) ? SL_DLQ_DEAD : SL_DLQ_PENDING;
     return SL_OK;
 }
 
-struct sl_dlq_recorder {
-    sl_bus_t *bus;
-    sl_store_t *st;
-    sl_consumer_t *consumer;
-    pthread_t thread;
-    bool started;
-};
-
-static void *recorder_main(void *arg)
+bool sl_dlq_origin_from_msg(const sl_msg_t *msg, sl_dlq_origin_t *out)
 {
-    sl_dlq_recorder_t *rec = arg;
-    sl_msg_t msgs[RECORDER_BATCH];
-    sl_dlq_entry_t entries[RECORDER_BATCH];
-    sl_offsets_t offsets;
-    sl_counter_t *malformed = sl_metrics_counter(
-        "sluice_dlq_malformed_total",
-        "dlq-messages records without valid dead-letter headers", NULL);
-    size_t n;
+    const sl_header_t *topic = sl_msg_header(msg, SL_DLQ_HDR_TOPIC);
+    int64_t partition, offset, attempt, first;
 
-    for (;;) {
-        int rc = sl_consumer_poll(rec->consumer, msgs, RECORDER_BATCH, &n, 200);
-        if (rc == SL_ECLOSED)
-            break;
-        if (rc != SL_OK || n == 0)
-            continue;
-
-        size_t count = 0;
-        sl_offsets_clear(&offsets);
-        for (size_t i = 0; i < n; i++) {
-            if (sl_dlq_entry_from_msg(&msgs[i], &entries[count]) == SL_OK) {
-                count++;
-            } else {
-                sl_counter_add(malformed, 1);
-                sl_log_warn("dlq",
-                            "record without dead-letter headers "
-                            "skipped partition=%d offset=%" PRId64,
-                            (int)msgs[i].partition, msgs[i].offset);
-            }
-            sl_offsets_add(&offsets, &msgs[i]);
-        }
-        sl_store_batch_t batch = {.dlq = entries, .dlq_count = count};
-        if (sl_pipeline_store_write(rec->st, &batch, NULL, NULL, NULL, "dlq") ==
-            SL_OK)
-            sl_pipeline_commit(rec->consumer, &offsets, "dlq");
-    }
-    return NULL;
+    if (topic == NULL || topic->value_len == 0 ||
+        topic->value_len >= sizeof(out->topic) ||
+        memchr(topic->value, '\0', topic->value_len) != NULL ||
+        header_int(msg, SL_DLQ_HDR_PARTITION, &partition) != SL_OK ||
+        header_int(msg, SL_DLQ_HDR_OFFSET, &offset) != SL_OK ||
+        header_int(msg, SL_DLQ_HDR_ATTEMPT, &attempt) != SL_OK ||
+        header_int(msg, SL_DLQ_HDR_FIRST_FAILURE, &first) != SL_OK ||
+        partition < INT32_MIN || partition > INT32_MAX || attempt < 1 ||
+        attempt >= INT32_MAX)
+        return false;
+    memcpy(out->topic, topic->value, topic->value_len);
+    out->topic[topic->value_len] = '\0';
+    out->partition = (int32_t)partition;
+    out->offset = offset;
+    out->attempt = (int32_t)attempt;
+    out->first_failure_ms = first;
+    return true;
 }
 
-sl_dlq_recorder_t *sl_dlq_recorder_start(sl_bus_t *bus,
-                                         const char *store_location, char *err,
-                                         size_t err_size)
+void sl_dlq_policy_init(sl_dlq_policy_t *p)
 {
-    const char *topics[] = {SL_TOPIC_DLQ};
-    sl_dlq_recorder_t *rec = calloc(1, sizeof(*rec));
-
-    if (rec == NULL) {
-        snprintf(err, err_size, "out of memory");
-        return NULL;
-    }
-    rec->bus = bus;
-    rec->st = sl_store_open(store_location, err, err_size);
-    if (rec->st == NULL)
-        goto fail;
-    rec->consumer = sl_consumer_create(bus, "sluice-dlq-recorder", topics, 1);
-    if (rec->consumer == NULL) {
-        snprintf(err, err_size, "dlq: cannot join the consumer group");
-        goto fail;
-    }
-    if (pthread_create(&rec->thread, NULL, recorder_main, rec) != 0) {
-        snprintf(err, err_size, "dlq: pthread_create failed");
-        goto fail;
-    }
-    rec->started = true;
-    return rec;
-
-fail:
-    sl_dlq_recorder_stop(rec);
-    return NULL;
+    p->base_ms = 1000;
+    p->cap_ms = 300000;
+    p->jitter = 0.2;
+    p->max_retries = 5;
 }
 
-int64_t sl_dlq_recorder_lag(sl_dlq_recorder_t *rec)
+int64_t sl_dlq_backoff_ms(const sl_dlq_policy_t *p, int retries, double u)
 {
-    return sl_consumer_lag(rec->consumer);
-}
+    double delay = (double)p->base_ms;
 
-void sl_dlq_recorder_stop(sl_dlq_recorder_t *rec)
-{
-    if (rec == NULL)
-        return;
-    if (rec->started)
-        pthread_join(rec->thread, NULL);
-    sl_consumer_destroy(rec->consumer);
-    sl_store_close(rec->st);
-    free(rec);
+    /* Doubling stops at the cap, so a large retry count cannot overflow. */
+    for (int i = 0; i < retries && delay < (double)p->cap_ms; i++)
+        delay *= 2;
+    if (delay > (double)p->cap_ms)
+        delay = (double)p->cap_ms;
+    delay *= 1.0 + p->jitter * (2.0 * u - 1.0);
+    return delay > 0 ? (int64_t)llround(delay) : 0;
 }

@@ -2,19 +2,31 @@
 /*
  * The dead-letter path. A record that cannot be processed is published to
  * dlq-messages with its original key and value bytes unchanged and headers
- * that say where it came from and why it failed. The recorder consumes
- * dlq-messages and keeps one dlq_errors row per failed source record, so
- * operators can see and replay it.
+ * that say where it came from and why it failed. The handler consumes
+ * dlq-messages, keeps one dlq_errors row per failed source record, parks
+ * permanent failures and retries the others by publishing them back to
+ * their original topic after an exponential backoff.
+ *
+ * Failure classes: decode and validation are permanent (the same bytes
+ * fail the same way), so they are parked at once and retried only when an
+ * operator replays them. storage and processing are retryable.
+ *
+ * A retried record carries the same headers. When it fails again, the
+ * processor keeps its original position and first-failure time and adds
+ * one to the attempt, so its dlq_errors row stays the same row; when it is
+ * stored, the processor marks that row resolved in the same transaction.
  */
 #ifndef SLUICE_PIPELINE_DLQ_H
 #define SLUICE_PIPELINE_DLQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus/bus.h"
 #include "store/store.h"
 
-/* Header names on dlq-messages records. Numbers are decimal text. */
+/* Header names on dlq-messages records and on retried records. Numbers
+ * are decimal text; times are milliseconds since the Unix epoch. */
 #define SL_DLQ_HDR_TOPIC "sluice.dlq.topic"
 #define SL_DLQ_HDR_PARTITION "sluice.dlq.partition"
 #define SL_DLQ_HDR_OFFSET "sluice.dlq.offset"
@@ -24,39 +36,153 @@
 #define SL_DLQ_HDR_FIRST_FAILURE "sluice.dlq.first_failure_ms"
 #define SL_DLQ_HDR_LAST_FAILURE "sluice.dlq.last_failure_ms"
 
+/* Where a failed record came from, read from the headers of a retry. */
+typedef struct sl_dlq_origin {
+    char topic[SL_ID_MAX + 1];
+    int32_t partition;
+    int64_t offset;
+    int32_t attempt; /* processing attempts that failed so far, >= 1 */
+    int64_t first_failure_ms;
+} sl_dlq_origin_t;
+
 /**
- * Publishes a copy of orig to dlq-messages, keyed by its original key.
+ * Publishes a copy of orig to dlq-messages, keyed by its original key,
+ * for a failure at now_ms. origin is NULL for a record's first failure;
+ * for a retried record it is what sl_dlq_origin_from_msg() read, and the
+ * copy keeps its position and first-failure time with attempt + 1.
  * error is "reason" or "reason: detail". Returns SL_OK once the bus
  * accepted it, or the bus's error: the caller must then not commit orig.
  */
-int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig, sl_dlq_class_t cls,
-                   const char *error, int timeout_ms);
+int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
+                   const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                   const char *error, int64_t now_ms, int timeout_ms);
+
+/**
+ * Publishes a dead-letter row's record back to its original topic for a
+ * retry, with the original key and value and the row's headers; attempt
+ * is entry->retry_count, the failures so far once the claim counted this
+ * retry. Returns SL_OK or the bus's error.
+ */
+int sl_dlq_publish_retry(sl_bus_t *bus, const sl_dlq_entry_t *entry,
+                         int timeout_ms);
+
+/**
+ * Reads the origin headers of a record. Returns true and fills *out when
+ * msg carries valid ones (a retry published by the handler), false when
+ * it carries none or malformed ones (a first delivery).
+ */
+bool sl_dlq_origin_from_msg(const sl_msg_t *msg, sl_dlq_origin_t *out);
 
 /**
  * Reads a dlq-messages record back into an entry. key and payload point
- * into msg. Returns SL_OK, or SL_EINVAL when a required header is missing
- * or malformed.
+ * into msg. status is dead for permanent classes and pending otherwise;
+ * next_attempt_ms is 0. Returns SL_OK, or SL_EINVAL when a required
+ * header is missing or malformed.
  */
 int sl_dlq_entry_from_msg(const sl_msg_t *msg, sl_dlq_entry_t *out);
 
 /** Parses a class name ("decode", ...). Returns SL_OK or SL_EINVAL. */
 int sl_dlq_class_parse(const char *name, size_t len, sl_dlq_class_t *out);
 
-typedef struct sl_dlq_recorder sl_dlq_recorder_t;
+/** Returns true for the classes that a retry cannot fix. */
+bool sl_dlq_class_permanent(sl_dlq_class_t cls);
+
+/* The retry policy. */
+typedef struct sl_dlq_policy {
+    int64_t base_ms; /* delay before the first retry */
+    int64_t cap_ms;  /* longest delay */
+    double jitter;   /* spread of each delay: 0.2 is +-20 % */
+    int max_retries; /* retries before a record is parked */
+} sl_dlq_policy_t;
+
+/** Fills p with the defaults: 1 s, 5 min, 20 %, 5 retries. */
+void sl_dlq_policy_init(sl_dlq_policy_t *p);
 
 /**
- * Starts a thread that records every dlq-messages record in dlq_errors,
- * committing bus offsets after the store commit. Returns NULL with the
- * reason in err.
+ * Returns the delay before retry number retries + 1 (retries done so far:
+ * 0 before the first): min(cap, base * 2^retries), then scaled by
+ * 1 + jitter * (2u - 1), so it lies within +-jitter of the unjittered
+ * delay. u is uniform in [0, 1). Never negative.
  */
-sl_dlq_recorder_t *sl_dlq_recorder_start(sl_bus_t *bus,
-                                         const char *store_location, char *err,
-                                         size_t err_size);
+int64_t sl_dlq_backoff_ms(const sl_dlq_policy_t *p, int retries, double u);
+
+/* ---- timer heap (dlq_timer.c) ---------------------------------------- */
+
+/*
+ * A binary min-heap of (due time, row id): the handler's pending retries.
+ * Entries with equal due times pop in insertion order. An id is scheduled
+ * at most once: scheduling it again replaces its due time (the old heap
+ * entry is skipped when it surfaces). Not thread-safe.
+ */
+typedef struct sl_dlq_timer sl_dlq_timer_t;
+
+sl_dlq_timer_t *sl_dlq_timer_create(void);
+
+/** Frees the heap. Accepts NULL. */
+void sl_dlq_timer_destroy(sl_dlq_timer_t *t);
+
+/** Schedules id at due_ms, replacing an earlier schedule of id.
+ * Returns SL_OK or SL_ENOMEM. */
+int sl_dlq_timer_schedule(sl_dlq_timer_t *t, int64_t id, int64_t due_ms);
+
+/** Returns true when id is scheduled; OUT: *due_ms (may be NULL). */
+bool sl_dlq_timer_scheduled(const sl_dlq_timer_t *t, int64_t id,
+                            int64_t *due_ms);
+
+/** Returns the earliest due time, or INT64_MAX when nothing is scheduled. */
+int64_t sl_dlq_timer_next_due(sl_dlq_timer_t *t);
+
+/**
+ * Removes the earliest entry due at or before now_ms. OUT: *id, *due_ms.
+ * Returns true, or false when nothing is due.
+ */
+bool sl_dlq_timer_pop_due(sl_dlq_timer_t *t, int64_t now_ms, int64_t *id,
+                          int64_t *due_ms);
+
+/** Returns how many ids are scheduled. */
+size_t sl_dlq_timer_count(const sl_dlq_timer_t *t);
+
+/* ---- handler (dlq_handler.c) ----------------------------------------- */
+
+/* Returns the current time in ms since the Unix epoch. */
+typedef int64_t (*sl_dlq_clock_fn)(void *ctx);
+/* Returns a double uniform in [0, 1). */
+typedef double (*sl_dlq_random_fn)(void *ctx);
+
+typedef struct sl_dlq_handler_config {
+    sl_bus_t *bus;
+    const char *store_location; /* the handler opens its own handle */
+    const char *group;          /* default "sluice-dlq-handler" */
+    sl_dlq_policy_t policy;
+    int scan_interval_ms;  /* store rescans for replayed rows; default 1000 */
+    sl_dlq_clock_fn clock; /* NULL: the wall clock */
+    void *clock_ctx;
+    sl_dlq_random_fn random; /* NULL: a generator seeded from the clock */
+    void *random_ctx;
+} sl_dlq_handler_config_t;
+
+void sl_dlq_handler_config_init(sl_dlq_handler_config_t *cfg);
+
+typedef struct sl_dlq_handler sl_dlq_handler_t;
+
+/**
+ * Opens the store, schedules the rows a previous run left pending or in
+ * flight, joins the group for dlq-messages and starts the handler thread.
+ * Returns NULL with the reason in err.
+ */
+sl_dlq_handler_t *sl_dlq_handler_start(const sl_dlq_handler_config_t *cfg,
+                                       char *err, size_t err_size);
 
 /** Returns how many dlq-messages records are not yet recorded. */
-int64_t sl_dlq_recorder_lag(sl_dlq_recorder_t *rec);
+int64_t sl_dlq_handler_lag(sl_dlq_handler_t *h);
+
+/**
+ * Stops publishing retries, so shutdown can drain the bus; scheduled rows
+ * stay pending in the store for the next start. Thread-safe.
+ */
+void sl_dlq_handler_quiesce(sl_dlq_handler_t *h);
 
 /** Joins the thread once the bus is closed and drained; frees. NULL ok. */
-void sl_dlq_recorder_stop(sl_dlq_recorder_t *rec);
+void sl_dlq_handler_stop(sl_dlq_handler_t *h);
 
 #endif

@@ -41,6 +41,7 @@ typedef struct processor_metrics {
     sl_counter_t *decode_errors[SL_DECODE_ERR_COUNT];
     sl_counter_t *late;
     sl_counter_t *aggregates;
+    sl_counter_t *dlq_resolved;
     sl_histogram_t *batch_size;
     sl_histogram_t *store_latency;
     sl_gauge_t *lag;
@@ -186,6 +187,9 @@ static void metrics_init(processor_metrics_t *m)
         NULL);
     m->aggregates = sl_metrics_counter("sluice_window_aggregates_total",
                                        "Window aggregates written", NULL);
+    m->dlq_resolved = sl_metrics_counter(
+        "sluice_dlq_resolved_total",
+        "Dead-lettered records stored by a retry, their rows resolved", NULL);
     m->batch_size = sl_metrics_histogram(
         "sluice_processor_batch_records", "Records per processed batch",
         batch_bounds, sizeof(batch_bounds) / sizeof(batch_bounds[0]), NULL);
@@ -202,9 +206,19 @@ static void metrics_init(processor_metrics_t *m)
 /* A record that failed: what it was and why. */
 typedef struct failure {
     const sl_msg_t *msg;
+    const sl_dlq_origin_t *origin; /* NULL unless msg is a retry */
     sl_dlq_class_t cls;
     char error[SL_TEXT_MAX + 1];
 } failure_t;
+
+/* The origin headers of a batch's retried records; origin[i] is valid
+ * when retried[i]. Allocated only for a batch that holds a retry. */
+typedef struct batch_origins {
+    sl_dlq_origin_t *origin;
+    bool *retried;
+    sl_dlq_resolution_t *resolutions;
+    size_t resolution_count;
+} batch_origins_t;
 
 static int topic_index(const char *topic)
 {
@@ -214,38 +228,99 @@ static int topic_index(const char *topic)
 
 /*
  * Publishes the batch's failures to the dead-letter queue. A publish that
- * fails (the bus is full or closed) is retried: offsets must not be
- * committed for a record that is in neither the store nor the DLQ.
+ * fails (the bus is full) is retried, pausing consumption: offsets must
+ * not be committed for a record that is in neither the store nor the DLQ.
+ * Returns true when every failure was accepted, false when the bus closed
+ * first, and the caller must then not commit the batch.
  */
-static void dead_letter(sl_processor_t *proc, failure_t *failures, size_t count)
+static bool dead_letter(sl_processor_t *proc, failure_t *failures, size_t count)
 {
+    int64_t now_ms = sl_time_now_ms();
+
     for (size_t i = 0; i < count; i++) {
         failure_t *f = &failures[i];
         int t = topic_index(f->msg->topic);
         int rc;
 
-        while ((rc = sl_dlq_publish(proc->cfg.bus, f->msg, f->cls, f->error,
+        while ((rc = sl_dlq_publish(proc->cfg.bus, f->msg, f->origin, f->cls,
+                                    f->error, now_ms,
                                     DLQ_PUBLISH_TIMEOUT_MS)) != SL_OK) {
             sl_log_error("processor",
-                         "dead-letter publish failed, "
-                         "retrying topic=%s partition=%d offset=%" PRId64
-                         " error=%s",
+                         "dead-letter publish failed topic=%s partition=%d "
+                         "offset=%" PRId64 " error=%s%s",
                          f->msg->topic, (int)f->msg->partition, f->msg->offset,
-                         sl_strerror(rc));
-            if (rc == SL_ECLOSED) {
-                /* XXX: with the in-process bus closed there is nowhere to
-                 * put it; the record stays uncommitted and is logged. */
-                break;
-            }
+                         sl_strerror(rc),
+                         rc == SL_ECLOSED ? "; batch left uncommitted"
+                                          : "; retrying");
+            if (rc == SL_ECLOSED)
+                return false;
         }
         sl_counter_add(proc->metrics.dead_lettered[t][f->cls], 1);
         atomic_fetch_add(&proc->dead_lettered, 1);
         sl_log_debug("processor",
                      "dead-lettered topic=%s partition=%d "
-                     "offset=%" PRId64 " class=%s error=%s",
+                     "offset=%" PRId64 " class=%s attempt=%d error=%s",
                      f->msg->topic, (int)f->msg->partition, f->msg->offset,
-                     sl_dlq_class_name(f->cls), f->error);
+                     sl_dlq_class_name(f->cls),
+                     f->origin != NULL ? (int)f->origin->attempt + 1 : 1,
+                     f->error);
     }
+    return true;
+}
+
+/* Reads the origin headers of the batch's retried records. Returns SL_OK
+ * (o->origin NULL when the batch holds none) or SL_ENOMEM. */
+static int read_origins(const sl_msg_t *msgs, size_t n, batch_origins_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (size_t i = 0; i < n; i++) {
+        if (sl_msg_header(&msgs[i], SL_DLQ_HDR_TOPIC) == NULL)
+            continue;
+        if (o->origin == NULL) {
+            o->origin = calloc(n, sizeof(*o->origin));
+            o->retried = calloc(n, sizeof(*o->retried));
+            o->resolutions = calloc(n, sizeof(*o->resolutions));
+            if (o->origin == NULL || o->retried == NULL ||
+                o->resolutions == NULL)
+                return SL_ENOMEM;
+        }
+        o->retried[i] = sl_dlq_origin_from_msg(&msgs[i], &o->origin[i]);
+    }
+    return SL_OK;
+}
+
+static void free_origins(batch_origins_t *o)
+{
+    free(o->origin);
+    free(o->retried);
+    free(o->resolutions);
+}
+
+/* Notes that a retried record sits at row index of the batch, so that
+ * storing it resolves its dead-letter row. */
+static void add_resolution(batch_origins_t *o, size_t msg_index, bool is_event,
+                           size_t index)
+{
+    const sl_dlq_origin_t *origin;
+
+    if (o->origin == NULL || !o->retried[msg_index])
+        return;
+    origin = &o->origin[msg_index];
+    o->resolutions[o->resolution_count++] = (sl_dlq_resolution_t){
+        origin->topic, origin->partition, origin->offset, is_event, index};
+}
+
+/* Returns the origin of the batch's record msg, or NULL for a first
+ * delivery. */
+static const sl_dlq_origin_t *origin_of(const batch_origins_t *o,
+                                        const sl_processor_t *proc,
+                                        const sl_msg_t *msg)
+{
+    size_t i = (size_t)(msg - proc->msgs);
+
+    if (o->origin == NULL || !o->retried[i])
+        return NULL;
+    return &o->origin[i];
 }
 
 /* Decodes and validates one record into the batch, or notes a failure. */
@@ -290,6 +365,7 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
 
 typedef struct reject_ctx {
     sl_processor_t *proc;
+    const batch_origins_t *origins;
     failure_t *failures;
     size_t *failure_count;
     const sl_msg_t **reading_msgs;
@@ -318,6 +394,7 @@ static void on_reject(void *arg, const char *kind, size_t index,
     }
     f = &ctx->failures[(*ctx->failure_count)++];
     f->msg = msg;
+    f->origin = origin_of(ctx->origins, ctx->proc, msg);
     f->cls = SL_DLQ_STORAGE;
     snprintf(f->error, sizeof(f->error), "db_rejected: %s", error);
 }
@@ -363,10 +440,12 @@ static void process_batch(sl_processor_t *proc, size_t n)
     const sl_msg_t **event_msgs = calloc(n, sizeof(*event_msgs));
     size_t reading_count = 0, event_count = 0, failure_count = 0;
     int64_t now_ms = sl_time_now_ms();
+    batch_origins_t origins = {0};
     sl_offsets_t offsets;
     sl_store_result_t result;
 
-    if (failures == NULL || reading_msgs == NULL || event_msgs == NULL) {
+    if (failures == NULL || reading_msgs == NULL || event_msgs == NULL ||
+        read_origins(proc->msgs, n, &origins) != SL_OK) {
         /* Nothing is committed, so the batch comes back after a pause. */
         sl_log_error("processor", "out of memory for a batch of %zu", n);
         goto done;
@@ -380,21 +459,29 @@ static void process_batch(sl_processor_t *proc, size_t n)
         sl_counter_add(proc->metrics.consumed[topic_index(msg->topic)], 1);
         classify(proc, msg, &reading_count, &event_count,
                  &failures[failure_count], &failed, now_ms);
-        if (failed)
+        if (failed) {
+            failures[failure_count].origin = origin_of(&origins, proc, msg);
             failure_count++;
-        if (reading_count > before_r)
+        }
+        if (reading_count > before_r) {
             reading_msgs[before_r] = msg;
-        if (event_count > before_e)
+            add_resolution(&origins, i, false, before_r);
+        }
+        if (event_count > before_e) {
             event_msgs[before_e] = msg;
+            add_resolution(&origins, i, true, before_e);
+        }
         sl_offsets_add(&offsets, msg);
     }
 
-    reject_ctx_t ctx = {proc, failures, &failure_count, reading_msgs,
-                        event_msgs};
+    reject_ctx_t ctx = {proc,           &origins,     failures,
+                        &failure_count, reading_msgs, event_msgs};
     sl_store_batch_t batch = {.readings = proc->readings,
                               .reading_count = reading_count,
                               .events = proc->events,
                               .event_count = event_count,
+                              .resolutions = origins.resolutions,
+                              .resolution_count = origins.resolution_count,
                               .reading_duplicate = proc->reading_duplicate};
     int64_t start_ns = sl_time_mono_ns();
     memset(&result, 0, sizeof(result));
@@ -406,12 +493,17 @@ static void process_batch(sl_processor_t *proc, size_t n)
                          (double)(sl_time_mono_ns() - start_ns) / 1e9);
     sl_histogram_observe(proc->metrics.batch_size, (double)n);
 
-    dead_letter(proc, failures, failure_count);
+    bool dead_lettered_ok = dead_letter(proc, failures, failure_count);
     update_windows(proc, reading_count);
     write_windows(proc);
-    if (stored_ok)
+    if (stored_ok && dead_lettered_ok)
         sl_pipeline_commit(proc->consumer, &offsets, "processor");
 
+    if (result.dlq_resolved > 0) {
+        sl_counter_add(proc->metrics.dlq_resolved, result.dlq_resolved);
+        sl_log_info("processor", "retried records stored, resolved=%zu",
+                    result.dlq_resolved);
+    }
     sl_counter_add(proc->metrics.stored[TOPIC_READINGS],
                    result.readings_inserted);
     sl_counter_add(proc->metrics.stored[TOPIC_EVENTS], result.events_inserted);
@@ -426,6 +518,7 @@ static void process_batch(sl_processor_t *proc, size_t n)
                      result.readings_duplicate + result.events_duplicate);
 
 done:
+    free_origins(&origins);
     free(failures);
     free(reading_msgs);
     free(event_msgs);

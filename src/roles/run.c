@@ -2,7 +2,7 @@
 /*
  * `sluice run`: the standalone pipeline. Generators and replay publish to
  * the in-process bus. The processor, the detector and the dead-letter
- * recorder consume it into SQLite, and the alert feed consumes the
+ * handler consume it into SQLite, and the alert feed consumes the
  * detector's system-alerts. The API serves the store. Shutdown runs in
  * the order that loses nothing: stop the producers, wait until the
  * consumers have committed everything accepted, close the bus, flush the
@@ -140,7 +140,7 @@ static int prepare_store(const char *location)
  * feed are NULL with --no-detector. */
 typedef struct consumers {
     sl_processor_t *proc;
-    sl_dlq_recorder_t *recorder;
+    sl_dlq_handler_t *dlq;
     sl_detector_t *det;
     sl_alert_feed_t *feed;
 } consumers_t;
@@ -150,7 +150,7 @@ typedef struct consumers {
  * alert it committed is already counted by the feed. */
 static int64_t unprocessed(const consumers_t *c)
 {
-    int64_t lag = sl_processor_lag(c->proc) + sl_dlq_recorder_lag(c->recorder);
+    int64_t lag = sl_processor_lag(c->proc) + sl_dlq_handler_lag(c->dlq);
 
     if (c->det != NULL)
         lag += sl_detector_lag(c->det);
@@ -194,6 +194,9 @@ static void drain(run_state_t *rs, const consumers_t *c)
 {
     int64_t deadline = sl_time_mono_ms() + DRAIN_TIMEOUT_MS;
 
+    /* Retries not yet published stay pending in the store for the next
+     * start; publishing them now could keep the bus from draining. */
+    sl_dlq_handler_quiesce(c->dlq);
     while (!drained(c) && sl_time_mono_ms() < deadline)
         sl_time_sleep_ms(20);
     if (!drained(c)) {
@@ -235,6 +238,22 @@ static int start_detector(run_state_t *rs, consumers_t *c)
                 (unsigned)det_cfg.model.min_samples,
                 (unsigned)det_cfg.model.retrain_every);
     return SL_OK;
+}
+
+static sl_dlq_handler_t *start_dlq_handler(run_state_t *rs, char *err,
+                                           size_t err_size)
+{
+    const sl_config_t *cfg = rs->cfg;
+    sl_dlq_handler_config_t dlq_cfg;
+
+    sl_dlq_handler_config_init(&dlq_cfg);
+    dlq_cfg.bus = rs->bus;
+    dlq_cfg.store_location = cfg->db;
+    dlq_cfg.policy.base_ms = cfg->dlq_backoff_base_ms;
+    dlq_cfg.policy.cap_ms = cfg->dlq_backoff_cap_ms;
+    dlq_cfg.policy.jitter = cfg->dlq_jitter;
+    dlq_cfg.policy.max_retries = cfg->dlq_max_retries;
+    return sl_dlq_handler_start(&dlq_cfg, err, err_size);
 }
 
 static void log_detector_stats(sl_detector_t *det)
@@ -314,9 +333,9 @@ int sl_role_run(const sl_config_t *cfg)
         sl_log_error("run", "cannot start the processor: %s", err);
         goto out;
     }
-    c.recorder = sl_dlq_recorder_start(rs.bus, cfg->db, err, sizeof(err));
-    if (c.recorder == NULL) {
-        sl_log_error("run", "cannot start the dead-letter recorder: %s", err);
+    c.dlq = start_dlq_handler(&rs, err, sizeof(err));
+    if (c.dlq == NULL) {
+        sl_log_error("run", "cannot start the dead-letter handler: %s", err);
         goto out;
     }
     if (cfg->detector && start_detector(&rs, &c) != SL_OK)
@@ -349,8 +368,7 @@ out:
         pthread_join(generator, NULL);
     if (replay_started)
         pthread_join(replay, NULL);
-    if (c.proc != NULL && c.recorder != NULL &&
-        (!cfg->detector || c.det != NULL))
+    if (c.proc != NULL && c.dlq != NULL && (!cfg->detector || c.det != NULL))
         drain(&rs, &c);
     else if (rs.bus != NULL)
         sl_bus_close(rs.bus);
@@ -373,7 +391,7 @@ out:
     }
     sl_detector_stop(c.det);
     sl_alert_feed_stop(c.feed);
-    sl_dlq_recorder_stop(c.recorder);
+    sl_dlq_handler_stop(c.dlq);
     sl_api_stop(api);
     sl_registry_destroy(rs.registry);
     sl_bus_destroy(rs.bus);

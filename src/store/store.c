@@ -94,7 +94,8 @@ int sl_store_write(sl_store_t *st, const sl_store_batch_t *batch,
         (batch->event_count > 0 && batch->events == NULL) ||
         (batch->aggregate_count > 0 && batch->aggregates == NULL) ||
         (batch->recompute_count > 0 && batch->recompute == NULL) ||
-        (batch->dlq_count > 0 && batch->dlq == NULL))
+        (batch->dlq_count > 0 && batch->dlq == NULL) ||
+        (batch->resolution_count > 0 && batch->resolutions == NULL))
         return SL_EINVAL;
     return st->ops->write(st, batch, result, reject, reject_ctx);
 }
@@ -143,6 +144,91 @@ int64_t sl_store_dlq_count(sl_store_t *st)
     if (st == NULL)
         return -1;
     return st->ops->dlq_count(st);
+}
+
+int sl_store_dlq_list(sl_store_t *st, const sl_dlq_query_t *q,
+                      sl_dlq_entry_t *out, size_t max, size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || q == NULL || n == NULL || (out == NULL && max > 0))
+        return SL_EINVAL;
+    return st->ops->dlq_list(st, q, out, max, n);
+}
+
+int sl_store_dlq_get(sl_store_t *st, int64_t id, sl_dlq_entry_t *out,
+                     void **bytes)
+{
+    if (bytes != NULL)
+        *bytes = NULL;
+    if (st == NULL || out == NULL || bytes == NULL)
+        return SL_EINVAL;
+    return st->ops->dlq_get(st, id, out, bytes);
+}
+
+int sl_store_dlq_replay(sl_store_t *st, int64_t id, sl_dlq_status_t status,
+                        int64_t now_ms, size_t *changed)
+{
+    if (changed != NULL)
+        *changed = 0;
+    if (st == NULL || id < 0 || (unsigned)status > SL_DLQ_DEAD)
+        return SL_EINVAL;
+    return st->ops->dlq_replay(st, id, status, now_ms, changed);
+}
+
+int sl_store_dlq_scheduled(sl_store_t *st, int64_t *ids, int64_t *due_ms,
+                           size_t max, size_t *n)
+{
+    if (n != NULL)
+        *n = 0;
+    if (st == NULL || n == NULL || (max > 0 && (ids == NULL || due_ms == NULL)))
+        return SL_EINVAL;
+    return st->ops->dlq_scheduled(st, ids, due_ms, max, n);
+}
+
+int sl_store_dlq_rearm(sl_store_t *st, int64_t now_ms, size_t *changed)
+{
+    if (changed != NULL)
+        *changed = 0;
+    if (st == NULL)
+        return SL_EINVAL;
+    return st->ops->dlq_rearm(st, now_ms, changed);
+}
+
+int sl_store_dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
+                       sl_dlq_entry_t *out, void **bytes)
+{
+    if (bytes != NULL)
+        *bytes = NULL;
+    if (st == NULL || out == NULL || bytes == NULL)
+        return SL_EINVAL;
+    return st->ops->dlq_claim(st, id, now_ms, out, bytes);
+}
+
+int sl_store_dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms)
+{
+    if (st == NULL)
+        return SL_EINVAL;
+    return st->ops->dlq_unclaim(st, id, next_ms);
+}
+
+int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4])
+{
+    if (st == NULL || counts == NULL)
+        return SL_EINVAL;
+    return st->ops->dlq_status_counts(st, counts);
+}
+
+int sl_dlq_status_parse(const char *name, sl_dlq_status_t *out)
+{
+    for (size_t i = 0;
+         i < sizeof(dlq_status_names) / sizeof(dlq_status_names[0]); i++) {
+        if (strcmp(name, dlq_status_names[i]) == 0) {
+            *out = (sl_dlq_status_t)i;
+            return SL_OK;
+        }
+    }
+    return SL_EINVAL;
 }
 
 const char *sl_dlq_class_name(sl_dlq_class_t cls)

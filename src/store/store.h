@@ -57,7 +57,31 @@ typedef struct sl_dlq_entry {
     sl_dlq_status_t status;
     int64_t first_failure_ms;
     int64_t last_failure_ms;
+    int64_t next_attempt_ms; /* when the handler retries it; 0: never */
+    int64_t created_at_ms;   /* set by the store's reads */
+    int64_t updated_at_ms;   /* set by the store's reads */
 } sl_dlq_entry_t;
+
+/*
+ * A dead-letter row to mark resolved because the record it holds, retried
+ * by the DLQ handler, is stored by the same batch. The row is found by the
+ * record's original source position. is_event and index name the row of
+ * the batch that carries the record: a rejected row resolves nothing.
+ */
+typedef struct sl_dlq_resolution {
+    const char *topic; /* borrowed */
+    int32_t partition;
+    int64_t offset;
+    bool is_event; /* events[index], else readings[index] */
+    size_t index;
+} sl_dlq_resolution_t;
+
+/* Filters of a dead-letter listing. */
+typedef struct sl_dlq_query {
+    int status;        /* an sl_dlq_status_t, or -1 for any */
+    const char *topic; /* source topic, or NULL for any */
+    size_t limit;
+} sl_dlq_query_t;
 
 /* A window to recompute from stored rows, because a late reading arrived
  * after the window had been written. */
@@ -78,8 +102,10 @@ typedef struct sl_store_batch {
     size_t aggregate_count;
     const sl_window_key_t *recompute;
     size_t recompute_count;
-    const sl_dlq_entry_t *dlq;
+    const sl_dlq_entry_t *dlq; /* upserted by source position */
     size_t dlq_count;
+    const sl_dlq_resolution_t *resolutions;
+    size_t resolution_count;
     /* OUT (may be NULL): reading_count flags, set true for each reading
      * that was already stored and so was ignored, false for the others. */
     bool *reading_duplicate;
@@ -91,6 +117,7 @@ typedef struct sl_store_result {
     size_t readings_duplicate; /* already stored: ignored */
     size_t events_inserted;
     size_t events_duplicate;
+    size_t dlq_resolved; /* dead-letter rows marked resolved */
 } sl_store_result_t;
 
 /**
@@ -265,6 +292,72 @@ const char *sl_alert_type_name(sl_alert_type_t type);
 
 /** Returns "info", "warning" or "critical". */
 const char *sl_alert_severity_name(sl_alert_severity_t severity);
+
+/**
+ * Lists dead-letter rows matching q, newest first. key and payload of each
+ * entry are NULL; their lengths are set. OUT: out[0..*n).
+ * Returns SL_OK or SL_EIO.
+ */
+int sl_store_dlq_list(sl_store_t *st, const sl_dlq_query_t *q,
+                      sl_dlq_entry_t *out, size_t max, size_t *n);
+
+/**
+ * Fetches one dead-letter row with its key and payload. OUT: *out, whose
+ * key and payload point into *bytes, one allocation the caller frees.
+ * Returns SL_OK, SL_ENOTFOUND, SL_ENOMEM or SL_EIO.
+ */
+int sl_store_dlq_get(sl_store_t *st, int64_t id, sl_dlq_entry_t *out,
+                     void **bytes);
+
+/**
+ * Schedules dead-letter rows for a retry at now_ms: status pending,
+ * next_attempt_ms now_ms. With id > 0 that row, which must be pending or
+ * dead; with id 0 every row whose status is status. OUT: *changed (may be
+ * NULL). Returns SL_OK, SL_ENOTFOUND (no row id), SL_EBUSY (row id is
+ * retrying or resolved) or SL_EIO.
+ */
+int sl_store_dlq_replay(sl_store_t *st, int64_t id, sl_dlq_status_t status,
+                        int64_t now_ms, size_t *changed);
+
+/**
+ * Fetches the id and next_attempt_ms of pending rows that have one,
+ * earliest first. OUT: ids[0..*n), due_ms[0..*n).
+ * Returns SL_OK or SL_EIO.
+ */
+int sl_store_dlq_scheduled(sl_store_t *st, int64_t *ids, int64_t *due_ms,
+                           size_t max, size_t *n);
+
+/**
+ * Schedules at now_ms the rows a stopped handler left behind: retrying
+ * rows (their record was lost with the in-process bus) and pending rows
+ * without a due time. OUT: *changed (may be NULL). Returns SL_OK or SL_EIO.
+ */
+int sl_store_dlq_rearm(sl_store_t *st, int64_t now_ms, size_t *changed);
+
+/**
+ * Claims a due pending row for a retry in one statement: status retrying,
+ * retry_count + 1, next_attempt_ms NULL. OUT: *out and *bytes as
+ * sl_store_dlq_get. Returns SL_OK, SL_ENOTFOUND when the row is missing,
+ * not pending or not due yet, SL_ENOMEM or SL_EIO.
+ */
+int sl_store_dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
+                       sl_dlq_entry_t *out, void **bytes);
+
+/**
+ * Returns a claimed row whose retry could not be published to pending,
+ * due at next_ms, undoing the claim's retry_count increment.
+ * Returns SL_OK, SL_ENOTFOUND (not retrying) or SL_EIO.
+ */
+int sl_store_dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
+
+/**
+ * Counts dead-letter rows by status. OUT: counts, indexed by
+ * sl_dlq_status_t. Returns SL_OK or SL_EIO.
+ */
+int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4]);
+
+/** Parses a status name ("pending", ...). Returns SL_OK or SL_EINVAL. */
+int sl_dlq_status_parse(const char *name, sl_dlq_status_t *out);
 
 /** Returns the reason code name of a DLQ class ("decode", ...). */
 const char *sl_dlq_class_name(sl_dlq_class_t cls);

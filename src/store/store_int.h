@@ -47,6 +47,19 @@ struct sl_store_ops {
                              sl_store_detect_result_t *result);
     int (*alerts)(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
                   size_t max, size_t *n);
+    int (*dlq_list)(sl_store_t *st, const sl_dlq_query_t *q,
+                    sl_dlq_entry_t *out, size_t max, size_t *n);
+    int (*dlq_get)(sl_store_t *st, int64_t id, sl_dlq_entry_t *out,
+                   void **bytes);
+    int (*dlq_replay)(sl_store_t *st, int64_t id, sl_dlq_status_t status,
+                      int64_t now_ms, size_t *changed);
+    int (*dlq_scheduled)(sl_store_t *st, int64_t *ids, int64_t *due_ms,
+                         size_t max, size_t *n);
+    int (*dlq_rearm)(sl_store_t *st, int64_t now_ms, size_t *changed);
+    int (*dlq_claim)(sl_store_t *st, int64_t id, int64_t now_ms,
+                     sl_dlq_entry_t *out, void **bytes);
+    int (*dlq_unclaim)(sl_store_t *st, int64_t id, int64_t next_ms);
+    int (*dlq_status_counts)(sl_store_t *st, int64_t counts[4]);
 };
 
 /* The part every back end's handle starts with. */
@@ -83,6 +96,7 @@ enum sl_sqlite_stmt_id {
     SL_SQLITE_UPDATE_LATEST_DETECTION,
     SL_SQLITE_INSERT_ALERT,
     SL_SQLITE_SELECT_ALERTS,
+    SL_SQLITE_RESOLVE_DLQ,
     SL_SQLITE_STMT_COUNT,
 };
 
@@ -133,6 +147,21 @@ int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
                                  sl_store_detect_result_t *result);
 int sl_sqlite__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
                       size_t max, size_t *n);
+
+/* Dead-letter queries and state changes (store_sqlite_dlq.c). */
+int sl_sqlite__dlq_list(sl_store_t *st, const sl_dlq_query_t *q,
+                        sl_dlq_entry_t *out, size_t max, size_t *n);
+int sl_sqlite__dlq_get(sl_store_t *st, int64_t id, sl_dlq_entry_t *out,
+                       void **bytes);
+int sl_sqlite__dlq_replay(sl_store_t *st, int64_t id, sl_dlq_status_t status,
+                          int64_t now_ms, size_t *changed);
+int sl_sqlite__dlq_scheduled(sl_store_t *st, int64_t *ids, int64_t *due_ms,
+                             size_t max, size_t *n);
+int sl_sqlite__dlq_rearm(sl_store_t *st, int64_t now_ms, size_t *changed);
+int sl_sqlite__dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
+                         sl_dlq_entry_t *out, void **bytes);
+int sl_sqlite__dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
+int sl_sqlite__dlq_status_counts(sl_store_t *st, int64_t counts[4]);
 
 /**
  * Binds the 12 parameters of a sensor_readings row (see stmt_sql in

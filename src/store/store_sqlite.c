@@ -103,14 +103,16 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         "INSERT INTO dlq_errors (source_topic, source_partition,"
         " source_offset, key, payload, error_class, error, retry_count,"
         " status, first_failure_ms, last_failure_ms, created_at_ms,"
-        " updated_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+        " updated_at_ms, next_attempt_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12,"
+        " ?13)"
         " ON CONFLICT (source_topic, source_partition, source_offset)"
         " WHERE source_offset >= 0 DO UPDATE SET"
         " error_class = excluded.error_class, error = excluded.error,"
         " retry_count = excluded.retry_count, status = excluded.status,"
         " last_failure_ms = excluded.last_failure_ms,"
-        " updated_at_ms = excluded.updated_at_ms"
+        " updated_at_ms = excluded.updated_at_ms,"
+        " next_attempt_ms = excluded.next_attempt_ms"
         " WHERE excluded.retry_count > dlq_errors.retry_count"
         " OR excluded.last_failure_ms > dlq_errors.last_failure_ms",
     /* Walks the primary key backwards from ?2, so the newest rows come
@@ -179,6 +181,13 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " value, anomaly_score, timestamp_ms, acknowledged FROM alerts"
         " WHERE (?1 IS NULL OR sensor_id = ?1)"
         " ORDER BY timestamp_ms DESC, id DESC LIMIT ?2",
+    /* Only a row in flight is resolved: a stored record that an operator
+     * parked meanwhile, or that was resolved already, keeps its status. */
+    [SL_SQLITE_RESOLVE_DLQ] =
+        "UPDATE dlq_errors SET status = 'resolved', next_attempt_ms = NULL,"
+        " updated_at_ms = ?4"
+        " WHERE source_topic = ?1 AND source_partition = ?2"
+        " AND source_offset = ?3 AND status IN ('pending', 'retrying')",
 };
 
 static void sqlite_close(sl_store_t *st);
@@ -198,6 +207,14 @@ static const struct sl_store_ops sqlite_ops = {
     .dlq_count = sl_sqlite__dlq_count,
     .record_detections = sl_sqlite__record_detections,
     .alerts = sl_sqlite__alerts,
+    .dlq_list = sl_sqlite__dlq_list,
+    .dlq_get = sl_sqlite__dlq_get,
+    .dlq_replay = sl_sqlite__dlq_replay,
+    .dlq_scheduled = sl_sqlite__dlq_scheduled,
+    .dlq_rearm = sl_sqlite__dlq_rearm,
+    .dlq_claim = sl_sqlite__dlq_claim,
+    .dlq_unclaim = sl_sqlite__dlq_unclaim,
+    .dlq_status_counts = sl_sqlite__dlq_status_counts,
 };
 
 sqlite3_stmt *sl_sqlite__stmt(sl_sqlite_t *sq, enum sl_sqlite_stmt_id id)

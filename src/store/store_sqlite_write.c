@@ -35,6 +35,10 @@ struct batch_writer {
     int64_t now_ms;
     sl_store_reject_cb reject;
     void *reject_ctx;
+    /* Rows of the batch the database rejected, so a rejected record does
+     * not resolve its dead-letter row. NULL when the batch resolves none. */
+    bool *reading_rejected;
+    bool *event_rejected;
 };
 
 /* Returns true when rc means the database refused this row but the
@@ -244,6 +248,8 @@ static int write_readings(struct batch_writer *w, const sl_store_batch_t *batch,
         }
         if (batch->reading_duplicate != NULL)
             batch->reading_duplicate[i] = outcome == ROW_DUPLICATE;
+        if (w->reading_rejected != NULL)
+            w->reading_rejected[i] = outcome == ROW_REJECTED;
     }
 
     if (rc == SL_OK)
@@ -321,6 +327,8 @@ static int write_events(struct batch_writer *w, const sl_store_batch_t *batch,
                        "event", i);
         if (outcome == SL_EIO)
             return SL_EIO;
+        if (w->event_rejected != NULL)
+            w->event_rejected[i] = outcome == ROW_REJECTED;
         if (outcome == ROW_INSERTED)
             result->events_inserted++;
         else if (outcome == ROW_DUPLICATE)
@@ -502,6 +510,9 @@ static int write_dlq_entry(struct batch_writer *w, const sl_dlq_entry_t *e,
         rc = sqlite3_bind_int64(stmt, 11, last_ms);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(stmt, 12, w->now_ms);
+    if (rc == SQLITE_OK)
+        rc = bind_int64_opt(stmt, 13, e->next_attempt_ms != 0,
+                            e->next_attempt_ms);
     return finish_row(w, stmt, rc, "dlq", index) == SL_EIO ? SL_EIO : SL_OK;
 }
 
@@ -512,6 +523,53 @@ static int write_dlq(struct batch_writer *w, const sl_store_batch_t *batch)
             return SL_EIO;
     }
     return SL_OK;
+}
+
+/* Marks resolved the dead-letter rows of the retried records this batch
+ * stored, skipping records whose own row was rejected. */
+static int write_resolutions(struct batch_writer *w,
+                             const sl_store_batch_t *batch,
+                             sl_store_result_t *result)
+{
+    for (size_t i = 0; i < batch->resolution_count; i++) {
+        const sl_dlq_resolution_t *r = &batch->resolutions[i];
+        const bool *rejected =
+            r->is_event ? w->event_rejected : w->reading_rejected;
+        sqlite3_stmt *stmt;
+        int rc;
+
+        if (rejected[r->index])
+            continue;
+        stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_RESOLVE_DLQ);
+        if (stmt == NULL)
+            return SL_EIO;
+        rc = sqlite3_bind_text(stmt, 1, r->topic, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int(stmt, 2, r->partition);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(stmt, 3, r->offset);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(stmt, 4, w->now_ms);
+        rc = finish_row(w, stmt, rc, "resolution", i);
+        if (rc == SL_EIO)
+            return SL_EIO;
+        if (rc == ROW_INSERTED)
+            result->dlq_resolved++;
+    }
+    return SL_OK;
+}
+
+/* Checks that every resolution names a row of the batch. */
+static bool resolutions_valid(const sl_store_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->resolution_count; i++) {
+        const sl_dlq_resolution_t *r = &batch->resolutions[i];
+        size_t rows = r->is_event ? batch->event_count : batch->reading_count;
+
+        if (r->topic == NULL || r->index >= rows)
+            return false;
+    }
+    return true;
 }
 
 /* Runs BEGIN, COMMIT or ROLLBACK through sqlite3_exec. */
@@ -525,13 +583,47 @@ static int exec_control(sl_sqlite_t *sq, const char *sql)
     return rc;
 }
 
+static int write_batch(struct batch_writer *w, const sl_store_batch_t *batch,
+                       sl_store_result_t *counts);
+
 int sl_sqlite__write(sl_store_t *st, const sl_store_batch_t *batch,
                      sl_store_result_t *result, sl_store_reject_cb reject,
                      void *reject_ctx)
 {
     sl_sqlite_t *sq = (sl_sqlite_t *)st;
-    struct batch_writer w = {sq, sl_time_now_ms(), reject, reject_ctx};
+    struct batch_writer w = {sq,  sl_time_now_ms(), reject, reject_ctx, NULL,
+                             NULL};
     sl_store_result_t counts = {0};
+    int rc;
+
+    if (batch->resolution_count > 0) {
+        if (!resolutions_valid(batch))
+            return SL_EINVAL;
+        /* One extra byte each, so an empty array still allocates. */
+        w.reading_rejected = calloc(batch->reading_count + 1, sizeof(bool));
+        w.event_rejected = calloc(batch->event_count + 1, sizeof(bool));
+        if (w.reading_rejected == NULL || w.event_rejected == NULL) {
+            sl_log_error("store", "out of memory resolutions=%zu",
+                         batch->resolution_count);
+            free(w.reading_rejected);
+            free(w.event_rejected);
+            return SL_EIO;
+        }
+    }
+
+    rc = write_batch(&w, batch, &counts);
+    free(w.reading_rejected);
+    free(w.event_rejected);
+    if (rc == SL_OK && result != NULL)
+        *result = counts;
+    return rc;
+}
+
+/* Writes the batch in one transaction. Returns SL_OK or SL_EIO. */
+static int write_batch(struct batch_writer *w, const sl_store_batch_t *batch,
+                       sl_store_result_t *counts)
+{
+    sl_sqlite_t *sq = w->sq;
     int rc;
 
     /* IMMEDIATE takes the write lock now, waiting up to the busy timeout,
@@ -539,15 +631,17 @@ int sl_sqlite__write(sl_store_t *st, const sl_store_batch_t *batch,
     if (exec_control(sq, "BEGIN IMMEDIATE") != SQLITE_OK)
         return SL_EIO;
 
-    rc = write_readings(&w, batch, &counts);
+    rc = write_readings(w, batch, counts);
     if (rc == SL_OK)
-        rc = write_events(&w, batch, &counts);
+        rc = write_events(w, batch, counts);
     if (rc == SL_OK)
-        rc = write_aggregates(&w, batch);
+        rc = write_aggregates(w, batch);
     if (rc == SL_OK)
-        rc = write_recomputes(&w, batch);
+        rc = write_recomputes(w, batch);
     if (rc == SL_OK)
-        rc = write_dlq(&w, batch);
+        rc = write_dlq(w, batch);
+    if (rc == SL_OK)
+        rc = write_resolutions(w, batch, counts);
     if (rc == SL_OK && exec_control(sq, "COMMIT") != SQLITE_OK)
         rc = SL_EIO;
 
@@ -557,7 +651,5 @@ int sl_sqlite__write(sl_store_t *st, const sl_store_batch_t *batch,
             exec_control(sq, "ROLLBACK");
         return SL_EIO;
     }
-    if (result != NULL)
-        *result = counts;
     return SL_OK;
 }

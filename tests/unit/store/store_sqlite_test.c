@@ -159,14 +159,14 @@ static void test_migrate_twice_is_noop(void **state)
     struct fixture *fx = *state;
     char err[256] = "";
 
-    assert_int_equal(sl_store_schema_version(fx->st), 1);
+    assert_int_equal(sl_store_schema_version(fx->st), 2);
     assert_int_equal(
-        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 1);
+        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 2);
 
     assert_int_equal(sl_store_migrate(fx->st, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(fx->st), 1);
+    assert_int_equal(sl_store_schema_version(fx->st), 2);
     assert_int_equal(
-        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 1);
+        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 2);
     assert_int_equal(sl_store_reading_count(fx->st), 0);
     assert_int_equal(sl_store_dlq_count(fx->st), 0);
 
@@ -175,7 +175,7 @@ static void test_migrate_twice_is_noop(void **state)
     sl_store_t *other = sl_store_open(fx->path, err, sizeof(err));
     assert_non_null(other);
     assert_int_equal(sl_store_migrate(other, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(other), 1);
+    assert_int_equal(sl_store_schema_version(other), 2);
     sl_store_close(other);
 }
 
@@ -185,8 +185,9 @@ static void test_migration_failure_names_file(void **state)
     sl_sqlite_t *sq = (sl_sqlite_t *)fx->st;
     const struct sl_embedded_file good_then_bad[] = {
         {"001_init.sql", "-- already applied, never run again\nSELECT 1;"},
-        {"002_extra.sql", "CREATE TABLE extra (x INTEGER);"},
-        {"003_broken.sql",
+        {"002_dlq_retry.sql", "-- already applied, never run again\nSELECT 1;"},
+        {"010_extra.sql", "CREATE TABLE extra (x INTEGER);"},
+        {"011_broken.sql",
          "CREATE TABLE half_done (x INTEGER); CREATE TABLEX oops;"},
         {NULL, NULL}};
     const struct sl_embedded_file unnumbered[] = {{"init.sql", "SELECT 1;"},
@@ -195,10 +196,10 @@ static void test_migration_failure_names_file(void **state)
 
     assert_int_equal(
         sl_sqlite__migrate_files(sq, good_then_bad, err, sizeof(err)), SL_EIO);
-    assert_non_null(strstr(err, "003_broken.sql"));
+    assert_non_null(strstr(err, "011_broken.sql"));
     assert_non_null(strstr(err, "syntax error"));
-    /* 002 committed on its own; 003 left nothing behind. */
-    assert_int_equal(sl_store_schema_version(fx->st), 2);
+    /* 010 committed on its own; 011 left nothing behind. */
+    assert_int_equal(sl_store_schema_version(fx->st), 10);
     assert_int_equal(query_int(fx->st, "SELECT count(*) FROM sqlite_schema"
                                        " WHERE name = 'extra'"),
                      1);
