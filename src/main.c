@@ -22,11 +22,15 @@ static const role_t roles[] = {
      "anomaly detector alone (distributed mode; needs the Kafka bus)"},
 };
 
+/* `sluice dlq SUBCOMMAND` parses its own arguments (roles/dlq.c). */
+#define DLQ_HELP "dead-letter queue: list, show ID, replay ID | --status S"
+
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: sluice ROLE [flags] [FILE...]\n\nRoles:\n");
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
         fprintf(out, "  %-10s %s\n", roles[i].name, roles[i].help);
+    fprintf(out, "  %-10s %s\n", "dlq", DLQ_HELP);
     fprintf(out, "\n");
     sl_config_usage(out);
 }
@@ -45,6 +49,8 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "dlq") == 0)
+        return sl_role_dlq(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
         if (strcmp(argv[1], roles[i].name) == 0)
             role = &roles[i];

@@ -21,14 +21,20 @@
 
 /* Route templates: the bounded values of the "route" metric label. */
 typedef enum sl_api_route {
-    SL_API_ROUTE_HEALTH = 0,    /* GET / */
-    SL_API_ROUTE_LATEST = 1,    /* GET /api/v1/sensors/latest */
-    SL_API_ROUTE_STATS = 2,     /* GET /api/v1/sensors/stats */
-    SL_API_ROUTE_ANOMALIES = 3, /* GET /api/v1/sensors/anomalies */
-    SL_API_ROUTE_METRICS = 4,   /* GET /metrics */
-    SL_API_ROUTE_UNMATCHED = 5, /* any path no route serves */
-    SL_API_ROUTE_COUNT = 6,
+    SL_API_ROUTE_HEALTH = 0,     /* GET / */
+    SL_API_ROUTE_LATEST = 1,     /* GET /api/v1/sensors/latest */
+    SL_API_ROUTE_STATS = 2,      /* GET /api/v1/sensors/stats */
+    SL_API_ROUTE_ANOMALIES = 3,  /* GET /api/v1/sensors/anomalies */
+    SL_API_ROUTE_METRICS = 4,    /* GET /metrics */
+    SL_API_ROUTE_DLQ_LIST = 5,   /* GET /api/v1/dlq */
+    SL_API_ROUTE_DLQ_ENTRY = 6,  /* GET /api/v1/dlq/{id} */
+    SL_API_ROUTE_DLQ_REPLAY = 7, /* POST /api/v1/dlq/{id}/replay */
+    SL_API_ROUTE_UNMATCHED = 8,  /* any path no route serves */
+    SL_API_ROUTE_COUNT = 9,
 } sl_api_route_t;
+
+/** Returns the methods a route serves, for the Allow header of a 405. */
+const char *sl_api__route_allow(sl_api_route_t route);
 
 /** Returns the label value of a route ("/api/v1/sensors/latest", ...). */
 const char *sl_api__route_label(sl_api_route_t route);

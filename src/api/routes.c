@@ -28,6 +28,8 @@
 #define LATEST_LIMIT_MAX 100
 #define ANOMALIES_LIMIT_DEFAULT 50
 #define ANOMALIES_LIMIT_MAX 1000
+#define DLQ_LIMIT_DEFAULT 50
+#define DLQ_LIMIT_MAX 1000
 #define WINDOW_MINUTES_DEFAULT 60
 #define WINDOW_MINUTES_MAX 1440
 
@@ -38,6 +40,7 @@
 
 typedef struct request {
     sl_store_t *st;
+    int64_t id; /* the {id} of a path template, or 0 */
     const sl_api_query_t *query;
     sl_api_response_t *resp;
     char detail[SL_API_DETAIL_MAX]; /* a 422 message, filled by readers */
@@ -47,7 +50,8 @@ typedef struct request {
 typedef int (*route_fn)(request_t *req);
 
 typedef struct route {
-    const char *path;
+    const char *path; /* "{id}" matches a positive decimal row id */
+    const char *method;
     route_fn handler;
     sl_api_route_t id;
     const char *const *params; /* allowed query parameter names */
@@ -59,6 +63,9 @@ static const char *const route_labels[SL_API_ROUTE_COUNT] = {
     [SL_API_ROUTE_STATS] = "/api/v1/sensors/stats",
     [SL_API_ROUTE_ANOMALIES] = "/api/v1/sensors/anomalies",
     [SL_API_ROUTE_METRICS] = "/metrics",
+    [SL_API_ROUTE_DLQ_LIST] = "/api/v1/dlq",
+    [SL_API_ROUTE_DLQ_ENTRY] = "/api/v1/dlq/{id}",
+    [SL_API_ROUTE_DLQ_REPLAY] = "/api/v1/dlq/{id}/replay",
     [SL_API_ROUTE_UNMATCHED] = "unmatched",
 };
 
@@ -386,33 +393,232 @@ static int handle_metrics(request_t *req)
     return SL_OK;
 }
 
+/* ---- dead-letter queue: /api/v1/dlq ---------------------------------- */
+
+static int set_time_or_null(json_t *obj, const char *key, int64_t ms)
+{
+    if (ms <= 0)
+        return json_object_set_new(obj, key, json_null());
+    return sl_json_set_time(obj, key, ms);
+}
+
+/* Renders bytes as lowercase hex, or null for NULL. */
+static json_t *hex_json(const void *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    char *text;
+    json_t *out;
+
+    if (data == NULL)
+        return json_null();
+    text = malloc(len * 2 + 1);
+    if (text == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        text[2 * i] = digits[p[i] >> 4];
+        text[2 * i + 1] = digits[p[i] & 15];
+    }
+    text[len * 2] = '\0';
+    out = json_string(text);
+    free(text);
+    return out;
+}
+
+/* Renders a dead-letter row; with_bytes adds key_hex and payload_hex. */
+static json_t *dlq_entry_to_json(const sl_dlq_entry_t *e, bool with_bytes)
+{
+    json_t *obj = json_pack(
+        "{s:I, s:s, s:i, s:I, s:s, s:s, s:i, s:s, s:I, s:I}", "id",
+        (json_int_t)e->id, "topic", e->topic, "partition", (int)e->partition,
+        "offset", (json_int_t)e->offset, "error_class",
+        sl_dlq_class_name(e->error_class), "error", e->error, "retry_count",
+        (int)e->retry_count, "status", sl_dlq_status_name(e->status),
+        "key_bytes", (json_int_t)e->key_len, "payload_bytes",
+        (json_int_t)e->payload_len);
+
+    if (obj == NULL ||
+        set_time_or_null(obj, "first_failure", e->first_failure_ms) ||
+        set_time_or_null(obj, "last_failure", e->last_failure_ms) ||
+        set_time_or_null(obj, "next_attempt", e->next_attempt_ms) ||
+        set_time_or_null(obj, "updated_at", e->updated_at_ms) ||
+        (with_bytes &&
+         (json_object_set_new(obj, "key_hex", hex_json(e->key, e->key_len)) ||
+          json_object_set_new(obj, "payload_hex",
+                              hex_json(e->payload, e->payload_len))))) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static const char *const dlq_list_params[] = {"status", "topic", "limit", NULL};
+
+static int handle_dlq_list(request_t *req)
+{
+    const sl_api_query_t *q = req->query;
+    size_t size = sizeof(req->detail);
+    const char *status = sl_api__query_get(q, "status");
+    int64_t limit = DLQ_LIMIT_DEFAULT;
+    sl_dlq_query_t dq = {.status = -1};
+    sl_dlq_entry_t *rows;
+    json_t *list;
+    size_t n = 0;
+    int rc = SL_ENOMEM;
+
+    if (status != NULL) {
+        sl_dlq_status_t parsed;
+        if (sl_dlq_status_parse(status, &parsed) != SL_OK) {
+            snprintf(req->detail, size,
+                     "status: must be one of pending, retrying, resolved, "
+                     "dead");
+            return respond_invalid(req);
+        }
+        dq.status = (int)parsed;
+    }
+    if (sl_api__query_text(q, "topic", SL_ID_MAX, &dq.topic, req->detail,
+                           size) ||
+        sl_api__query_int(q, "limit", 1, DLQ_LIMIT_MAX, &limit, req->detail,
+                          size))
+        return respond_invalid(req);
+    dq.limit = (size_t)limit;
+
+    rows = calloc(dq.limit, sizeof(*rows));
+    list = json_array();
+    if (rows == NULL || list == NULL)
+        goto out;
+    if (req->st == NULL ||
+        sl_store_dlq_list(req->st, &dq, rows, dq.limit, &n) != SL_OK) {
+        rc = respond_store_error(req->resp, "dead-letter query");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (json_array_append_new(list, dlq_entry_to_json(&rows[i], false)))
+            goto out;
+    }
+    rc = respond_json(
+        req->resp, 200,
+        json_pack("{s:I, s:O}", "count", (json_int_t)n, "entries", list));
+out:
+    json_decref(list);
+    free(rows);
+    return rc;
+}
+
+static int handle_dlq_entry(request_t *req)
+{
+    sl_dlq_entry_t e;
+    void *bytes = NULL;
+    int rc;
+
+    if (req->st == NULL)
+        return respond_store_error(req->resp, "dead-letter query");
+    rc = sl_store_dlq_get(req->st, req->id, &e, &bytes);
+    if (rc == SL_ENOTFOUND)
+        return respond_detail(req->resp, 404, "dead-letter entry not found");
+    if (rc == SL_EIO)
+        return respond_store_error(req->resp, "dead-letter query");
+    if (rc != SL_OK)
+        return SL_ENOMEM;
+    rc = respond_json(req->resp, 200, dlq_entry_to_json(&e, true));
+    free(bytes);
+    return rc;
+}
+
+/* Schedules the row for a retry now; the handler inside `sluice run`
+ * picks it up at its next store scan, hence 202. */
+static int handle_dlq_replay(request_t *req)
+{
+    size_t changed = 0;
+    int rc;
+
+    if (req->st == NULL)
+        return respond_store_error(req->resp, "dead-letter replay");
+    rc = sl_store_dlq_replay(req->st, req->id, SL_DLQ_DEAD, sl_time_now_ms(),
+                             &changed);
+    if (rc == SL_ENOTFOUND)
+        return respond_detail(req->resp, 404, "dead-letter entry not found");
+    if (rc == SL_EBUSY)
+        return respond_detail(req->resp, 409,
+                              "entry is retrying or resolved; only pending "
+                              "and dead entries can be replayed");
+    if (rc != SL_OK)
+        return respond_store_error(req->resp, "dead-letter replay");
+    return respond_json(req->resp, 202,
+                        json_pack("{s:I, s:s}", "id", (json_int_t)req->id,
+                                  "status", "pending"));
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const char *const no_params[] = {NULL};
 
 static const route_t routes[] = {
-    {"/", handle_health, SL_API_ROUTE_HEALTH, no_params},
-    {"/api/v1/sensors/latest", handle_latest, SL_API_ROUTE_LATEST,
+    {"/", "GET", handle_health, SL_API_ROUTE_HEALTH, no_params},
+    {"/api/v1/sensors/latest", "GET", handle_latest, SL_API_ROUTE_LATEST,
      latest_params},
-    {"/api/v1/sensors/stats", handle_stats, SL_API_ROUTE_STATS, stats_params},
-    {"/api/v1/sensors/anomalies", handle_anomalies, SL_API_ROUTE_ANOMALIES,
-     anomalies_params},
-    {"/metrics", handle_metrics, SL_API_ROUTE_METRICS, no_params},
+    {"/api/v1/sensors/stats", "GET", handle_stats, SL_API_ROUTE_STATS,
+     stats_params},
+    {"/api/v1/sensors/anomalies", "GET", handle_anomalies,
+     SL_API_ROUTE_ANOMALIES, anomalies_params},
+    {"/metrics", "GET", handle_metrics, SL_API_ROUTE_METRICS, no_params},
+    {"/api/v1/dlq", "GET", handle_dlq_list, SL_API_ROUTE_DLQ_LIST,
+     dlq_list_params},
+    {"/api/v1/dlq/{id}", "GET", handle_dlq_entry, SL_API_ROUTE_DLQ_ENTRY,
+     no_params},
+    {"/api/v1/dlq/{id}/replay", "POST", handle_dlq_replay,
+     SL_API_ROUTE_DLQ_REPLAY, no_params},
 };
 
-static const route_t *find_route(const char *path)
+/*
+ * Matches path against a template whose only variable is "{id}": 1 to 18
+ * decimal digits without a leading zero. OUT: *id (0 when the template
+ * has none). Returns true on a match.
+ */
+static bool match_path(const char *tmpl, const char *path, int64_t *id)
+{
+    const char *var = strstr(tmpl, "{id}");
+    size_t prefix, digits = 0;
+
+    *id = 0;
+    if (var == NULL)
+        return strcmp(tmpl, path) == 0;
+    prefix = (size_t)(var - tmpl);
+    if (strncmp(tmpl, path, prefix) != 0)
+        return false;
+    path += prefix;
+    while (path[digits] >= '0' && path[digits] <= '9')
+        digits++;
+    if (digits == 0 || digits > 18 || path[0] == '0' ||
+        strcmp(path + digits, var + 4) != 0)
+        return false;
+    *id = strtoll(path, NULL, 10);
+    return true;
+}
+
+static const route_t *find_route(const char *path, int64_t *id)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(path, routes[i].path) == 0)
+        if (match_path(routes[i].path, path, id))
             return &routes[i];
     }
     return NULL;
 }
 
-static int run_route(const route_t *route, sl_store_t *st, const char *raw,
-                     sl_api_response_t *resp)
+const char *sl_api__route_allow(sl_api_route_t route)
 {
-    request_t req = {.st = st, .resp = resp};
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (routes[i].id == route)
+            return strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD"
+                                                        : routes[i].method;
+    }
+    return "GET, HEAD";
+}
+
+static int run_route(const route_t *route, sl_store_t *st, int64_t id,
+                     const char *raw, sl_api_response_t *resp)
+{
+    request_t req = {.st = st, .id = id, .resp = resp};
     sl_api_query_t query;
     int rc;
 
@@ -434,7 +640,8 @@ int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
                      const char *query, sl_api_response_t *resp,
                      sl_api_route_t *route_id)
 {
-    const route_t *route = find_route(path != NULL ? path : "");
+    int64_t id;
+    const route_t *route = find_route(path != NULL ? path : "", &id);
     int rc;
 
     memset(resp, 0, sizeof(*resp));
@@ -443,10 +650,10 @@ int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
 
     if (route == NULL)
         rc = respond_detail(resp, 404, "Not Found");
-    else if (method == NULL || strcmp(method, "GET") != 0)
+    else if (method == NULL || strcmp(method, route->method) != 0)
         rc = respond_detail(resp, 405, "Method Not Allowed");
     else
-        rc = run_route(route, st, query, resp);
+        rc = run_route(route, st, id, query, resp);
 
     if (rc != SL_OK) {
         free(resp->body);

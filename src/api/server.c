@@ -74,9 +74,10 @@ struct sl_api {
  * outlives one request because connections are kept alive. */
 typedef struct session {
     sl_api_response_t resp;
-    size_t sent;      /* body bytes already handed to lws_write() */
-    bool head_only;   /* HEAD: headers of the GET response, no body */
-    bool close_after; /* close instead of waiting for the next request */
+    sl_api_route_t route; /* names the Allow header of a 405 */
+    size_t sent;          /* body bytes already handed to lws_write() */
+    bool head_only;       /* HEAD: headers of the GET response, no body */
+    bool close_after;     /* close instead of waiting for the next request */
 } session_t;
 
 /* Upper bounds of the request duration histogram, in seconds. */
@@ -312,6 +313,7 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
         ss->close_after = true;
     }
 
+    ss->route = route;
     record_request(api, route, ss->resp.status, start_ns);
     sl_log_debug(LOG_COMPONENT, "request method=%s path=%s route=%s status=%d",
                  req.method, req.path != NULL ? req.path : "-",
@@ -332,11 +334,13 @@ static int write_headers(struct lws *wsi, const session_t *ss)
                                     resp->content_type, resp->body_len, &p,
                                     end))
         return -1;
-    if (resp->status == 405 &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
-                                     (const unsigned char *)"GET, HEAD", 9, &p,
-                                     end))
-        return -1;
+    if (resp->status == 405) {
+        const char *allow = sl_api__route_allow(ss->route);
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
+                                         (const unsigned char *)allow,
+                                         (int)strlen(allow), &p, end))
+            return -1;
+    }
     if (ss->close_after && lws_add_http_header_by_token(
                                wsi, WSI_TOKEN_CONNECTION,
                                (const unsigned char *)"close", 5, &p, end))

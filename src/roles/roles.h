@@ -19,6 +19,13 @@ int sl_role_run(const sl_config_t *cfg);
 /** Creates or upgrades the database schema and exits. */
 int sl_role_migrate(const sl_config_t *cfg);
 
+/**
+ * Runs `sluice dlq SUBCOMMAND [flags]` with argv after "dlq": list, show
+ * or replay dead-letter rows in the database. Without a subcommand, prints
+ * that the handler runs inside `sluice run` and returns 2.
+ */
+int sl_role_dlq(int argc, char **argv);
+
 /** Runs the anomaly detector alone. Needs the Kafka bus: until it exists,
  * prints why and returns 2. */
 int sl_role_detect(const sl_config_t *cfg);
