@@ -505,6 +505,8 @@ out:
     return rc;
 }
 
+/* XXX: the payload is returned as hex only. Decoding it as `sluice dlq
+ * show` does needs a schema registry, which the API module does not link. */
 static int handle_dlq_entry(request_t *req)
 {
     sl_dlq_entry_t e;

@@ -310,7 +310,10 @@ static void *handler_main(void *arg)
 }
 
 /* Schedules what a previous run left: rows in flight when it stopped, and
- * rows recorded before next_attempt_ms existed. */
+ * rows recorded before next_attempt_ms existed.
+ * XXX: a retrying row is assumed lost with the in-process bus. On a
+ * durable bus its record may still arrive, and the row is then retried
+ * twice; the idempotent store absorbs the second copy. */
 static void resume_schedule(sl_dlq_handler_t *h)
 {
     size_t rearmed = 0;

@@ -195,7 +195,8 @@ static void drain(run_state_t *rs, const consumers_t *c)
     int64_t deadline = sl_time_mono_ms() + DRAIN_TIMEOUT_MS;
 
     /* Retries not yet published stay pending in the store for the next
-     * start; publishing them now could keep the bus from draining. */
+     * start; publishing them now could keep the bus from draining.
+     * XXX: so --exit-when-idle exits while retries are still scheduled. */
     sl_dlq_handler_quiesce(c->dlq);
     while (!drained(c) && sl_time_mono_ms() < deadline)
         sl_time_sleep_ms(20);

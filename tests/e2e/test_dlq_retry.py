@@ -111,7 +111,7 @@ def main():
     install_triggers(db_path)
 
     # The built-in registry numbers the reading schema 1 (see
-    # test_pipeline_cases.py); 999 is an id nobody registered.
+    # test_pipeline_cases.py); no schema is registered under id 999.
     reading_id = 1
     unknown_id = reading_frame(999, "ghost", "temperature", 1.0, T0)
     lines = [
