@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "store/store_pg_int.h"
 #include "util/err.h"
 
 static const char *const dlq_class_names[] = {"decode", "validation", "storage",
@@ -45,12 +46,7 @@ sl_store_t *sl_store_open(const char *location, char *err, size_t err_size)
 
     if (has_prefix(location, "postgres://") ||
         has_prefix(location, "postgresql://")) {
-        /* XXX: store_pg.c does not exist yet; a PostgreSQL build adds its
-         * open function here. */
-        snprintf(err, err_size,
-                 "PostgreSQL store requested but this build has no "
-                 "PostgreSQL support; use an SQLite path");
-        return NULL;
+        return sl_store__pg_open(location, err, err_size);
     }
 
     if (has_prefix(location, "sqlite:"))
@@ -217,6 +213,15 @@ int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4])
     if (st == NULL || counts == NULL)
         return SL_EINVAL;
     return st->ops->dlq_status_counts(st, counts);
+}
+
+int sl_store_refresh_views(sl_store_t *st)
+{
+    if (st == NULL)
+        return SL_EINVAL;
+    if (st->ops->refresh_views == NULL)
+        return SL_OK;
+    return st->ops->refresh_views(st);
 }
 
 int sl_dlq_status_parse(const char *name, sl_dlq_status_t *out)

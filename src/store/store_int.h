@@ -60,6 +60,8 @@ struct sl_store_ops {
                      sl_dlq_entry_t *out, void **bytes);
     int (*dlq_unclaim)(sl_store_t *st, int64_t id, int64_t next_ms);
     int (*dlq_status_counts)(sl_store_t *st, int64_t counts[4]);
+    /* NULL when the back end keeps no materialized views (SQLite). */
+    int (*refresh_views)(sl_store_t *st);
 };
 
 /* The part every back end's handle starts with. */
