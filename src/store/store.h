@@ -198,8 +198,8 @@ typedef struct sl_store_detect_result {
 } sl_store_detect_result_t;
 
 /**
- * Opens a store. location is an SQLite path, "sqlite:PATH", or a
- * "postgres://" or "postgresql://" URL in libpq's URI syntax.
+ * Opens a store. location is an SQLite path, "sqlite:PATH", or (when built
+ * with PostgreSQL) a "postgres://" or "postgresql://" URL.
  * Returns NULL with the reason in err.
  */
 sl_store_t *sl_store_open(const char *location, char *err, size_t err_size);
@@ -356,16 +356,6 @@ int sl_store_dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
  */
 int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4]);
 
-/**
- * Refreshes the PostgreSQL materialized views (sensor_stats and the hourly
- * rollup sensor_readings_hourly) with REFRESH MATERIALIZED VIEW
- * CONCURRENTLY, so readers keep the old contents meanwhile. The views are
- * as fresh as the last call; nothing in sluice calls it yet, so the
- * operator or a periodic task of the processor must. The SQLite store has
- * no views and returns SL_OK. Returns SL_OK or SL_EIO.
- */
-int sl_store_refresh_views(sl_store_t *st);
-
 /** Parses a status name ("pending", ...). Returns SL_OK or SL_EINVAL. */
 int sl_dlq_status_parse(const char *name, sl_dlq_status_t *out);
 
@@ -374,5 +364,50 @@ const char *sl_dlq_class_name(sl_dlq_class_t cls);
 
 /** Returns the name of a DLQ status ("pending", ...). */
 const char *sl_dlq_status_name(sl_dlq_status_t status);
+
+/* ---- Schema registry rows (the schemas table) ---------------------------- */
+
+/* One registered version of a subject. subject and schema are heap copies
+ * owned by the row; sl_store_schema_rows_free() releases them. */
+typedef struct sl_store_schema_row {
+    char *subject;
+    int32_t version; /* 1, 2, ... within the subject */
+    int32_t id;      /* unique over the whole table */
+    char *schema;    /* the schema's JSON text as stored */
+    int64_t created_at_ms;
+} sl_store_schema_row_t;
+
+/**
+ * Stores schema as the next version of subject under the next free id, in
+ * one transaction. The caller decides beforehand whether the schema is new
+ * (see the registry server). OUT: *id, *version.
+ * Returns SL_OK, SL_EINVAL when the back end keeps no schemas (its
+ * operation table leaves the entry NULL), or SL_EIO.
+ */
+int sl_store_schema_insert(sl_store_t *st, const char *subject,
+                           const char *schema, int64_t now_ms, int32_t *id,
+                           int32_t *version);
+
+/**
+ * Lists the versions of subject, oldest first, or every row ordered by
+ * subject and version when subject is NULL. OUT: *rows (free with
+ * sl_store_schema_rows_free, NULL when *n is 0), *n.
+ * Returns SL_OK, SL_EINVAL (no schema support), SL_ENOMEM or SL_EIO.
+ */
+int sl_store_schema_list(sl_store_t *st, const char *subject,
+                         sl_store_schema_row_t **rows, size_t *n);
+
+/**
+ * Fetches the row with schema id `id`. OUT: *row (free its strings with
+ * sl_store_schema_row_fini).
+ * Returns SL_OK, SL_ENOTFOUND, SL_EINVAL (no schema support) or SL_EIO.
+ */
+int sl_store_schema_get(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
+
+/** Frees the strings of one row and zeroes it. */
+void sl_store_schema_row_fini(sl_store_schema_row_t *row);
+
+/** Frees an array of n rows from sl_store_schema_list. Accepts NULL. */
+void sl_store_schema_rows_free(sl_store_schema_row_t *rows, size_t n);
 
 #endif

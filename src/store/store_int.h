@@ -60,8 +60,14 @@ struct sl_store_ops {
                      sl_dlq_entry_t *out, void **bytes);
     int (*dlq_unclaim)(sl_store_t *st, int64_t id, int64_t next_ms);
     int (*dlq_status_counts)(sl_store_t *st, int64_t counts[4]);
-    /* NULL when the back end keeps no materialized views (SQLite). */
-    int (*refresh_views)(sl_store_t *st);
+    /* Schema registry rows. Optional: a back end that leaves them NULL
+     * makes the sl_store_schema_* calls return SL_EINVAL. */
+    int (*schema_insert)(sl_store_t *st, const char *subject,
+                         const char *schema, int64_t now_ms, int32_t *id,
+                         int32_t *version);
+    int (*schema_list)(sl_store_t *st, const char *subject,
+                       sl_store_schema_row_t **rows, size_t *n);
+    int (*schema_get)(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
 };
 
 /* The part every back end's handle starts with. */
@@ -164,6 +170,15 @@ int sl_sqlite__dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
                          sl_dlq_entry_t *out, void **bytes);
 int sl_sqlite__dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
 int sl_sqlite__dlq_status_counts(sl_store_t *st, int64_t counts[4]);
+
+/* Schema registry rows (store_sqlite_schemas.c). */
+int sl_sqlite__schema_insert(sl_store_t *st, const char *subject,
+                             const char *schema, int64_t now_ms, int32_t *id,
+                             int32_t *version);
+int sl_sqlite__schema_list(sl_store_t *st, const char *subject,
+                           sl_store_schema_row_t **rows, size_t *n);
+int sl_sqlite__schema_get(sl_store_t *st, int32_t id,
+                          sl_store_schema_row_t *row);
 
 /**
  * Binds the 12 parameters of a sensor_readings row (see stmt_sql in
