@@ -198,8 +198,8 @@ typedef struct sl_store_detect_result {
 } sl_store_detect_result_t;
 
 /**
- * Opens a store. location is an SQLite path, "sqlite:PATH", or (when built
- * with PostgreSQL) a "postgres://" or "postgresql://" URL.
+ * Opens a store. location is an SQLite path, "sqlite:PATH", or a
+ * "postgres://" or "postgresql://" URL in libpq's URI syntax.
  * Returns NULL with the reason in err.
  */
 sl_store_t *sl_store_open(const char *location, char *err, size_t err_size);
@@ -355,6 +355,16 @@ int sl_store_dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
  * sl_dlq_status_t. Returns SL_OK or SL_EIO.
  */
 int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4]);
+
+/**
+ * Refreshes the PostgreSQL materialized views (sensor_stats and the hourly
+ * rollup sensor_readings_hourly) with REFRESH MATERIALIZED VIEW
+ * CONCURRENTLY, so readers keep the old contents meanwhile. The views are
+ * as fresh as the last call; nothing in sluice calls it yet, so the
+ * operator or a periodic task of the processor must. The SQLite store has
+ * no views and returns SL_OK. Returns SL_OK or SL_EIO.
+ */
+int sl_store_refresh_views(sl_store_t *st);
 
 /** Parses a status name ("pending", ...). Returns SL_OK or SL_EINVAL. */
 int sl_dlq_status_parse(const char *name, sl_dlq_status_t *out);

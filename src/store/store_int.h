@@ -68,6 +68,8 @@ struct sl_store_ops {
     int (*schema_list)(sl_store_t *st, const char *subject,
                        sl_store_schema_row_t **rows, size_t *n);
     int (*schema_get)(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
+    /* NULL when the back end keeps no materialized views (SQLite). */
+    int (*refresh_views)(sl_store_t *st);
 };
 
 /* The part every back end's handle starts with. */
