@@ -74,6 +74,56 @@ void sl_bus_memory_config_init(sl_bus_memory_config_t *cfg);
  */
 sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg);
 
+/* Settings of the Apache Kafka bus (librdkafka). Every string is borrowed
+ * for the duration of sl_bus_kafka_create only. */
+typedef struct sl_bus_kafka_config {
+    const char *brokers;   /* bootstrap.servers, "host:port,..."; required */
+    const char *client_id; /* client.id; default "sluice" */
+    int32_t partitions;    /* partitions of topics the bus creates; 6 */
+    int16_t replication_factor; /* of created topics; -1: broker default */
+    /* librdkafka properties as "key=value" strings (SSL, SASL, timeouts).
+     * A "kafka." prefix is stripped. "producer." or "consumer." scopes a
+     * property to one client type; other keys apply to both. Applied after
+     * the bus defaults, so they override them, except the settings that
+     * the delivery guarantees rely on (see sl_bus_kafka_create). */
+    const char *const *properties;
+    size_t property_count;
+} sl_bus_kafka_config_t;
+
+/** Fills cfg with the defaults above and no brokers. */
+void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
+
+/**
+ * Creates a bus on an Apache Kafka cluster. The producer is idempotent
+ * (enable.idempotence=true, acks=all) with linger.ms=5 and
+ * message.timeout.ms=30000 by default; consumers use
+ * partition.assignment.strategy=cooperative-sticky,
+ * auto.offset.reset=earliest, and always enable.auto.commit=false and
+ * enable.auto.offset.store=false. A topic is created on first use with
+ * cfg->partitions partitions (CreateTopics) when it does not exist; where
+ * the cluster does not support CreateTopics, the broker's automatic topic
+ * creation decides the partition count.
+ *
+ * Kafka-specific behaviour of the bus.h calls:
+ *  - sl_bus_publish returns only after the delivery report: SL_OK once
+ *    the cluster acknowledged the record. timeout_ms bounds only the wait
+ *    for room in the local producer queue (then SL_EFULL); the wait for
+ *    the report is bounded by message.timeout.ms. A record that failed
+ *    after all retries returns SL_ETIMEDOUT (message timed out) or SL_EIO.
+ *  - sl_bus_close purges records still queued locally: their publishers
+ *    return SL_ECLOSED. Records already sent still get their report.
+ *  - sl_consumer_poll returns SL_ECLOSED after sl_bus_close once a poll
+ *    finds no record ready.
+ *  - sl_consumer_commit and sl_consumer_committed make a synchronous
+ *    request to the group coordinator; sl_consumer_lag queries the
+ *    watermarks of every partition and returns SL_EIO when a query fails.
+ *
+ * Returns NULL and writes the reason into err (may be NULL) when cfg is
+ * invalid or librdkafka rejects a property. No broker is contacted here.
+ */
+sl_bus_t *sl_bus_kafka_create(const sl_bus_kafka_config_t *cfg, char *err,
+                              size_t err_size);
+
 /**
  * Wakes every blocked publisher and poller with SL_ECLOSED. Records
  * already accepted stay readable so consumers can drain them.
@@ -109,6 +159,35 @@ int sl_bus_publish(sl_bus_t *bus, const char *topic, int32_t partition,
                    const void *key, size_t key_len, const void *value,
                    size_t value_len, const sl_header_t *headers,
                    size_t header_count, int timeout_ms, int64_t *offset_out);
+
+/* One record of sl_bus_publish_batch. The input fields have the meaning
+ * of the sl_bus_publish arguments; status and offset are outputs. */
+typedef struct sl_bus_record {
+    const char *topic;
+    int32_t partition; /* < 0: by key */
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const sl_header_t *headers;
+    size_t header_count;
+    int status;     /* OUT: SL_OK or an error of sl_bus_publish */
+    int64_t offset; /* OUT: offset of the accepted record, else -1 */
+} sl_bus_record_t;
+
+/**
+ * Publishes records in array order and waits until every one is accepted
+ * or failed. The Kafka bus sends them together and waits once for all
+ * delivery reports; the in-process bus publishes them one by one.
+ * timeout_ms has the meaning of sl_bus_publish for each record.
+ * Publishing stops at the first record that cannot be queued (for example
+ * SL_EFULL), and the records after it get the same status without being
+ * sent, so that no later record of a key overtakes an earlier one.
+ * Returns SL_OK when every record was accepted, else the status of the
+ * first failed record. Thread-safe.
+ */
+int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
+                         int timeout_ms);
 
 /**
  * Creates a consumer in group for the listed topics. Consumers of one group
