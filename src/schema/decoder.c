@@ -157,6 +157,26 @@ static sl_decode_err_t read_body(sl_decoder_t *dec, dec_writer_t *w,
     return SL_DECODE_INTERNAL;
 }
 
+/* Finds the writer schema of id, from the remote registry if need be. */
+static sl_decode_err_t lookup_writer(sl_decoder_t *dec, int32_t id,
+                                     avro_schema_t *writer)
+{
+    char err[256] = "";
+    int rc = sl_registry_fetch(dec->reg, id, writer, err, sizeof(err));
+
+    if (rc == SL_OK) {
+        return SL_DECODE_OK;
+    }
+    if (rc == SL_ENOTFOUND) {
+        return SL_DECODE_UNKNOWN_SCHEMA_ID;
+    }
+    /* XXX: while the remote is down, every frame of an uncached id requests
+     * it again and waits up to one timeout; a back-off would spare both. */
+    sl_log_warn("schema", "schema registry unavailable, id=%d: %s", (int)id,
+                err);
+    return SL_DECODE_REGISTRY_UNAVAILABLE;
+}
+
 sl_decode_err_t sl_decoder_decode(sl_decoder_t *dec, const void *frame,
                                   size_t len, avro_value_t **value,
                                   int32_t *schema_id_out)
@@ -178,9 +198,9 @@ sl_decode_err_t sl_decoder_decode(sl_decoder_t *dec, const void *frame,
     if (schema_id_out != NULL) {
         *schema_id_out = id;
     }
-    writer = sl_registry_lookup(dec->reg, id);
-    if (writer == NULL) {
-        return SL_DECODE_UNKNOWN_SCHEMA_ID;
+    err = lookup_writer(dec, id, &writer);
+    if (err != SL_DECODE_OK) {
+        return err;
     }
 
     /* The body is checked against the writer before resolution errors are

@@ -29,6 +29,7 @@ static const char *const decode_err_names[SL_DECODE_ERR_COUNT] = {
     [SL_DECODE_FIELD_TOO_LONG] = "field_too_long",
     [SL_DECODE_INTEGER_OUT_OF_RANGE] = "integer_out_of_range",
     [SL_DECODE_INTERNAL] = "internal",
+    [SL_DECODE_REGISTRY_UNAVAILABLE] = "registry_unavailable",
 };
 
 const char *sl_decode_err_name(sl_decode_err_t err)

@@ -48,6 +48,7 @@ struct sl_registry {
     reg_subject_t *subjects;
     size_t subject_count;
     int32_t next_id;
+    sl_registry_client_t *remote; /* NULL: ids are only known locally */
 };
 
 sl_registry_t *sl_registry_create(void)
@@ -81,6 +82,7 @@ void sl_registry_destroy(sl_registry_t *reg)
     }
     free(reg->entries);
     free(reg->subjects);
+    sl_registry_client_destroy(reg->remote);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
 }
@@ -309,6 +311,58 @@ avro_schema_t sl_registry_lookup(sl_registry_t *reg, int32_t id)
     }
     pthread_mutex_unlock(&reg->lock);
     return schema;
+}
+
+int sl_registry_set_remote(sl_registry_t *reg, const char *base_url,
+                           long timeout_ms, char *err, size_t err_size)
+{
+    sl_registry_client_t *client;
+
+    if (reg == NULL) {
+        return SL_EINVAL;
+    }
+    client = sl_registry_client_create(base_url, timeout_ms, err, err_size);
+    if (client == NULL) {
+        return SL_EINVAL;
+    }
+    sl_registry_client_destroy(reg->remote);
+    reg->remote = client;
+    return SL_OK;
+}
+
+int sl_registry_fetch(sl_registry_t *reg, int32_t id, avro_schema_t *schema,
+                      char *err, size_t err_size)
+{
+    char *json = NULL;
+    int rc;
+
+    if (reg == NULL || schema == NULL) {
+        return SL_EINVAL;
+    }
+    *schema = sl_registry_lookup(reg, id);
+    if (*schema != NULL) {
+        return SL_OK;
+    }
+    if (reg->remote == NULL) {
+        set_err(err, err_size, "%s", "schema id is not registered");
+        return SL_ENOTFOUND;
+    }
+
+    /* XXX: an id the remote reports as not found is asked for again on
+     * every call; a negative cache would spare the registry. */
+    rc = sl_registry_client_schema(reg->remote, id, &json, err, err_size);
+    if (rc != SL_OK) {
+        return rc;
+    }
+    rc = sl_registry_add(reg, id, NULL, json, err, err_size);
+    free(json);
+    if (rc != SL_OK) {
+        /* The registry sent text that is not an Avro schema: a fault of
+         * the registry, so the frame is not to blame. */
+        return SL_EIO;
+    }
+    *schema = sl_registry_lookup(reg, id);
+    return *schema != NULL ? SL_OK : SL_EIO;
 }
 
 int32_t sl_registry_latest_id(sl_registry_t *reg, const char *subject)

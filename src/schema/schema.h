@@ -14,6 +14,7 @@
 #define SLUICE_SCHEMA_SCHEMA_H
 
 #include <avro.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,10 @@ typedef enum sl_decode_err {
     SL_DECODE_FIELD_TOO_LONG,           /* text over its sl_reading_t buffer */
     SL_DECODE_INTEGER_OUT_OF_RANGE,     /* long does not fit the C field */
     SL_DECODE_INTERNAL,                 /* libavro failed on checked input */
+    SL_DECODE_REGISTRY_UNAVAILABLE,     /* the writer id is not cached and the
+                                           remote registry did not answer;
+                                           retry later, the frame may be
+                                           fine */
     SL_DECODE_ERR_COUNT
 } sl_decode_err_t;
 
@@ -114,6 +119,30 @@ avro_schema_t sl_registry_lookup(sl_registry_t *reg, int32_t id);
 int32_t sl_registry_latest_id(sl_registry_t *reg, const char *subject);
 
 /**
+ * Backs the registry with a remote Confluent-compatible registry at
+ * base_url (e.g. "http://127.0.0.1:8081"): ids that are not registered
+ * locally are fetched from it on first use by sl_registry_fetch and then
+ * kept, so each id is fetched once. Call before the registry is shared
+ * between threads. Returns SL_OK, SL_EINVAL (bad URL, reason in err) or
+ * SL_ENOMEM.
+ */
+int sl_registry_set_remote(sl_registry_t *reg, const char *base_url,
+                           long timeout_ms, char *err, size_t err_size);
+
+/**
+ * Looks a schema up by id like sl_registry_lookup, fetching it from the
+ * remote registry (if one is set) when it is not known locally.
+ * OUT: *schema, borrowed for the registry's lifetime.
+ * Returns SL_OK; SL_ENOTFOUND when the id is unknown locally and, with a
+ * remote, the remote registry reports it does not exist; SL_EIO or
+ * SL_ETIMEDOUT when the remote registry could not be reached or sent a
+ * reply that is not a schema (a retryable condition, reason in err).
+ * Thread-safe; the remote request is made without holding the lock.
+ */
+int sl_registry_fetch(sl_registry_t *reg, int32_t id, avro_schema_t *schema,
+                      char *err, size_t err_size);
+
+/**
  * Returns the JSON text of a schema compiled into the binary, by file name
  * ("sensor_reading.avsc", "ecommerce_event.avsc"), or NULL.
  */
@@ -124,6 +153,150 @@ const char *sl_schema_builtin(const char *file_name);
  * with avro_schema_decref) or NULL with the reason in err.
  */
 avro_schema_t sl_schema_load_file(const char *path, char *err, size_t err_size);
+
+/* ---- Registry client: a Confluent Schema Registry over HTTP ------------ */
+
+typedef struct sl_registry_client sl_registry_client_t;
+
+/* Time a registry request may take, connection included, in ms. */
+#define SL_REGISTRY_TIMEOUT_MS_DEFAULT 5000
+
+/* Largest registry reply the client accepts, in bytes. */
+#define SL_REGISTRY_REPLY_MAX_BYTES (4 * 1024 * 1024)
+
+/**
+ * Creates a client of the registry at base_url ("http://host:port", an
+ * optional path prefix allowed, no trailing slash needed). timeout_ms <= 0
+ * takes SL_REGISTRY_TIMEOUT_MS_DEFAULT. Returns NULL with the reason in
+ * err. Thread-safe: one request at a time, the others wait.
+ *
+ * Every call below returns SL_OK or: SL_ENOTFOUND (HTTP 404, registry
+ * error_code 40401 subject, 40402 version or 40403 schema not found),
+ * SL_EREJECTED (HTTP 409, incompatible schema), SL_EINVAL (HTTP 422 such as
+ * 42201 invalid schema, or another 4xx), SL_ETIMEDOUT, SL_EIO (connection
+ * failed, 5xx, or a reply that is not the expected JSON) or SL_ENOMEM.
+ * On failure err holds the method, URL, HTTP status and the registry's
+ * error_code and message.
+ */
+sl_registry_client_t *sl_registry_client_create(const char *base_url,
+                                                long timeout_ms, char *err,
+                                                size_t err_size);
+
+/** Frees the client and its id cache. Accepts NULL. */
+void sl_registry_client_destroy(sl_registry_client_t *client);
+
+/** Returns the base URL the client was created with (borrowed). */
+const char *sl_registry_client_url(const sl_registry_client_t *client);
+
+/**
+ * Registers schema_json under subject (POST /subjects/{subject}/versions).
+ * OUT: *id. Registering a schema already registered returns its id.
+ */
+int sl_registry_client_register(sl_registry_client_t *client,
+                                const char *subject, const char *schema_json,
+                                int32_t *id, char *err, size_t err_size);
+
+/**
+ * Fetches the schema text of id (GET /schemas/ids/{id}). Each id is
+ * requested once; later calls copy the cached text.
+ * OUT: *schema_json, a heap copy the caller frees.
+ */
+int sl_registry_client_schema(sl_registry_client_t *client, int32_t id,
+                              char **schema_json, char *err, size_t err_size);
+
+/**
+ * Lists the version numbers of subject (GET /subjects/{subject}/versions).
+ * OUT: *versions (free with free()), *n.
+ */
+int sl_registry_client_versions(sl_registry_client_t *client,
+                                const char *subject, int32_t **versions,
+                                size_t *n, char *err, size_t err_size);
+
+/**
+ * Tests schema_json against a version of subject ("latest" when version
+ * is NULL) under the subject's compatibility level (POST
+ * /compatibility/subjects/{subject}/versions/{version}).
+ * OUT: *compatible; when false, err holds the registry's reasons.
+ */
+int sl_registry_client_check(sl_registry_client_t *client, const char *subject,
+                             const char *version, const char *schema_json,
+                             bool *compatible, char *err, size_t err_size);
+
+/**
+ * Sets the compatibility level of subject, or the global level when
+ * subject is NULL (PUT /config[/{subject}]), e.g. "FULL".
+ */
+int sl_registry_client_set_level(sl_registry_client_t *client,
+                                 const char *subject, const char *level,
+                                 char *err, size_t err_size);
+
+/* ---- Compatibility of schema versions (compat.c) ----------------------- */
+
+/* Compatibility levels of the Confluent registry. */
+typedef enum sl_compat_level {
+    SL_COMPAT_BACKWARD = 0,        /* new reads the latest (default) */
+    SL_COMPAT_BACKWARD_TRANSITIVE, /* new reads every earlier version */
+    SL_COMPAT_FORWARD,             /* the latest reads new */
+    SL_COMPAT_FORWARD_TRANSITIVE,  /* every earlier version reads new */
+    SL_COMPAT_FULL,                /* BACKWARD and FORWARD */
+    SL_COMPAT_FULL_TRANSITIVE,     /* both, against every version */
+    SL_COMPAT_NONE,                /* no check */
+    SL_COMPAT_LEVEL_COUNT
+} sl_compat_level_t;
+
+/** Returns the registry's name of a level, e.g. "BACKWARD". */
+const char *sl_compat_level_name(sl_compat_level_t level);
+
+/** Parses a level name ("FULL_TRANSITIVE"). Returns SL_OK or SL_EINVAL. */
+int sl_compat_level_parse(const char *name, sl_compat_level_t *out);
+
+/**
+ * Decides whether data written with writer_json can be read with
+ * reader_json, by the decoder's resolution rules. Returns SL_OK when it
+ * can, SL_EREJECTED when it cannot (reason in err), SL_EINVAL when a text
+ * is not an Avro schema (reason in err) or SL_ENOMEM.
+ */
+int sl_schema_can_read(const char *reader_json, const char *writer_json,
+                       char *err, size_t err_size);
+
+/**
+ * Checks new_json against the earlier versions of a subject, oldest first,
+ * under level. Returns SL_OK (compatible, or nothing to compare with),
+ * SL_EREJECTED with the reason in err, SL_EINVAL or SL_ENOMEM.
+ */
+int sl_schema_compat_check(sl_compat_level_t level, const char *new_json,
+                           const char *const *old_jsons, size_t old_count,
+                           char *err, size_t err_size);
+
+/* ---- Built-in registry server (registry_server.c) ---------------------- */
+
+typedef struct sl_registry_server sl_registry_server_t;
+
+#define SL_REGISTRY_DEFAULT_HOST "127.0.0.1"
+#define SL_REGISTRY_DEFAULT_PORT 8081
+
+/**
+ * Starts a Confluent-compatible schema registry on host:port (port 0 picks
+ * a free port; see sl_registry_server_port), backed by the schemas table
+ * of the store at store_location, which it opens and migrates. Serves
+ * GET /subjects, GET|POST /subjects/{s}/versions,
+ * GET /subjects/{s}/versions/{v|latest}, GET /schemas/ids/{id},
+ * POST /compatibility/subjects/{s}/versions/{v|latest},
+ * GET|PUT /config and /config/{s}. Runs its own service thread.
+ * Returns NULL with the reason in err.
+ */
+sl_registry_server_t *sl_registry_server_start(const char *store_location,
+                                               const char *host, int port,
+                                               char *err, size_t err_size);
+
+/** Returns the port the server listens on. */
+int sl_registry_server_port(const sl_registry_server_t *srv);
+
+/** Returns how many requests the server has answered. Thread-safe. */
+unsigned long sl_registry_server_requests(sl_registry_server_t *srv);
+
+/** Stops serving, closes every connection and frees srv. Accepts NULL. */
+void sl_registry_server_stop(sl_registry_server_t *srv);
 
 /* ---- Decoder: frames to reader-schema values ---------------------------- */
 
@@ -139,7 +312,11 @@ sl_decoder_t *sl_decoder_create(sl_registry_t *reg, avro_schema_t reader);
 void sl_decoder_destroy(sl_decoder_t *dec);
 
 /**
- * Decodes a framed value into a value of the reader schema.
+ * Decodes a framed value into a value of the reader schema. When the
+ * registry has a remote (sl_registry_set_remote), an unknown writer id is
+ * fetched on first use; if the remote cannot be reached the result is
+ * SL_DECODE_REGISTRY_UNAVAILABLE, which is retryable, unlike the other
+ * errors: the same frame may decode once the registry is back.
  * OUT: *value is borrowed and valid until the next call on dec.
  * OUT: *schema_id_out (may be NULL) the writer id when the header parsed.
  */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "schema/schema.h"
+#include "store/store.h"
 
 /* Deepest nesting of records, unions, arrays and maps that the body walk
  * follows. Only recursive schemas can reach it. */
@@ -161,5 +162,37 @@ sl_decode_err_t sl_value__int32(avro_value_t *value, int32_t *out);
  */
 sl_decode_err_t sl_value__get_int32(avro_value_t *record, const char *name,
                                     int32_t *out);
+
+/* ---- Registry server internals (registry_server.c, registry_routes.c) - */
+
+/* State the request handlers share; owned by the server's service
+ * thread, which is the only thread that touches it. */
+typedef struct sl_registry_routes {
+    sl_store_t *st;
+    sl_compat_level_t level; /* global compatibility level */
+    char **level_subjects;   /* subjects with their own level */
+    sl_compat_level_t *subject_levels;
+    size_t level_count;
+} sl_registry_routes_t;
+
+/* One reply of the registry API: status and a heap-allocated JSON body. */
+typedef struct sl_registry_reply {
+    int status;
+    char *body;
+    size_t body_len;
+} sl_registry_reply_t;
+
+/**
+ * Serves one request of the Confluent registry API. path is the URI path
+ * (still percent-encoded), body the request body or NULL. OUT: *reply; the
+ * caller frees reply->body. Returns SL_OK, or SL_ENOMEM when even the
+ * error reply could not be built.
+ */
+int sl_registry__route(sl_registry_routes_t *routes, const char *method,
+                       const char *path, const char *body,
+                       sl_registry_reply_t *reply);
+
+/** Frees the per-subject levels. */
+void sl_registry__routes_fini(sl_registry_routes_t *routes);
 
 #endif

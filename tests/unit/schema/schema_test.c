@@ -148,6 +148,7 @@ static void test_decode_err_names_are_reason_codes(void **state)
         "field_too_long",
         "integer_out_of_range",
         "internal",
+        "registry_unavailable",
     };
 
     (void)state;
