@@ -37,7 +37,7 @@
 #define DEFAULT_CLIENT_ID "sluice"
 #define REQUEST_TIMEOUT_MS 10000 /* metadata, admin and commit requests */
 #define METADATA_ATTEMPTS 10     /* a new topic may need a moment to appear */
-#define POLL_SLICE_MS 100        /* longest wait before a closed check */
+#define POLL_SLICE_MS 100        /* maximum wait between checks for close */
 #define QUEUE_FULL_WAIT_MS 10    /* pause before retrying a full queue */
 
 /* The outcome of one produced record, filled by the delivery report. */
@@ -56,7 +56,7 @@ typedef struct kafka_bus {
     sl_bus_t base;
     rd_kafka_t *producer;
     atomic_bool closed;
-    atomic_bool stopping; /* tells the delivery thread to exit */
+    atomic_bool stopping; /* set to make the delivery thread exit */
     pthread_t delivery_thread;
     bool thread_started;
 
@@ -86,9 +86,9 @@ typedef struct kafka_consumer {
 
     /* Messages of the last poll, kept until the next one because sl_msg_t
      * borrows their memory. */
-    rd_kafka_message_t **held;
-    size_t held_count;
-    size_t held_slots;
+    rd_kafka_message_t **polled;
+    size_t polled_count;
+    size_t polled_slots;
     sl_header_t *headers;
     size_t header_slots;
 } kafka_consumer_t;
@@ -327,8 +327,8 @@ static void topic_create(kafka_bus_t *bus, const char *topic)
         sl_log_info(LOG_COMPONENT, "created topic topic=%s partitions=%d",
                     topic, (int)bus->partitions);
     else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-        sl_log_debug(LOG_COMPONENT, "CreateTopics failed topic=%s error=%s",
-                     topic, rd_kafka_err2name(err));
+        sl_log_warn(LOG_COMPONENT, "CreateTopics failed topic=%s error=%s",
+                    topic, rd_kafka_err2name(err));
 
     if (event != NULL)
         rd_kafka_event_destroy(event);
@@ -841,6 +841,8 @@ static sl_consumer_t *kafka_consumer_create(sl_bus_t *base, const char *group,
             return NULL;
     }
 
+    if (topic_count == 0) /* bus.c rejects this; the check helps analyzers */
+        return NULL;
     consumer = calloc(1, sizeof(*consumer));
     if (consumer == NULL)
         return NULL;
@@ -867,11 +869,11 @@ err:
     return NULL;
 }
 
-static void consumer_release_held(kafka_consumer_t *consumer)
+static void consumer_release_polled(kafka_consumer_t *consumer)
 {
-    for (size_t i = 0; i < consumer->held_count; i++)
-        rd_kafka_message_destroy(consumer->held[i]);
-    consumer->held_count = 0;
+    for (size_t i = 0; i < consumer->polled_count; i++)
+        rd_kafka_message_destroy(consumer->polled[i]);
+    consumer->polled_count = 0;
 }
 
 /* Returns the next record, waiting up to wait_ms (negative: until the bus
@@ -909,28 +911,28 @@ static rd_kafka_message_t *consumer_next(kafka_consumer_t *consumer,
 
 static int consumer_reserve(kafka_consumer_t *consumer, size_t max)
 {
-    rd_kafka_message_t **held;
+    rd_kafka_message_t **polled;
 
-    if (consumer->held_slots >= max)
+    if (consumer->polled_slots >= max)
         return SL_OK;
-    held = realloc(consumer->held, max * sizeof(*held));
-    if (held == NULL)
+    polled = realloc(consumer->polled, max * sizeof(*polled));
+    if (polled == NULL)
         return SL_ENOMEM;
-    consumer->held = held;
-    consumer->held_slots = max;
+    consumer->polled = polled;
+    consumer->polled_slots = max;
     return SL_OK;
 }
 
-/* Points every msgs[i] into the held messages. Header arrays of all the
+/* Points every msgs[i] into the polled messages. Header arrays of all the
  * records share consumer->headers. */
 static int consumer_fill(kafka_consumer_t *consumer, sl_msg_t *msgs)
 {
     size_t total = 0, next = 0;
 
-    for (size_t i = 0; i < consumer->held_count; i++) {
+    for (size_t i = 0; i < consumer->polled_count; i++) {
         rd_kafka_headers_t *hdrs;
 
-        if (rd_kafka_message_headers(consumer->held[i], &hdrs) ==
+        if (rd_kafka_message_headers(consumer->polled[i], &hdrs) ==
             RD_KAFKA_RESP_ERR_NO_ERROR)
             total += rd_kafka_header_cnt(hdrs);
     }
@@ -943,8 +945,8 @@ static int consumer_fill(kafka_consumer_t *consumer, sl_msg_t *msgs)
         consumer->header_slots = total;
     }
 
-    for (size_t i = 0; i < consumer->held_count; i++) {
-        rd_kafka_message_t *rkm = consumer->held[i];
+    for (size_t i = 0; i < consumer->polled_count; i++) {
+        rd_kafka_message_t *rkm = consumer->polled[i];
         rd_kafka_headers_t *hdrs;
         sl_msg_t *msg = &msgs[i];
 
@@ -978,7 +980,7 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
     rd_kafka_message_t *rkm;
     int rc;
 
-    consumer_release_held(consumer);
+    consumer_release_polled(consumer);
     if (max == 0)
         return SL_OK;
     rc = consumer_reserve(consumer, max);
@@ -989,18 +991,18 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
         timeout_ms = 0;
     rkm = consumer_next(consumer, timeout_ms);
     while (rkm != NULL) {
-        consumer->held[consumer->held_count++] = rkm;
-        if (consumer->held_count == max)
+        consumer->polled[consumer->polled_count++] = rkm;
+        if (consumer->polled_count == max)
             break;
         rkm = consumer_next(consumer, 0);
     }
 
     rc = consumer_fill(consumer, msgs);
     if (rc != SL_OK) {
-        consumer_release_held(consumer);
+        consumer_release_polled(consumer);
         return rc;
     }
-    *count = consumer->held_count;
+    *count = consumer->polled_count;
 
     /* XXX: after sl_bus_close this reports SL_ECLOSED as soon as one poll
      * finds nothing ready, not when every assigned partition is read up to
@@ -1134,7 +1136,7 @@ static void kafka_consumer_destroy(sl_consumer_t *base)
 {
     kafka_consumer_t *consumer = (kafka_consumer_t *)base;
 
-    consumer_release_held(consumer);
+    consumer_release_polled(consumer);
     if (consumer->rk != NULL) {
         /* Leaves the group; the rebalance callback sees the revocation. */
         rd_kafka_consumer_close(consumer->rk);
@@ -1145,7 +1147,7 @@ static void kafka_consumer_destroy(sl_consumer_t *base)
     free(consumer->topics);
     if (consumer->assigned != NULL)
         rd_kafka_topic_partition_list_destroy(consumer->assigned);
-    free(consumer->held);
+    free(consumer->polled);
     free(consumer->headers);
     free(consumer);
 }

@@ -54,10 +54,10 @@ static void test_group_resumes_at_commit(void **state)
     kh_cluster_t *cluster = *state;
     enum { TOTAL = 40, PARTITIONS = 3 };
     const char *topic = "resume-readings";
-    /* With cooperative-sticky, librdkafka 2.0.2's mock cluster assigns a
-     * member that joins after the previous one left only about 20 s later
-     * (measured; range takes 5 s). This test is about offsets, so it uses
-     * range; the rebalance test below keeps cooperative-sticky. */
+    /* On librdkafka 2.0.2's mock cluster, a member that joins after the
+     * previous one left got its cooperative-sticky assignment about 20 s
+     * later (measured here), while range took 5 s. This test checks
+     * offsets, so it uses range. The rebalance test keeps cooperative. */
     const char *eager[] = {"consumer.partition.assignment.strategy=range"};
     kh_record_t first[TOTAL + 5], second[TOTAL + 5];
     int64_t commit_at[PARTITIONS];
@@ -211,7 +211,7 @@ static void test_group_rebalance_mid_run(void **state)
     assert_true(moved >= 0);
     assert_int_equal(sl_consumer_commit(a.consumer, topic, moved, 0), SL_EBUSY);
 
-    /* The group holds exactly what the test stored, never more. */
+    /* The group's commits equal what the test stored, never more. */
     for (int p = 0; p < PARTITIONS; p++)
         assert_int_equal(sl_consumer_committed(b.consumer, topic, p),
                          stored_end[p]);
