@@ -77,22 +77,24 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " anomaly_score = excluded.anomaly_score,"
         " updated_at_ms = excluded.updated_at_ms"
         " WHERE excluded.timestamp_ms > sensor_latest.timestamp_ms",
-    /* The newest staged reading of each sensor; $2 lists the positions
-     * of rejected rows, which must not become a sensor's latest. */
+    /* The newest staged reading of each sensor, its flag and score looked
+     * up by primary key; $2 lists the positions of rejected rows, which
+     * must not become a sensor's latest. */
     [SL_PG_UPSERT_LATEST_STAGED] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
         " anomaly_score, updated_at_ms)"
-        " SELECT DISTINCT ON (s.sensor_id) s.sensor_id, s.sensor_type,"
-        " s.timestamp_ms, s.value, s.location,"
-        " coalesce(r.anomaly, s.anomaly), s.battery_level,"
+        " SELECT s.sensor_id, s.sensor_type, s.timestamp_ms, s.value,"
+        " s.location, coalesce(r.anomaly, s.anomaly), s.battery_level,"
         " s.signal_strength, s.unit,"
         " coalesce(r.anomaly_score, s.anomaly_score), $1::bigint"
-        " FROM sl_stage_readings s LEFT JOIN sensor_readings r"
-        " ON r.timestamp_ms = s.timestamp_ms AND r.sensor_id = s.sensor_id"
-        " AND r.value_bits = s.value_bits"
-        " WHERE NOT (s.idx = ANY ($2::integer[]))"
-        " ORDER BY s.sensor_id, s.timestamp_ms DESC, s.idx"
+        " FROM (SELECT DISTINCT ON (sensor_id) * FROM sl_stage_readings"
+        " WHERE NOT (idx = ANY ($2::integer[]))"
+        " ORDER BY sensor_id, timestamp_ms DESC, idx) AS s"
+        " LEFT JOIN LATERAL (SELECT anomaly, anomaly_score"
+        " FROM sensor_readings WHERE timestamp_ms = s.timestamp_ms"
+        " AND sensor_id = s.sensor_id AND value_bits = s.value_bits) AS r"
+        " ON true"
         " ON CONFLICT (sensor_id) DO UPDATE SET"
         " sensor_type = excluded.sensor_type,"
         " timestamp_ms = excluded.timestamp_ms, value = excluded.value,"
