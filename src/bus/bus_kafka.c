@@ -480,7 +480,8 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     pthread_mutex_unlock(&bus->delivery_mu);
 }
 
-/* Waits on delivery_cond for at most wait_ms. Caller holds delivery_mu. */
+/* Waits on delivery_cond for at most wait_ms. The caller must own
+ * delivery_mu. */
 static void delivery_wait_locked(kafka_bus_t *bus, int wait_ms)
 {
     struct timespec deadline;
@@ -724,7 +725,7 @@ static void assigned_remove(kafka_consumer_t *consumer,
  * sl_consumer_poll (or sl_consumer_destroy), inside librdkafka's poll.
  *
  * Revocation needs no commit here: sl_consumer_commit commits
- * synchronously, so the group already holds exactly what the caller
+ * synchronously, so the group's commits are exactly what the caller
  * committed, and nothing the caller has not committed is ever written.
  * Forgetting the partition makes later commits for it return SL_EBUSY. */
 static void rebalance_callback(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -885,9 +886,13 @@ static rd_kafka_message_t *consumer_next(kafka_consumer_t *consumer,
 
     for (;;) {
         int64_t left = deadline < 0 ? POLL_SLICE_MS : deadline - monotonic_ms();
-        int slice =
-            left < POLL_SLICE_MS ? (int)(left > 0 ? left : 0) : POLL_SLICE_MS;
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer->rk, slice);
+        rd_kafka_message_t *rkm;
+
+        if (left < 0)
+            left = 0;
+        if (left > POLL_SLICE_MS)
+            left = POLL_SLICE_MS;
+        rkm = rd_kafka_consumer_poll(consumer->rk, (int)left);
 
         if (rkm != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
             return rkm;
@@ -1138,7 +1143,7 @@ static void kafka_consumer_destroy(sl_consumer_t *base)
 
     consumer_release_polled(consumer);
     if (consumer->rk != NULL) {
-        /* Leaves the group; the rebalance callback sees the revocation. */
+        /* Leaves the group, which calls the rebalance callback to revoke. */
         rd_kafka_consumer_close(consumer->rk);
         rd_kafka_destroy(consumer->rk);
     }
