@@ -145,7 +145,8 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " min(value), max(value), avg(value),"
         " coalesce(stddev_pop(value), 0), $5::bigint"
         " FROM sensor_readings WHERE timestamp_ms >= $2 AND timestamp_ms < $3"
-        " AND sensor_id = $1 AND value > '-Infinity' AND value < 'Infinity'"
+        " AND sensor_id = $1 AND ingested_at_ms <> 0"
+        " AND value > '-Infinity' AND value < 'Infinity'"
         " HAVING count(*) > 0"
         " ON CONFLICT (sensor_id, window_start_ms) DO UPDATE SET"
         " window_end_ms = excluded.window_end_ms,"
@@ -157,7 +158,8 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " WHERE sensor_id = $1::text AND window_start_ms = $2::bigint"
         " AND NOT EXISTS (SELECT 1 FROM sensor_readings"
         " WHERE timestamp_ms >= $2 AND timestamp_ms < $3::bigint"
-        " AND sensor_id = $1 AND value > '-Infinity' AND value < 'Infinity')",
+        " AND sensor_id = $1 AND ingested_at_ms <> 0"
+        " AND value > '-Infinity' AND value < 'Infinity')",
     /* A replayed entry (same source position, no newer failure) changes
      * nothing, so a status set by the DLQ handler survives the replay. */
     [SL_PG_UPSERT_DLQ] =
@@ -186,7 +188,7 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
     [SL_PG_SELECT_READINGS] =
         "SELECT " READING_COLUMNS " FROM sensor_readings"
         " WHERE timestamp_ms >= $1 AND timestamp_ms < $2"
-        " AND ($3::text IS NULL OR sensor_id = $3)"
+        " AND ingested_at_ms <> 0 AND ($3::text IS NULL OR sensor_id = $3)"
         " AND ($4::text IS NULL OR sensor_type = $4)"
         " AND (NOT $5::boolean OR anomaly)"
         " ORDER BY timestamp_ms DESC, sensor_id DESC LIMIT $6",
@@ -196,7 +198,7 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " avg(value), min(timestamp_ms), max(timestamp_ms)"
         " FROM sensor_readings"
         " WHERE timestamp_ms >= $1 AND timestamp_ms < $2"
-        " AND ($3::text IS NULL OR sensor_type = $3)"
+        " AND ($3::text IS NULL OR sensor_type = $3) AND ingested_at_ms <> 0"
         " AND value > '-Infinity' AND value < 'Infinity'"
         " GROUP BY sensor_id ORDER BY sensor_id LIMIT $4",
     [SL_PG_SELECT_AGGREGATES] =
@@ -211,7 +213,8 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " WHERE $1::text IS NULL AND window_start_ms >= $2"
         " AND window_start_ms < $3"
         " ORDER BY window_start_ms, sensor_id LIMIT $4",
-    [SL_PG_COUNT_READINGS] = "SELECT count(*) FROM sensor_readings",
+    [SL_PG_COUNT_READINGS] =
+        "SELECT count(*) FROM sensor_readings WHERE ingested_at_ms <> 0",
     [SL_PG_COUNT_DLQ] = "SELECT count(*) FROM dlq_errors",
     /* The whole reading with $11 value_bits, so the row is complete
      * whichever of processor and detector writes first. The WHERE makes a

@@ -91,9 +91,9 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " min = excluded.min, max = excluded.max, avg = excluded.avg,"
         " stddev = excluded.stddev, updated_at_ms = excluded.updated_at_ms",
     [SL_SQLITE_SELECT_WINDOW_VALUES] =
-        "SELECT value FROM sensor_readings"
-        " WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2 AND sensor_id = ?3"
-        " AND value > -9e999 AND value < 9e999",
+        "SELECT sensor_id, value FROM sensor_readings"
+        " WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2"
+        " AND ingested_at_ms <> 0 AND value > -9e999 AND value < 9e999",
     [SL_SQLITE_DELETE_AGGREGATE] =
         "DELETE FROM aggregated_metrics"
         " WHERE sensor_id = ?1 AND window_start_ms = ?2",
@@ -116,13 +116,15 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " WHERE excluded.retry_count > dlq_errors.retry_count"
         " OR excluded.last_failure_ms > dlq_errors.last_failure_ms",
     /* Walks the primary key backwards from ?2, so the newest rows come
-     * first without a sort; the other filters are applied per row. */
+     * first without a sort; the other filters are applied per row. Every
+     * read skips rows with ingested_at_ms 0: the detector wrote them ahead
+     * of the processor, which has not stored the reading (yet). */
     [SL_SQLITE_SELECT_READINGS] =
         "SELECT timestamp_ms, sensor_id, sensor_type, value, location,"
         " anomaly, battery_level, signal_strength, unit, anomaly_score"
         " FROM sensor_readings"
         " WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2"
-        " AND (?3 IS NULL OR sensor_id = ?3)"
+        " AND ingested_at_ms <> 0 AND (?3 IS NULL OR sensor_id = ?3)"
         " AND (?4 IS NULL OR sensor_type = ?4)"
         " AND (?5 = 0 OR anomaly = 1)"
         " ORDER BY timestamp_ms DESC, sensor_id DESC LIMIT ?6",
@@ -132,7 +134,7 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " max(timestamp_ms)"
         " FROM sensor_readings"
         " WHERE timestamp_ms >= ?1 AND timestamp_ms < ?2"
-        " AND (?3 IS NULL OR sensor_type = ?3)"
+        " AND (?3 IS NULL OR sensor_type = ?3) AND ingested_at_ms <> 0"
         " AND value > -9e999 AND value < 9e999"
         " GROUP BY sensor_id ORDER BY sensor_id LIMIT ?4",
     [SL_SQLITE_SELECT_AGGREGATES] =
@@ -147,7 +149,8 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " WHERE ?1 IS NULL AND window_start_ms >= ?2"
         " AND window_start_ms < ?3"
         " ORDER BY window_start_ms, sensor_id LIMIT ?4",
-    [SL_SQLITE_COUNT_READINGS] = "SELECT count(*) FROM sensor_readings",
+    [SL_SQLITE_COUNT_READINGS] =
+        "SELECT count(*) FROM sensor_readings WHERE ingested_at_ms <> 0",
     [SL_SQLITE_COUNT_DLQ] = "SELECT count(*) FROM dlq_errors",
     /* The whole reading, so the row is complete whichever of processor
      * and detector writes first. The WHERE makes a repeated call a no-op

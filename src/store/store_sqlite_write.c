@@ -380,89 +380,155 @@ static int write_aggregates(struct batch_writer *w,
     return SL_OK;
 }
 
+/* One window being recomputed: its key, position in the batch and the
+ * running statistics (Welford's update, which keeps the variance accurate
+ * where sum(x^2) - n*mean^2 would cancel). */
+typedef struct window_acc {
+    const sl_window_key_t *key;
+    size_t index;
+    double mean;
+    double m2;
+    sl_aggregate_t agg;
+} window_acc_t;
+
+static int compare_acc(const void *a, const void *b)
+{
+    const sl_window_key_t *ka = ((const window_acc_t *)a)->key;
+    const sl_window_key_t *kb = ((const window_acc_t *)b)->key;
+
+    if (ka->window_start_ms != kb->window_start_ms)
+        return ka->window_start_ms < kb->window_start_ms ? -1 : 1;
+    if (ka->window_end_ms != kb->window_end_ms)
+        return ka->window_end_ms < kb->window_end_ms ? -1 : 1;
+    return strcmp(ka->sensor_id, kb->sensor_id);
+}
+
+static int compare_sensor_acc(const void *sensor_id, const void *acc)
+{
+    return strcmp(sensor_id, ((const window_acc_t *)acc)->key->sensor_id);
+}
+
+static void acc_add(window_acc_t *acc, double x)
+{
+    sl_aggregate_t *agg = &acc->agg;
+    double delta = x - acc->mean;
+
+    agg->count++;
+    acc->mean += delta / (double)agg->count;
+    acc->m2 += delta * (x - acc->mean);
+    if (agg->count == 1 || x < agg->min)
+        agg->min = x;
+    if (agg->count == 1 || x > agg->max)
+        agg->max = x;
+}
+
 /*
  * Computes count, min, max, mean and population standard deviation of the
- * finite values of one sensor in [start, end) from the raw rows. Welford's
- * update keeps the variance accurate where sum(x^2) - n*mean^2 would cancel.
+ * finite values of each (sensor, window) in acc[0..n), sorted by
+ * compare_acc. The raw table is keyed by time first, so the rows of one
+ * window are read once for every sensor that needs that window: after a
+ * restart the first windows of thousands of sensors close together, and a
+ * scan per sensor read each window thousands of times.
  */
-static int compute_window(struct batch_writer *w, const sl_window_key_t *key,
-                          sl_aggregate_t *agg)
+static int compute_windows(struct batch_writer *w, window_acc_t *acc, size_t n)
 {
-    sqlite3_stmt *stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_SELECT_WINDOW_VALUES);
-    double mean = 0.0, m2 = 0.0;
+    for (size_t g0 = 0, g1; g0 < n; g0 = g1) {
+        const sl_window_key_t *key = acc[g0].key;
+        sqlite3_stmt *stmt =
+            sl_sqlite__stmt(w->sq, SL_SQLITE_SELECT_WINDOW_VALUES);
+        int rc;
+
+        for (g1 = g0 + 1; g1 < n; g1++) {
+            if (acc[g1].key->window_start_ms != key->window_start_ms ||
+                acc[g1].key->window_end_ms != key->window_end_ms)
+                break;
+        }
+        if (stmt == NULL)
+            return SL_EIO;
+        sqlite3_bind_int64(stmt, 1, key->window_start_ms);
+        sqlite3_bind_int64(stmt, 2, key->window_end_ms);
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            const char *sensor_id = (const char *)sqlite3_column_text(stmt, 0);
+            window_acc_t *hit = sensor_id == NULL
+                                    ? NULL
+                                    : bsearch(sensor_id, &acc[g0], g1 - g0,
+                                              sizeof(*acc), compare_sensor_acc);
+            if (hit != NULL)
+                acc_add(hit, sqlite3_column_double(stmt, 1));
+        }
+        sqlite3_reset(stmt);
+        if (rc != SQLITE_DONE) {
+            sl_log_error("store",
+                         "window recompute failed path=%s "
+                         "error=\"%s\"",
+                         w->sq->path, sqlite3_errmsg(w->sq->db));
+            return SL_EIO;
+        }
+    }
+    return SL_OK;
+}
+
+/* Writes one recomputed window: upserts it, or deletes its row when no
+ * finite value is left. */
+static int write_recomputed(struct batch_writer *w, window_acc_t *acc)
+{
+    const sl_window_key_t *key = acc->key;
+    sqlite3_stmt *stmt;
     int rc;
 
+    if (acc->agg.count > 0) {
+        snprintf(acc->agg.sensor_id, sizeof(acc->agg.sensor_id), "%s",
+                 key->sensor_id);
+        acc->agg.sensor_type = key->sensor_type;
+        acc->agg.window_start_ms = key->window_start_ms;
+        acc->agg.window_end_ms = key->window_end_ms;
+        acc->agg.avg = acc->mean;
+        acc->agg.stddev = sqrt(acc->m2 / (double)acc->agg.count);
+        return upsert_aggregate(w, &acc->agg, "window", acc->index);
+    }
+    stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_DELETE_AGGREGATE);
     if (stmt == NULL)
         return SL_EIO;
-    memset(agg, 0, sizeof(*agg));
-    snprintf(agg->sensor_id, sizeof(agg->sensor_id), "%s", key->sensor_id);
-    agg->sensor_type = key->sensor_type;
-    agg->window_start_ms = key->window_start_ms;
-    agg->window_end_ms = key->window_end_ms;
-
-    sqlite3_bind_int64(stmt, 1, key->window_start_ms);
-    sqlite3_bind_int64(stmt, 2, key->window_end_ms);
-    sqlite3_bind_text(stmt, 3, key->sensor_id, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        double x = sqlite3_column_double(stmt, 0);
-        double delta = x - mean;
-
-        agg->count++;
-        mean += delta / (double)agg->count;
-        m2 += delta * (x - mean);
-        if (agg->count == 1 || x < agg->min)
-            agg->min = x;
-        if (agg->count == 1 || x > agg->max)
-            agg->max = x;
-    }
-    if (rc != SQLITE_DONE) {
-        sl_log_error("store", "window recompute failed path=%s error=\"%s\"",
-                     w->sq->path, sqlite3_errmsg(w->sq->db));
-        sqlite3_reset(stmt);
-        return SL_EIO;
-    }
-    sqlite3_reset(stmt);
-    agg->avg = mean;
-    agg->stddev = agg->count > 0 ? sqrt(m2 / (double)agg->count) : 0.0;
-    return SL_OK;
+    rc = sqlite3_bind_text(stmt, 1, key->sensor_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, key->window_start_ms);
+    return finish_row(w, stmt, rc, "window", acc->index) == SL_EIO ? SL_EIO
+                                                                   : SL_OK;
 }
 
 /*
  * Recomputes each listed window from the raw rows, after this batch's
  * readings went in. A window left without finite values loses its row.
- *
- * XXX: the raw table is keyed by time first, so this scans the rows of
- * every sensor in the window. With N sensors it reads N times the rows it
- * needs. That is acceptable for late readings, which are rare. A
- * (sensor_id, timestamp_ms) index would fix it at the insert cost that
- * bench/store_sqlite_bench.c measures.
  */
 static int write_recomputes(struct batch_writer *w,
                             const sl_store_batch_t *batch)
 {
-    for (size_t i = 0; i < batch->recompute_count; i++) {
-        const sl_window_key_t *key = &batch->recompute[i];
-        sl_aggregate_t agg;
-        sqlite3_stmt *stmt;
-        int rc;
+    size_t n = batch->recompute_count;
+    window_acc_t *acc;
+    int rc = SL_OK;
 
-        if (compute_window(w, key, &agg) != SL_OK)
-            return SL_EIO;
-        if (agg.count > 0) {
-            if (upsert_aggregate(w, &agg, "window", i) != SL_OK)
-                return SL_EIO;
-            continue;
-        }
-        stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_DELETE_AGGREGATE);
-        if (stmt == NULL)
-            return SL_EIO;
-        rc = sqlite3_bind_text(stmt, 1, key->sensor_id, -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(stmt, 2, key->window_start_ms);
-        if (finish_row(w, stmt, rc, "window", i) == SL_EIO)
-            return SL_EIO;
+    if (n == 0)
+        return SL_OK;
+    acc = calloc(n, sizeof(*acc));
+    if (acc == NULL)
+        return SL_EIO; /* the caller retries the batch */
+    for (size_t i = 0; i < n; i++) {
+        acc[i].key = &batch->recompute[i];
+        acc[i].index = i;
     }
-    return SL_OK;
+    qsort(acc, n, sizeof(*acc), compare_acc);
+    /* A window listed twice is computed and written once. */
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (unique == 0 || compare_acc(&acc[unique - 1], &acc[i]) != 0)
+            acc[unique++] = acc[i];
+    }
+    n = unique;
+    rc = compute_windows(w, acc, n);
+    for (size_t i = 0; i < n && rc == SL_OK; i++)
+        rc = write_recomputed(w, &acc[i]);
+    free(acc);
+    return rc;
 }
 
 /* Binds len bytes at data as a BLOB, or NULL when data is NULL. */

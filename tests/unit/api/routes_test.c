@@ -324,10 +324,10 @@ static void latest_non_finite_rows_render_null(void **state)
         "INSERT INTO sensor_readings (timestamp_ms, sensor_id,"
         " sensor_type, value, location, anomaly, battery_level,"
         " signal_strength, ingested_at_ms) VALUES"
-        " (1767229200000, 'nan-01', 'temperature', NULL, 'x', 0, 50, -70, 0),"
-        " (1767229201000, 'nan-01', 'temperature', 9e999, 'x', 0, 50, -70, 0),"
-        " (1767229202000, 'nan-01', 'temperature', -9e999, 'x', 0, 50, -70, 0),"
-        " (1767229203000, 'nan-01', 'temperature', 'NaN', 'x', 0, 50, -70, 0)");
+        " (1767229200000, 'nan-01', 'temperature', NULL, 'x', 0, 50, -70, 1),"
+        " (1767229201000, 'nan-01', 'temperature', 9e999, 'x', 0, 50, -70, 1),"
+        " (1767229202000, 'nan-01', 'temperature', -9e999, 'x', 0, 50, -70, 1),"
+        " (1767229203000, 'nan-01', 'temperature', 'NaN', 'x', 0, 50, -70, 1)");
 
     root = get(fx->st, "/api/v1/sensors/latest", "sensor_id=nan-01", 200);
     readings = json_object_get(root, "readings");

@@ -603,7 +603,7 @@ static void insert_raw_value(sl_store_t *st, const char *sensor_id,
             "INSERT INTO sensor_readings (timestamp_ms, sensor_id,"
             " sensor_type, value, location, anomaly, battery_level,"
             " signal_strength, ingested_at_ms)"
-            " VALUES (?1, ?2, 'temperature', ?3, 'x', 1, 50, -50, 0)",
+            " VALUES (?1, ?2, 'temperature', ?3, 'x', 1, 50, -50, 1)",
             -1, &stmt, NULL),
         SQLITE_OK);
     sqlite3_bind_int64(stmt, 1, ts_ms);
@@ -721,6 +721,49 @@ static void test_readings_filters(void **state)
     assert_int_equal(sl_store_readings(fx->st, &q, out, 3, &n), SL_OK);
     assert_int_equal(n, 3);
     assert_int_equal(out[0].timestamp_ms, T0_MS + 5000);
+}
+
+/* Many sensors' windows recomputed in one batch, one listed twice: each
+ * gets exactly its own rows. */
+static void test_window_recompute_many_sensors(void **state)
+{
+    struct fixture *fx = *state;
+    enum { SENSORS = 50, PER = 4 };
+    sl_reading_t recs[SENSORS * PER];
+    sl_window_key_t keys[SENSORS + 1];
+    sl_store_batch_t batch = {0};
+    sl_aggregate_t out[2];
+    size_t n = 0;
+
+    for (int s = 0; s < SENSORS; s++) {
+        char id[16];
+        snprintf(id, sizeof(id), "many-%02d", s);
+        for (int k = 0; k < PER; k++)
+            recs[s * PER + k] =
+                make_reading(id, T0_MS + k * 1000, (double)(s * 10 + k));
+        memset(&keys[s], 0, sizeof(keys[s]));
+        snprintf(keys[s].sensor_id, sizeof(keys[s].sensor_id), "%s", id);
+        keys[s].sensor_type = SL_SENSOR_TEMPERATURE;
+        keys[s].window_start_ms = T0_MS;
+        keys[s].window_end_ms = T0_MS + 60000;
+    }
+    keys[SENSORS] = keys[7];
+    batch.readings = recs;
+    batch.reading_count = SENSORS * PER;
+    batch.recompute = keys;
+    batch.recompute_count = SENSORS + 1;
+    assert_int_equal(sl_store_write(fx->st, &batch, NULL, NULL, NULL), SL_OK);
+
+    for (int s = 0; s < SENSORS; s++) {
+        assert_int_equal(sl_store_aggregates(fx->st, keys[s].sensor_id,
+                                             INT64_MIN, INT64_MAX, out, 2, &n),
+                         SL_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(out[0].count, PER);
+        assert_true(out[0].min == (double)(s * 10));
+        assert_true(out[0].max == (double)(s * 10 + PER - 1));
+        assert_close(out[0].avg, s * 10 + 1.5, 1e-12);
+    }
 }
 
 static void test_window_recompute_from_raw_rows(void **state)
@@ -940,6 +983,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_non_finite_values_skipped_by_stats,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_readings_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_recompute_many_sensors,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_recompute_from_raw_rows,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_on_read_only_db_fails, setup,
