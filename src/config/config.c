@@ -43,7 +43,7 @@ static const setting_t settings[] = {
     {"rate", T_DOUBLE, OFF(rate), "0", 0, 1e7,
      "generated readings per second for the whole fleet; 0 = each sensor "
      "once per second"},
-    {"sensors-per-type", T_INT, OFF(sensors_per_type), "10", 1, 100000,
+    {"sensors-per-type", T_INT, OFF(sensors_per_type), "10", 1, 999,
      "generated sensors of each type"},
     {"sensor-types", T_INT, OFF(sensor_types), "3", 1, 5,
      "generated sensor types: first N of temperature, humidity, pressure, "

@@ -67,7 +67,11 @@ static void *generator_main(void *arg)
     gen.event_interval_s = cfg->event_interval;
     gen.anomaly_rate = cfg->anomaly_rate;
     gen.seed = (uint64_t)cfg->seed;
-    sl_generator_run(&gen, pub, &rs->stop_producers);
+    if (sl_generator_run(&gen, pub, &rs->stop_producers) != SL_OK)
+        sl_log_error("run",
+                     "generator stopped: invalid settings or out of "
+                     "memory (sensors-per-type=%d sensor-types=%d)",
+                     gen.sensors_per_type, gen.type_count);
     sl_publisher_destroy(pub);
     return NULL;
 }
