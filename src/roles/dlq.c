@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/json.h"
 #include "roles/roles.h"
@@ -324,6 +325,14 @@ static int cmd_replay(sl_store_t *st, const dlq_args_t *a)
         return 2;
     if (a->status != NULL && parse_status(a->status, &status) != SL_OK)
         return 2;
+    if (a->status != NULL && status != SL_DLQ_DEAD &&
+        status != SL_DLQ_PENDING) {
+        fprintf(stderr,
+                "sluice dlq replay: --status %s: only pending and "
+                "dead rows can be replayed\n",
+                a->status);
+        return 2;
+    }
     rc = sl_store_dlq_replay(st, id, (sl_dlq_status_t)status, sl_time_now_ms(),
                              &changed);
     if (rc == SL_ENOTFOUND) {
@@ -395,6 +404,14 @@ int sl_role_dlq(int argc, char **argv)
     if (status >= 0) {
         sl_config_fini(&cfg);
         return status;
+    }
+    /* An operator command reads an existing database: a mistyped path
+     * must not create an empty one and report "no dead letters". */
+    if (strstr(cfg.db, "://") == NULL && access(cfg.db, R_OK) != 0) {
+        fprintf(stderr, "sluice dlq: db: cannot read %s: %s\n", cfg.db,
+                strerror(errno));
+        sl_config_fini(&cfg);
+        return 2;
     }
     st = sl_store_open(cfg.db, err, sizeof(err));
     if (st == NULL || sl_store_migrate(st, err, sizeof(err)) != SL_OK) {

@@ -234,6 +234,16 @@ def main():
     code, _, err = sluice_cli("dlq", "list", "--status", "nope", "--db",
                               db_path)
     assert code == 2, err
+    # A mistyped path is an error, not an empty list in a new database.
+    missing = db_path + ".missing"
+    code, _, err = sluice_cli("dlq", "list", "--db", missing)
+    assert code == 2, err
+    assert "cannot read" in err, err
+    assert not os.path.exists(missing)
+    # Only pending and dead rows can be replayed, one by one or by status.
+    code, _, err = sluice_cli("dlq", "replay", "--status", "resolved",
+                              "--db", db_path)
+    assert code == 2, err
 
     # The cause is fixed; the operator replays the parked record.
     db.execute("DROP TRIGGER stuck_fail")
