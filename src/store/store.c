@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "store/store_int.h"
 #include "store/store_pg_int.h"
@@ -287,4 +289,41 @@ const char *sl_alert_severity_name(sl_alert_severity_t severity)
     if ((unsigned)severity >= SL_SEVERITY_COUNT)
         return "unknown";
     return alert_severity_names[severity];
+}
+
+/* Returns the version number a migration's name starts with ("002_x.sql"
+ * is 2), or -1 when it does not start with one and an underscore. */
+static int migration_version(const char *name)
+{
+    char *end;
+    long version = strtol(name, &end, 10);
+
+    if (end == name || *end != '_' || version <= 0 || version > INT32_MAX)
+        return -1;
+    return (int)version;
+}
+
+int sl_store__run_migrations(void *backend,
+                             const struct sl_embedded_file *files,
+                             sl_store_migration_fn apply, int *last_version,
+                             char *err, size_t err_size)
+{
+    int previous = 0;
+
+    for (const struct sl_embedded_file *f = files; f->name != NULL; f++) {
+        int version = migration_version(f->name);
+
+        if (version <= previous) {
+            snprintf(err, err_size,
+                     "migration %s: name must start with a version number "
+                     "above %d and an underscore, as in 002_alerts.sql",
+                     f->name, previous);
+            return SL_EIO;
+        }
+        if (apply(backend, f, version, err, err_size) != SL_OK)
+            return SL_EIO;
+        previous = version;
+    }
+    *last_version = previous;
+    return SL_OK;
 }

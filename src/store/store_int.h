@@ -83,6 +83,24 @@ struct sl_embedded_file {
     const char *text;
 };
 
+/* Applies one migration file inside its own transaction; version is the
+ * number its name starts with. backend is the back end's handle. */
+typedef int (*sl_store_migration_fn)(void *backend,
+                                     const struct sl_embedded_file *file,
+                                     int version, char *err, size_t err_size);
+
+/**
+ * Runs apply on each file of a table sorted by name and ending with
+ * {NULL, NULL}, checking that every name starts with a version number
+ * above the previous one and an underscore ("002_alerts.sql").
+ * OUT: *last_version, the highest version in the table.
+ * Returns SL_OK, or SL_EIO with the failing file and reason in err.
+ */
+int sl_store__run_migrations(void *backend,
+                             const struct sl_embedded_file *files,
+                             sl_store_migration_fn apply, int *last_version,
+                             char *err, size_t err_size);
+
 /* ---------------------------------------------------------------------- */
 /* SQLite back end (store_sqlite*.c)                                       */
 /* ---------------------------------------------------------------------- */

@@ -463,18 +463,6 @@ static int pg_schema_version(sl_store_t *st)
     return read_version(pg);
 }
 
-/* Returns the version a migration file name starts with ("002_x.sql" ->
- * 2), or -1. */
-static int migration_version(const char *name)
-{
-    char *end;
-    long version = strtol(name, &end, 10);
-
-    if (end == name || *end != '_' || version <= 0 || version > INT32_MAX)
-        return -1;
-    return (int)version;
-}
-
 /* Runs sql; on failure copies the server's message into reason. */
 static int run_sql(sl_pg_t *pg, const char *sql, char *reason,
                    size_t reason_size)
@@ -559,6 +547,13 @@ fail:
     return SL_EIO;
 }
 
+static int apply_migration_cb(void *backend,
+                              const struct sl_embedded_file *file, int version,
+                              char *err, size_t err_size)
+{
+    return apply_migration(backend, file, version, err, err_size);
+}
+
 int sl_pg__migrate_files(sl_pg_t *pg, const struct sl_embedded_file *files,
                          char *err, size_t err_size)
 {
@@ -579,20 +574,9 @@ int sl_pg__migrate_files(sl_pg_t *pg, const struct sl_embedded_file *files,
                  reason);
         return SL_EIO;
     }
-    for (const struct sl_embedded_file *f = files; f->name != NULL; f++) {
-        int version = migration_version(f->name);
-
-        if (version <= previous) {
-            snprintf(err, err_size,
-                     "migration %s: name must start with a version number "
-                     "above %d and an underscore, as in 002_alerts.sql",
-                     f->name, previous);
-            return SL_EIO;
-        }
-        if (apply_migration(pg, f, version, err, err_size) != SL_OK)
-            return SL_EIO;
-        previous = version;
-    }
+    if (sl_store__run_migrations(pg, files, apply_migration_cb, &previous, err,
+                                 err_size) != SL_OK)
+        return SL_EIO;
     current = read_version(pg);
     if (current > previous)
         sl_log_warn("store",

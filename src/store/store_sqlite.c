@@ -395,18 +395,6 @@ static int sqlite_schema_version(sl_store_t *st)
     return version;
 }
 
-/* Returns the version number a migration file name starts with
- * ("002_alerts.sql" -> 2), or -1 when it starts with no digits. */
-static int migration_version(const char *name)
-{
-    char *end;
-    long version = strtol(name, &end, 10);
-
-    if (end == name || *end != '_' || version <= 0 || version > INT32_MAX)
-        return -1;
-    return (int)version;
-}
-
 /* Records version as applied, in the open transaction: a row in
  * schema_migrations for people, user_version for the next start. */
 static int record_migration(sl_sqlite_t *sq, const char *name, int version,
@@ -483,6 +471,13 @@ fail:
     return SL_EIO;
 }
 
+static int apply_migration_cb(void *backend,
+                              const struct sl_embedded_file *file, int version,
+                              char *err, size_t err_size)
+{
+    return apply_migration(backend, file, version, err, err_size);
+}
+
 int sl_sqlite__migrate_files(sl_sqlite_t *sq,
                              const struct sl_embedded_file *files, char *err,
                              size_t err_size)
@@ -501,20 +496,9 @@ int sl_sqlite__migrate_files(sl_sqlite_t *sq,
         return SL_EIO;
     }
 
-    for (const struct sl_embedded_file *f = files; f->name != NULL; f++) {
-        int version = migration_version(f->name);
-
-        if (version <= previous) {
-            snprintf(err, err_size,
-                     "migration %s: name must start with a version number "
-                     "above %d and an underscore, as in 002_alerts.sql",
-                     f->name, previous);
-            return SL_EIO;
-        }
-        if (apply_migration(sq, f, version, err, err_size) != SL_OK)
-            return SL_EIO;
-        previous = version;
-    }
+    if (sl_store__run_migrations(sq, files, apply_migration_cb, &previous, err,
+                                 err_size) != SL_OK)
+        return SL_EIO;
 
     if (read_user_version(sq, &current) == SQLITE_OK && current > previous)
         sl_log_warn("store",
