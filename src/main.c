@@ -18,12 +18,19 @@ static const role_t roles[] = {
     {"run", sl_role_run,
      "standalone pipeline: generators, replay, processor, API, one process"},
     {"migrate", sl_role_migrate, "create or upgrade the database schema"},
-    {"detect", sl_role_detect,
-     "anomaly detector alone (distributed mode; needs the Kafka bus)"},
+    {"produce", sl_role_produce, "synthetic generators publishing to Kafka"},
+    {"replay", sl_role_replay, "publish recorded FILEs to Kafka, then exit"},
+    {"process", sl_role_process,
+     "processor and dead-letter handler: Kafka into the store"},
+    {"detect", sl_role_detect, "anomaly detector on Kafka"},
+    {"api", sl_role_api, "REST and WebSocket API over the store"},
+    {"registry", sl_role_registry,
+     "built-in schema registry on --registry-listen"},
 };
 
 /* `sluice dlq SUBCOMMAND` parses its own arguments (roles/dlq.c). */
-#define DLQ_HELP "dead-letter queue: list, show ID, replay ID | --status S"
+#define DLQ_HELP                                                               \
+    "dead-letter handler on Kafka; or list, show ID, replay ID | --status S"
 
 static void usage(FILE *out)
 {

@@ -33,7 +33,9 @@ typedef struct setting {
 
 static const setting_t settings[] = {
     {"db", T_STRING, OFF(db), "sluice.db", 0, 0,
-     "store location: an SQLite file path"},
+     "store location: an SQLite file path or a postgres:// URL"},
+    {"store", T_STRING, OFF(db), "sluice.db", 0, 0,
+     "another name for db; the one given last wins"},
     {"listen", T_STRING, OFF(listen), "127.0.0.1:8000", 0, 0,
      "HTTP API address, HOST:PORT (port 0 picks a free one)"},
     {"log-level", T_STRING, OFF(log_level), "info", 0, 0,
@@ -77,8 +79,19 @@ static const setting_t settings[] = {
      "length of the tumbling aggregation windows"},
     {"allowed-lateness-seconds", T_INT, OFF(allowed_lateness_seconds), "300", 0,
      86400 * 7, "how long after a window's end late readings still join it"},
+    {"bus", T_STRING, OFF(bus), "memory", 0, 0,
+     "message bus: memory (in-process, sluice run only) or kafka"},
+    {"kafka-brokers", T_STRING, OFF(kafka_brokers), "", 0, 0,
+     "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]; required with "
+     "bus=kafka"},
+    {"registry-url", T_STRING, OFF(registry_url), "", 0, 0,
+     "schema registry base URL such as http://127.0.0.1:8081; empty = "
+     "each process registers the built-in schemas in memory"},
+    {"registry-listen", T_STRING, OFF(registry_listen), "127.0.0.1:8081", 0, 0,
+     "address `sluice registry` serves on, HOST:PORT"},
     {"bus-partitions", T_INT, OFF(bus_partitions), "6", 1, 256,
-     "partitions per topic of the in-process bus"},
+     "partitions per topic of the in-process bus, and of the Kafka topics "
+     "sluice creates"},
     {"bus-capacity", T_INT, OFF(bus_capacity), "65536", 16, 16777216,
      "records each in-process partition holds before producers wait"},
     {"detector", T_BOOL, OFF(detector), "true", 0, 0,
@@ -284,6 +297,43 @@ static int load_flag(sl_config_t *cfg, int argc, char **argv, int *i, char *err,
     return set_value(cfg, s, argv[*i], origin, err, err_size);
 }
 
+/* Checks the bus and registry settings and their combinations. */
+static int check_bus(const sl_config_t *cfg, char *err, size_t err_size)
+{
+    char host[256];
+    int port;
+
+    if (strcmp(cfg->bus, "memory") != 0 && strcmp(cfg->bus, "kafka") != 0) {
+        snprintf(err, err_size, "bus: invalid value '%s'; use memory or kafka",
+                 cfg->bus);
+        return SL_EINVAL;
+    }
+    if (sl_config_bus_is_kafka(cfg) && cfg->kafka_brokers[0] == '\0') {
+        snprintf(err, err_size,
+                 "kafka-brokers: missing; bus=kafka needs the bootstrap "
+                 "servers, such as --kafka-brokers 127.0.0.1:9092");
+        return SL_EINVAL;
+    }
+    if (!sl_config_bus_is_kafka(cfg) && cfg->kafka_brokers[0] != '\0') {
+        snprintf(err, err_size,
+                 "kafka-brokers: set to '%s' but bus is memory; add "
+                 "--bus kafka or drop kafka-brokers",
+                 cfg->kafka_brokers);
+        return SL_EINVAL;
+    }
+    if (cfg->registry_url[0] != '\0' &&
+        strncmp(cfg->registry_url, "http://", 7) != 0 &&
+        strncmp(cfg->registry_url, "https://", 8) != 0) {
+        snprintf(err, err_size,
+                 "registry-url: invalid value '%s'; use an http:// or "
+                 "https:// URL such as http://127.0.0.1:8081",
+                 cfg->registry_url);
+        return SL_EINVAL;
+    }
+    return sl_config_split_address("registry-listen", cfg->registry_listen,
+                                   host, sizeof(host), &port, err, err_size);
+}
+
 static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
 {
     sl_log_level_t level;
@@ -328,6 +378,8 @@ static int check_choices(const sl_config_t *cfg, char *err, size_t err_size)
         snprintf(err, err_size, "db: must not be empty");
         return SL_EINVAL;
     }
+    if (check_bus(cfg, err, err_size) != SL_OK)
+        return SL_EINVAL;
     if (cfg->dlq_backoff_base_ms > cfg->dlq_backoff_cap_ms) {
         snprintf(err, err_size,
                  "dlq-backoff-base-ms: %lld is larger than "
@@ -398,31 +450,44 @@ void sl_config_usage(FILE *out)
     }
 }
 
+bool sl_config_bus_is_kafka(const sl_config_t *cfg)
+{
+    return strcmp(cfg->bus, "kafka") == 0;
+}
+
 int sl_config_listen(const sl_config_t *cfg, char *host, size_t host_size,
                      int *port, char *err, size_t err_size)
 {
-    const char *colon = strrchr(cfg->listen, ':');
+    return sl_config_split_address("listen", cfg->listen, host, host_size, port,
+                                   err, err_size);
+}
+
+int sl_config_split_address(const char *name, const char *address, char *host,
+                            size_t host_size, int *port, char *err,
+                            size_t err_size)
+{
+    const char *colon = strrchr(address, ':');
     char *end;
     long value;
 
-    if (colon == NULL || colon == cfg->listen ||
-        (size_t)(colon - cfg->listen) >= host_size) {
+    if (colon == NULL || colon == address ||
+        (size_t)(colon - address) >= host_size) {
         snprintf(err, err_size,
-                 "listen: invalid address '%s'; use "
+                 "%s: invalid address '%s'; use "
                  "HOST:PORT such as 127.0.0.1:8000",
-                 cfg->listen);
+                 name, address);
         return SL_EINVAL;
     }
     errno = 0;
     value = strtol(colon + 1, &end, 10);
     if (end == colon + 1 || *end != '\0' || errno != 0 || value < 0 ||
         value > 65535) {
-        snprintf(err, err_size, "listen: invalid port in '%s'; use 0..65535",
-                 cfg->listen);
+        snprintf(err, err_size, "%s: invalid port in '%s'; use 0..65535", name,
+                 address);
         return SL_EINVAL;
     }
-    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
-    host[colon - cfg->listen] = '\0';
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
     /* Accept "[::1]:8000" for IPv6. */
     if (host[0] == '[' && host[strlen(host) - 1] == ']') {
         memmove(host, host + 1, strlen(host) - 2);

@@ -20,7 +20,8 @@
 
 typedef struct sl_config {
     /* store and API */
-    char *db;     /* store location: SQLite path or URL */
+    char *db;     /* store location: SQLite path or postgres:// URL; the
+                     settings db and store both set it */
     char *listen; /* API address, HOST:PORT */
     char *log_level;
     /* generators */
@@ -49,6 +50,11 @@ typedef struct sl_config {
     int window_seconds;
     int allowed_lateness_seconds;
     /* bus */
+    char *bus;           /* "memory" or "kafka" */
+    char *kafka_brokers; /* bootstrap servers, HOST:PORT[,...]; "" unset */
+    /* schema registry */
+    char *registry_url;    /* remote registry base URL; "" = in-process */
+    char *registry_listen; /* `sluice registry` address, HOST:PORT */
     int bus_partitions;
     int bus_capacity;
     /* detector */
@@ -94,5 +100,18 @@ void sl_config_usage(FILE *out);
  */
 int sl_config_listen(const sl_config_t *cfg, char *host, size_t host_size,
                      int *port, char *err, size_t err_size);
+
+/**
+ * Splits a HOST:PORT address (of the setting named name, for messages)
+ * into host and port. "[::1]:8000" is accepted for IPv6. OUT: host
+ * (host_size bytes), *port. Returns SL_OK or SL_EINVAL with the reason
+ * in err.
+ */
+int sl_config_split_address(const char *name, const char *address, char *host,
+                            size_t host_size, int *port, char *err,
+                            size_t err_size);
+
+/** Returns true when cfg selects the Kafka bus (bus=kafka). */
+bool sl_config_bus_is_kafka(const sl_config_t *cfg);
 
 #endif

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice detect`: the anomaly detector as a role of its own, and the
- * translation of the detector settings that `sluice run` shares.
- *
- * The detector meets the other stages only through the bus and the store.
- * Run alone it would need a bus that other processes publish to, which
- * only the Kafka back end provides.
+ * The translation of the detector settings that `sluice run` and
+ * `sluice detect` (distributed.c) share.
  */
 #include "roles/roles.h"
 
@@ -15,7 +11,8 @@
 #include "util/err.h"
 
 /* Derives the model folder from the store location: the SQLite file name
- * plus ".models". An in-memory database keeps no models. */
+ * plus ".models". An in-memory database and a server store such as
+ * PostgreSQL keep no models unless detect-model-dir names a folder. */
 static void default_model_dir(const char *db, char *out, size_t out_size)
 {
     size_t len;
@@ -24,6 +21,10 @@ static void default_model_dir(const char *db, char *out, size_t out_size)
         db += 7;
     if (strncmp(db, "file:", 5) == 0)
         db += 5;
+    if (strstr(db, "://") != NULL) {
+        out[0] = '\0';
+        return;
+    }
     len = strcspn(db, "?");
     if (len == 0 || strncmp(db, ":memory:", len) == 0 ||
         len + sizeof(".models") > out_size) {
@@ -64,15 +65,4 @@ void sl_role__detector_config(const sl_config_t *cfg, sl_bus_t *bus,
     else
         default_model_dir(cfg->db, model_dir, model_dir_size);
     det->model_dir = model_dir[0] != '\0' ? model_dir : NULL;
-}
-
-int sl_role_detect(const sl_config_t *cfg)
-{
-    (void)cfg;
-    /* XXX: runs only inside `sluice run` until bus_kafka.c exists. */
-    fprintf(stderr,
-            "sluice detect: distributed mode needs the Kafka bus, which this "
-            "build does not have yet; run `sluice run`, which includes the "
-            "detector (--no-detector turns it off)\n");
-    return 2;
 }

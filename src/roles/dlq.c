@@ -7,8 +7,12 @@
  *   sluice dlq show ID
  *   sluice dlq replay ID | --status S
  *
- * replay sets rows back to pending, due now. The handler inside `sluice
- * run` rescans the store every second and publishes them to their topic.
+ * replay sets rows back to pending, due now. The handler rescans the
+ * store every second and publishes them to their topic.
+ *
+ * Without a subcommand, `sluice dlq [flags]` runs the handler itself on
+ * the Kafka bus (distributed.c); `sluice run` and `sluice process`
+ * include it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,12 +51,14 @@ static void usage(FILE *out)
             "Usage: sluice dlq list [--status S] [--topic T] [--limit N]\n"
             "       sluice dlq show ID\n"
             "       sluice dlq replay ID | --status S\n"
+            "       sluice dlq --bus kafka --kafka-brokers HOST:PORT "
+            "[--store URL]\n"
             "Common flags: --db PATH (default sluice.db), --log-level L.\n"
             "Statuses: pending, retrying, resolved, dead.\n"
             "\n"
-            "The dead-letter handler itself runs inside `sluice run`; a\n"
-            "standalone `sluice dlq` handler needs the distributed mode's\n"
-            "Kafka bus, which this build does not have.\n");
+            "Without a subcommand the dead-letter handler runs on the Kafka\n"
+            "bus until SIGINT or SIGTERM. `sluice run` and `sluice process`\n"
+            "run it too.\n");
 }
 
 /* Splits argv into the subcommand's own options and the settings.
@@ -378,6 +384,35 @@ static int load_config(dlq_args_t *a, sl_config_t *cfg)
     return -1;
 }
 
+/* Runs the handler with every argument taken as a setting. */
+static int run_handler(int argc, char **argv)
+{
+    dlq_args_t a;
+    sl_config_t cfg;
+    int status;
+
+    memset(&a, 0, sizeof(a));
+    if (argc > MAX_CONFIG_ARGS) {
+        fprintf(stderr, "sluice dlq: too many arguments\n");
+        return 2;
+    }
+    for (int i = 0; i < argc; i++)
+        a.config_argv[a.config_argc++] = argv[i];
+    sl_config_init(&cfg);
+    status = load_config(&a, &cfg);
+    if (status < 0 && cfg.replay_count > 0) {
+        fprintf(stderr,
+                "sluice dlq: unexpected argument '%s'; see "
+                "sluice dlq --help\n",
+                cfg.replay[0]);
+        status = 2;
+    }
+    if (status < 0)
+        status = sl_role__dlq_handler(&cfg);
+    sl_config_fini(&cfg);
+    return status;
+}
+
 int sl_role_dlq(int argc, char **argv)
 {
     sl_config_t cfg;
@@ -386,10 +421,8 @@ int sl_role_dlq(int argc, char **argv)
     char err[512];
     int status;
 
-    if (argc < 1 || strncmp(argv[0], "-", 1) == 0) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc < 1 || strncmp(argv[0], "-", 1) == 0)
+        return run_handler(argc, argv);
     if (strcmp(argv[0], "list") != 0 && strcmp(argv[0], "show") != 0 &&
         strcmp(argv[0], "replay") != 0) {
         fprintf(stderr, "sluice dlq: unknown subcommand '%s'\n\n", argv[0]);

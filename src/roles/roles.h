@@ -26,9 +26,37 @@ int sl_role_migrate(const sl_config_t *cfg);
  */
 int sl_role_dlq(int argc, char **argv);
 
-/** Runs the anomaly detector alone. Needs the Kafka bus: until it exists,
- * prints why and returns 2. */
+/*
+ * Distributed mode (distributed.c): one role per process on the Kafka
+ * bus. Each returns 2 after printing why when bus is not kafka, except
+ * api and registry, which need no bus. Each runs until SIGINT/SIGTERM;
+ * replay exits once its files are published.
+ */
+
+/** Runs the synthetic generators, publishing to Kafka. */
+int sl_role_produce(const sl_config_t *cfg);
+
+/** Publishes the replay files to Kafka in order, then exits: 0 when every
+ * file was published, 1 when one failed. */
+int sl_role_replay(const sl_config_t *cfg);
+
+/** Runs the processor and the dead-letter handler on Kafka into the
+ * store. */
+int sl_role_process(const sl_config_t *cfg);
+
+/** Runs the anomaly detector on Kafka. */
 int sl_role_detect(const sl_config_t *cfg);
+
+/** Runs the dead-letter handler alone on Kafka (`sluice dlq` with no
+ * subcommand). */
+int sl_role__dlq_handler(const sl_config_t *cfg);
+
+/** Serves the REST and WebSocket API on listen over the store. */
+int sl_role_api(const sl_config_t *cfg);
+
+/** Serves the built-in schema registry on registry-listen, backed by the
+ * store's schemas table. */
+int sl_role_registry(const sl_config_t *cfg);
 
 /**
  * Fills *det from the detector settings of cfg for a detector on bus.

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The roles of distributed mode, one process each: produce, replay,
+ * process, detect, the dead-letter handler, api and registry. They meet
+ * through the Kafka bus and a shared store (PostgreSQL), and resolve
+ * schema ids through registry-url when it is set.
+ *
+ * Every role stops on SIGINT or SIGTERM in the order that loses nothing:
+ * producers finish the publish in flight (each returns only after Kafka
+ * acknowledged it), consumers finish and commit the batch in hand before
+ * the bus closes. Records not yet consumed stay in Kafka for the next
+ * start or for another process of the same consumer group.
+ */
+#include <stdio.h>
+
+#include "api/api.h"
+#include "pipeline/dlq.h"
+#include "pipeline/pipeline.h"
+#include "roles/producers.h"
+#include "roles/roles.h"
+#include "roles/setup.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+/* Interval at which a role checks for a signal or the end of its input. */
+#define WAIT_STEP_MS 100
+
+static void wait_for_signal(const char *role)
+{
+    while (!sl_role__signalled())
+        sl_time_sleep_ms(WAIT_STEP_MS);
+    sl_log_info(role, "signal received, stopping");
+}
+
+/* The bus and registry a distributed role works with. */
+typedef struct context {
+    sl_bus_t *bus;
+    sl_registry_t *registry;
+} context_t;
+
+/* Checks that cfg selects Kafka, migrates the store when migrate is set,
+ * installs the signal handlers and creates the bus and the registry.
+ * Returns 0, or the exit status after printing or logging why. */
+static int context_open(const sl_config_t *cfg, const char *role, bool migrate,
+                        context_t *ctx)
+{
+    char client_id[64], err[512];
+    int status = sl_role__require_kafka(cfg, role);
+
+    ctx->bus = NULL;
+    ctx->registry = NULL;
+    if (status != 0)
+        return status;
+    if (migrate && sl_role__prepare_store(cfg->db) != SL_OK)
+        return 1;
+    sl_role__install_signals();
+
+    snprintf(client_id, sizeof(client_id), "sluice-%s", role);
+    ctx->bus = sl_role__bus_create(cfg, client_id, err, sizeof(err));
+    if (ctx->bus == NULL) {
+        sl_log_error(role, "cannot create the Kafka bus brokers=%s: %s",
+                     cfg->kafka_brokers, err);
+        return 1;
+    }
+    ctx->registry = sl_role__registry_create(cfg, ctx->bus, err, sizeof(err));
+    if (ctx->registry == NULL) {
+        sl_log_error(role, "cannot set up the schema registry: %s", err);
+        sl_bus_destroy(ctx->bus);
+        ctx->bus = NULL;
+        return 1;
+    }
+    sl_log_info(role, "started bus=kafka brokers=%s store=%s",
+                cfg->kafka_brokers, migrate ? cfg->db : "(none)");
+    return 0;
+}
+
+static void context_close(context_t *ctx)
+{
+    if (ctx->bus != NULL)
+        sl_bus_close(ctx->bus);
+    sl_registry_destroy(ctx->registry);
+    sl_bus_destroy(ctx->bus);
+}
+
+int sl_role_produce(const sl_config_t *cfg)
+{
+    sl_role__producers_t producers = {0};
+    context_t ctx;
+    int status = context_open(cfg, "produce", false, &ctx);
+
+    if (status != 0)
+        return status;
+    if (sl_role__producers_start(&producers, cfg, ctx.bus, ctx.registry, true,
+                                 false) == SL_OK)
+        wait_for_signal("produce");
+    sl_role__producers_stop(&producers);
+    status = sl_role__producers_failed(&producers) ? 1 : 0;
+    context_close(&ctx);
+    sl_log_info("produce", "stopped");
+    return status;
+}
+
+int sl_role_replay(const sl_config_t *cfg)
+{
+    sl_role__producers_t producers = {0};
+    sl_replay_options_t check;
+    context_t ctx;
+    char err[256];
+    int status;
+
+    if (cfg->replay_count == 0) {
+        fprintf(stderr, "sluice replay: replay: missing; give one or more "
+                        "files, such as sluice replay readings.csv\n");
+        return 2;
+    }
+    if (sl_role__replay_options(cfg, &check, err, sizeof(err)) != SL_OK) {
+        fprintf(stderr, "sluice: invalid configuration: %s\n", err);
+        return 2;
+    }
+    status = context_open(cfg, "replay", false, &ctx);
+    if (status != 0)
+        return status;
+    sl_role__producers_start(&producers, cfg, ctx.bus, ctx.registry, false,
+                             true);
+    while (!sl_role__signalled() && !sl_role__producers_replay_done(&producers))
+        sl_time_sleep_ms(WAIT_STEP_MS);
+    if (sl_role__signalled())
+        sl_log_info("replay", "signal received, stopping");
+    sl_role__producers_stop(&producers);
+    status = sl_role__producers_failed(&producers) ? 1 : 0;
+    context_close(&ctx);
+    sl_log_info("replay", "stopped status=%d", status);
+    return status;
+}
+
+static void log_processor_stats(sl_processor_t *proc)
+{
+    sl_processor_stats_t stats;
+
+    sl_processor_stats(proc, &stats);
+    sl_log_info("process",
+                "processed consumed=%llu stored=%llu duplicates=%llu "
+                "dead_lettered=%llu late=%llu",
+                (unsigned long long)stats.consumed,
+                (unsigned long long)stats.stored,
+                (unsigned long long)stats.duplicates,
+                (unsigned long long)stats.dead_lettered,
+                (unsigned long long)stats.late);
+}
+
+int sl_role_process(const sl_config_t *cfg)
+{
+    sl_processor_config_t proc_cfg;
+    sl_dlq_handler_config_t dlq_cfg;
+    sl_processor_t *proc = NULL;
+    sl_dlq_handler_t *dlq = NULL;
+    context_t ctx;
+    char err[512];
+    int status = context_open(cfg, "process", true, &ctx);
+
+    if (status != 0)
+        return status;
+    status = 1;
+    sl_role__processor_config(cfg, ctx.bus, ctx.registry, &proc_cfg);
+    proc = sl_processor_start(&proc_cfg, err, sizeof(err));
+    if (proc == NULL) {
+        sl_log_error("process", "cannot start the processor: %s", err);
+        goto out;
+    }
+    /* The processor's failures go to dlq-messages, so this role runs their
+     * handler too. `sluice dlq` runs it alone, for example to scale it
+     * separately; both may run, as they share one consumer group. */
+    sl_role__dlq_handler_config(cfg, ctx.bus, &dlq_cfg);
+    dlq = sl_dlq_handler_start(&dlq_cfg, err, sizeof(err));
+    if (dlq == NULL) {
+        sl_log_error("process", "cannot start the dead-letter handler: %s",
+                     err);
+        goto out;
+    }
+    wait_for_signal("process");
+    status = 0;
+
+out:
+    if (dlq != NULL)
+        sl_dlq_handler_quiesce(dlq);
+    sl_bus_close(ctx.bus);
+    if (proc != NULL)
+        log_processor_stats(proc);
+    sl_processor_stop(proc); /* commits the batch in hand, flushes windows */
+    sl_dlq_handler_stop(dlq);
+    context_close(&ctx);
+    sl_log_info("process", "stopped");
+    return status;
+}
+
+int sl_role_detect(const sl_config_t *cfg)
+{
+    sl_detector_config_t det_cfg;
+    sl_detector_t *det;
+    context_t ctx;
+    char model_dir[4096], err[512];
+    int status = context_open(cfg, "detect", true, &ctx);
+
+    if (status != 0)
+        return status;
+    sl_role__detector_config(cfg, ctx.bus, ctx.registry, &det_cfg, model_dir,
+                             sizeof(model_dir));
+    det = sl_detector_start(&det_cfg, err, sizeof(err));
+    if (det == NULL) {
+        sl_log_error("detect", "cannot start the detector: %s", err);
+        context_close(&ctx);
+        return 1;
+    }
+    sl_log_info("detect", "detector started models=%s",
+                det_cfg.model_dir != NULL ? det_cfg.model_dir : "(not kept)");
+    wait_for_signal("detect");
+    sl_bus_close(ctx.bus);
+    sl_detector_join(det); /* waits for the trainer to finish */
+    sl_detector_stop(det);
+    context_close(&ctx);
+    sl_log_info("detect", "stopped");
+    return 0;
+}
+
+int sl_role__dlq_handler(const sl_config_t *cfg)
+{
+    sl_dlq_handler_config_t dlq_cfg;
+    sl_dlq_handler_t *dlq;
+    context_t ctx;
+    char err[512];
+    int status = context_open(cfg, "dlq", true, &ctx);
+
+    if (status != 0)
+        return status;
+    sl_role__dlq_handler_config(cfg, ctx.bus, &dlq_cfg);
+    dlq = sl_dlq_handler_start(&dlq_cfg, err, sizeof(err));
+    if (dlq == NULL) {
+        sl_log_error("dlq", "cannot start the dead-letter handler: %s", err);
+        context_close(&ctx);
+        return 1;
+    }
+    wait_for_signal("dlq");
+    sl_dlq_handler_quiesce(dlq);
+    sl_bus_close(ctx.bus);
+    sl_dlq_handler_stop(dlq);
+    context_close(&ctx);
+    sl_log_info("dlq", "stopped");
+    return 0;
+}
+
+int sl_role_api(const sl_config_t *cfg)
+{
+    sl_api_config_t api_cfg;
+    sl_api_t *api;
+    char host[256], err[512];
+    int port;
+
+    if (sl_config_listen(cfg, host, sizeof(host), &port, err, sizeof(err)) !=
+        SL_OK) {
+        fprintf(stderr, "sluice: invalid configuration: %s\n", err);
+        return 2;
+    }
+    if (sl_role__prepare_store(cfg->db) != SL_OK)
+        return 1;
+    sl_role__install_signals();
+    sl_api_config_init(&api_cfg);
+    api_cfg.listen_host = host;
+    api_cfg.port = port;
+    api_cfg.store_location = cfg->db;
+    api = sl_api_start(&api_cfg, err, sizeof(err));
+    if (api == NULL) {
+        sl_log_error("api", "cannot start the API on %s: %s", cfg->listen, err);
+        return 1;
+    }
+    sl_log_info("api", "API listening on http://%s:%d/ store=%s", host,
+                sl_api_port(api), cfg->db);
+    wait_for_signal("api");
+    sl_api_stop(api);
+    sl_log_info("api", "stopped");
+    return 0;
+}
+
+int sl_role_registry(const sl_config_t *cfg)
+{
+    sl_registry_server_t *srv;
+    char host[256], err[512];
+    int port;
+
+    /* sl_config_load checked the address. */
+    sl_config_split_address("registry-listen", cfg->registry_listen, host,
+                            sizeof(host), &port, err, sizeof(err));
+    sl_role__install_signals();
+    srv = sl_registry_server_start(cfg->db, host, port, err, sizeof(err));
+    if (srv == NULL) {
+        sl_log_error("registry", "cannot start the schema registry on %s: %s",
+                     cfg->registry_listen, err);
+        return 1;
+    }
+    sl_log_info("registry",
+                "schema registry listening on http://%s:%d/ store=%s", host,
+                sl_registry_server_port(srv), cfg->db);
+    wait_for_signal("registry");
+    sl_log_info("registry", "stopped after %lu requests",
+                sl_registry_server_requests(srv));
+    sl_registry_server_stop(srv);
+    return 0;
+}
