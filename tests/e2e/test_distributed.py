@@ -170,7 +170,14 @@ def main():
     _CLEANUPS.append(lambda: shutil.rmtree(work, ignore_errors=True))
     log = lambda name: os.path.join(work, name + ".log")  # noqa: E731
 
-    cluster = start([mock, "--brokers", "1"], log("cluster"),
+    # The topics exist before any role starts: clients that create the
+    # same topic at once on the mock cluster can wait out the CreateTopics
+    # timeout (10 s seen with librdkafka's mock cluster).
+    topics = []
+    for topic in ("sensor-readings", "ecommerce-events", "dlq-messages",
+                  "system-alerts"):
+        topics += ["--topic", topic + ":6"]
+    cluster = start([mock, "--brokers", "1"] + topics, log("cluster"),
                     stdout=subprocess.PIPE, stdin=subprocess.PIPE)
     brokers = cluster.stdout.readline().decode().strip()
     assert brokers.startswith("127.0.0.1:") or brokers.startswith(
