@@ -163,6 +163,29 @@ def stop(proc, name, log_path):
                                                   read_file(log_path))
 
 
+def check_invalid_settings(binary, brokers):
+    """Checks that invalid bus settings stop start-up with status 2 and a
+    message naming the setting."""
+    cases = [
+        (["process", "--bus", "kafka"], b"kafka-brokers"),
+        (["process", "--bus", "rabbitmq"], b"bus: invalid value"),
+        (["process"], b"--bus kafka"),
+        (["produce", "--bus", "memory"], b"--bus kafka"),
+        (["detect"], b"--bus kafka"),
+        (["dlq"], b"--bus kafka"),
+        (["api", "--kafka-brokers", brokers], b"kafka-brokers"),
+        (["replay", "--bus", "kafka", "--kafka-brokers", brokers],
+         b"replay: missing"),
+        (["process", "--bus", "kafka", "--kafka-brokers", brokers,
+          "--registry-url", "127.0.0.1:8081"], b"registry-url"),
+    ]
+    for args, expected in cases:
+        done = subprocess.run([binary] + args, capture_output=True,
+                              timeout=30)
+        assert done.returncode == 2, (args, done.returncode, done.stderr)
+        assert expected in done.stderr, (args, done.stderr)
+
+
 def main():
     binary = os.environ["SLUICE_BINARY"]
     mock = os.environ["SLUICE_MOCK_CLUSTER"]
@@ -197,27 +220,34 @@ def main():
     common = ["--bus", "kafka", "--kafka-brokers", brokers,
               "--registry-url", "http://127.0.0.1:%d" % registry_port]
 
-    # Without kafka-brokers the role must refuse to start and name it.
-    done = subprocess.run([binary, "process", "--bus", "kafka"],
-                          capture_output=True, timeout=30)
-    assert done.returncode == 2, done.returncode
-    assert b"kafka-brokers" in done.stderr, done.stderr
+    check_invalid_settings(binary, brokers)
 
     process = start([binary, "process", "--store", pg.url,
                      "--batch-timeout-ms", "20"] + common, log("process"))
+    # The role logs "started" after it migrated the database.
+    wait_until(lambda: "started bus=kafka" in read_file(log("process")),
+               "the processor to start", [log("process")], timeout=60)
 
     csv_path = os.path.join(work, "readings.csv")
     write_sensor_csv(csv_path)
     replay = start([binary, "replay", "--format", "sensor-csv", csv_path] +
                    common, log("replay"))
+    count = lambda: int(pg.psql("SELECT count(*) FROM sensor_readings"))  # noqa
+
+    # Stop the processor while the input arrives and start another: what
+    # the first committed must be neither lost nor stored twice.
+    wait_until(lambda: count() > 0, "the first stored rows", [log("process")])
+    stop(process, "process", log("process"))
+    stored_by_first = count()
+    process = start([binary, "process", "--store", pg.url,
+                     "--batch-timeout-ms", "20"] + common, log("process2"))
+
     code = replay.wait(timeout=300)
     assert code == 0, "replay exited with %d:\n%s" % (code,
                                                        read_file(log("replay")))
-
-    count = lambda: int(pg.psql("SELECT count(*) FROM sensor_readings"))  # noqa
-    wait_until(lambda: count() == ROWS, "%d rows in PostgreSQL" % ROWS,
-               [log("process")])
-    assert process.poll() is None, read_file(log("process"))
+    wait_until(lambda: count() >= ROWS, "%d rows in PostgreSQL" % ROWS,
+               [log("process"), log("process2")])
+    assert process.poll() is None, read_file(log("process2"))
     time.sleep(1)  # a duplicate delivery would show up as extra rows
     assert count() == ROWS, count()
     sensors = pg.psql("SELECT count(DISTINCT sensor_id) FROM sensor_readings")
@@ -239,11 +269,12 @@ def main():
         assert n == READINGS_PER_SENSOR, (sensor_id, n)
 
     stop(api, "api", log("api"))
-    stop(process, "process", log("process"))
+    stop(process, "process", log("process2"))
     stop(registry, "registry", log("registry"))
     cluster.stdin.close()
     assert cluster.wait(timeout=30) == 0
-    print("distributed: %d rows through Kafka into PostgreSQL" % ROWS)
+    print("distributed: %d rows through Kafka into PostgreSQL, %d of them "
+          "before the processor restart" % (ROWS, stored_by_first))
 
 
 if __name__ == "__main__":
