@@ -352,7 +352,13 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
 
     if (derr != SL_DECODE_OK) {
         sl_counter_add(proc->metrics.decode_errors[derr], 1);
-        failure->cls = SL_DLQ_DECODE;
+        /* An unreachable registry says nothing about the record: it is
+         * retried with backoff instead of parked as undecodable.
+         * XXX: pausing consumption until the registry is back would keep
+         * such records out of the DLQ altogether. */
+        failure->cls = derr == SL_DECODE_REGISTRY_UNAVAILABLE
+                           ? SL_DLQ_PROCESSING
+                           : SL_DLQ_DECODE;
         snprintf(failure->error, sizeof(failure->error), "%s",
                  sl_decode_err_name(derr));
         *failed = true;
