@@ -165,8 +165,13 @@ static sl_decode_err_t reading_from_value(avro_value_t *v, sl_reading_t *out)
     return err;
 }
 
-sl_decode_err_t sl_reading_decode(sl_decoder_t *dec, const void *frame,
-                                  size_t len, sl_reading_t *out)
+/* Decodes a frame and maps the value into the record at out (size bytes)
+ * with from_value. The record is zeroed first, and again on failure, so a
+ * caller never sees a half-filled record. */
+static sl_decode_err_t
+decode_record(sl_decoder_t *dec, const void *frame, size_t len, void *out,
+              size_t size,
+              sl_decode_err_t (*from_value)(avro_value_t *, void *))
 {
     avro_value_t *v;
     sl_decode_err_t err;
@@ -174,16 +179,27 @@ sl_decode_err_t sl_reading_decode(sl_decoder_t *dec, const void *frame,
     if (out == NULL) {
         return SL_DECODE_INTERNAL;
     }
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, size);
     err = sl_decoder_decode(dec, frame, len, &v, NULL);
     if (err != SL_DECODE_OK) {
         return err;
     }
-    err = reading_from_value(v, out);
+    err = from_value(v, out);
     if (err != SL_DECODE_OK) {
-        memset(out, 0, sizeof(*out));
+        memset(out, 0, size);
     }
     return err;
+}
+
+static sl_decode_err_t reading_from_any(avro_value_t *v, void *out)
+{
+    return reading_from_value(v, out);
+}
+
+sl_decode_err_t sl_reading_decode(sl_decoder_t *dec, const void *frame,
+                                  size_t len, sl_reading_t *out)
+{
+    return decode_record(dec, frame, len, out, sizeof(*out), reading_from_any);
 }
 
 /* ---- Commerce events ---------------------------------------------------- */
@@ -280,25 +296,15 @@ static sl_decode_err_t event_from_value(avro_value_t *v, sl_event_t *out)
     return err;
 }
 
+static sl_decode_err_t event_from_any(avro_value_t *v, void *out)
+{
+    return event_from_value(v, out);
+}
+
 sl_decode_err_t sl_event_decode(sl_decoder_t *dec, const void *frame,
                                 size_t len, sl_event_t *out)
 {
-    avro_value_t *v;
-    sl_decode_err_t err;
-
-    if (out == NULL) {
-        return SL_DECODE_INTERNAL;
-    }
-    memset(out, 0, sizeof(*out));
-    err = sl_decoder_decode(dec, frame, len, &v, NULL);
-    if (err != SL_DECODE_OK) {
-        return err;
-    }
-    err = event_from_value(v, out);
-    if (err != SL_DECODE_OK) {
-        memset(out, 0, sizeof(*out));
-    }
-    return err;
+    return decode_record(dec, frame, len, out, sizeof(*out), event_from_any);
 }
 
 /* ---- Encoding helpers --------------------------------------------------- */
