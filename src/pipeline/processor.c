@@ -5,8 +5,8 @@
  * one transaction per polled batch, feeds readings into the tumbling
  * windows, and sends every failure to the dead-letter queue. Offsets are
  * committed only after the batch's rows are committed and its dead-letter
- * copies accepted, so a crash redelivers instead of losing; the store's
- * idempotent writes absorb the redelivery.
+ * copies accepted, so a crash redelivers instead of losing records. The
+ * store's idempotent writes absorb the redelivery.
  */
 #include "pipeline/pipeline.h"
 
@@ -57,7 +57,7 @@ struct sl_processor {
     sl_msg_t *msgs;
     sl_reading_t *readings;
     bool *reading_duplicate;
-    bool *reading_rejected; /* refused by the store: not in any window */
+    bool *reading_rejected; /* rejected by the store: not in any window */
     sl_event_t *events;
     processor_metrics_t metrics;
     pthread_t thread;
@@ -352,8 +352,8 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
 
     if (derr != SL_DECODE_OK) {
         sl_counter_add(proc->metrics.decode_errors[derr], 1);
-        /* An unreachable registry says nothing about the record: it is
-         * retried with backoff instead of parked as undecodable.
+        /* An unreachable registry is no fault of the record, so the record
+         * is retried with backoff instead of parked as undecodable.
          * XXX: pausing consumption until the registry is back would keep
          * such records out of the DLQ altogether. */
         failure->cls = derr == SL_DECODE_REGISTRY_UNAVAILABLE
@@ -378,7 +378,7 @@ typedef struct reject_ctx {
     const sl_msg_t **event_msgs;
 } reject_ctx_t;
 
-/* A row the store refused while its batch was committed: dead-letter it
+/* A row the store rejected while its batch was committed: dead-letter it
  * with class storage so the retrying handler can try it again. */
 static void on_reject(void *arg, const char *kind, size_t index,
                       const char *error)
@@ -395,7 +395,7 @@ static void on_reject(void *arg, const char *kind, size_t index,
     } else {
         /* Aggregates and latest-state rows derive from stored records;
          * there is no source record to dead-letter. */
-        sl_log_error("processor", "store refused a %s row: %s", kind, error);
+        sl_log_error("processor", "store rejected a %s row: %s", kind, error);
         return;
     }
     f = &ctx->failures[(*ctx->failure_count)++];
