@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/hash.h"
 
 static const char *const class_names[] = {"decode", "validation", "storage",
                                           "processing"};
@@ -73,6 +74,22 @@ static void fill_headers(sl_header_t *headers, header_text_t *text,
         (sl_header_t){SL_DLQ_HDR_LAST_FAILURE, text->last, strlen(text->last)};
 }
 
+/* Fills the 8 dead-letter headers of orig's copy: a retried record keeps
+ * its original position and first-failure time. */
+static void fill_copy_headers(sl_header_t *headers, header_text_t *text,
+                              const sl_msg_t *orig,
+                              const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                              const char *error, int64_t now_ms)
+{
+    if (origin != NULL)
+        fill_headers(headers, text, origin->topic, origin->partition,
+                     origin->offset, cls, error, origin->attempt + 1,
+                     origin->first_failure_ms, now_ms);
+    else
+        fill_headers(headers, text, orig->topic, orig->partition, orig->offset,
+                     cls, error, 1, now_ms, now_ms);
+}
+
 int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
                    const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
                    const char *error, int64_t now_ms, int timeout_ms)
@@ -80,15 +97,32 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
     sl_header_t headers[8];
     header_text_t text;
 
-    if (origin != NULL)
-        fill_headers(headers, &text, origin->topic, origin->partition,
-                     origin->offset, cls, error, origin->attempt + 1,
-                     origin->first_failure_ms, now_ms);
-    else
-        fill_headers(headers, &text, orig->topic, orig->partition, orig->offset,
-                     cls, error, 1, now_ms, now_ms);
+    fill_copy_headers(headers, &text, orig, origin, cls, error, now_ms);
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
                           orig->value, orig->value_len, headers, 8, timeout_ms,
+                          NULL);
+}
+
+int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
+                           const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                           const char *error, int64_t now_ms, int timeout_ms)
+{
+    sl_header_t headers[10];
+    header_text_t text;
+    char size[24];
+    char hash[17];
+    size_t excerpt_len = orig->value_len < SL_DLQ_EXCERPT_BYTES
+                             ? orig->value_len
+                             : SL_DLQ_EXCERPT_BYTES;
+
+    fill_copy_headers(headers, &text, orig, origin, cls, error, now_ms);
+    snprintf(size, sizeof(size), "%zu", orig->value_len);
+    snprintf(hash, sizeof(hash), "%016" PRIx64,
+             sl_hash_fnv1a(orig->value, orig->value_len));
+    headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
+    headers[9] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_FNV1A, hash, strlen(hash)};
+    return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
+                          orig->value, excerpt_len, headers, 10, timeout_ms,
                           NULL);
 }
 

@@ -36,6 +36,16 @@
 #define SL_DLQ_HDR_FIRST_FAILURE "sluice.dlq.first_failure_ms"
 #define SL_DLQ_HDR_LAST_FAILURE "sluice.dlq.last_failure_ms"
 
+/* Headers of a dead-letter copy that contains only an excerpt of a value
+ * too large to copy whole (sl_dlq_publish_excerpt). They give the original
+ * value's size in bytes and its 64-bit FNV-1a hash as 16 lowercase hex
+ * digits, so the original can be matched in a producer's logs or spool. */
+#define SL_DLQ_HDR_ORIGINAL_SIZE "sluice.dlq.original_size"
+#define SL_DLQ_HDR_ORIGINAL_FNV1A "sluice.dlq.original_fnv1a64"
+
+/* Leading bytes of an oversized value that its dead-letter copy keeps. */
+#define SL_DLQ_EXCERPT_BYTES 1024
+
 /* Where a failed record came from, read from the headers of a retry. */
 typedef struct sl_dlq_origin {
     char topic[SL_ID_MAX + 1];
@@ -56,6 +66,20 @@ typedef struct sl_dlq_origin {
 int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
                    const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
                    const char *error, int64_t now_ms, int timeout_ms);
+
+/**
+ * Publishes a dead-letter copy of orig like sl_dlq_publish, but with only
+ * the first SL_DLQ_EXCERPT_BYTES bytes of its value (all of it when
+ * shorter) and two more headers, SL_DLQ_HDR_ORIGINAL_SIZE and
+ * SL_DLQ_HDR_ORIGINAL_FNV1A, describing the whole value. For values too
+ * large to copy into dlq-messages (payload_too_large): a retry of the
+ * excerpt cannot succeed, so use a permanent class. Returns SL_OK once the
+ * bus accepted it, or the bus's error: the caller must then not commit
+ * orig.
+ */
+int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
+                           const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                           const char *error, int64_t now_ms, int timeout_ms);
 
 /**
  * Publishes a dead-letter row's record back to its original topic for a
