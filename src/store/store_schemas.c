@@ -2,9 +2,8 @@
 /*
  * The back-end-neutral half of the schema registry rows: argument checks
  * and dispatch through the optional schema_* entries of the operation
- * table. A back end without them (store_pg.c may not have them yet)
- * returns SL_EINVAL, so the registry server reports the store as
- * unsupported instead of crashing.
+ * table. A back end without them returns SL_EINVAL, so the registry
+ * server reports the store as unsupported instead of crashing.
  */
 #include <stdlib.h>
 #include <string.h>
