@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "util/err.h"
 #include "util/hash.h"
 
@@ -124,6 +126,53 @@ int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
                           orig->value, excerpt_len, headers, 10, timeout_ms,
                           NULL);
+}
+
+/* Writes the SHA-256 of data as 64 lowercase hex digits and a NUL. */
+static int sha256_hex(const void *data, size_t len, char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+        md_len != 32)
+        return SL_EIO;
+    for (unsigned int i = 0; i < md_len; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    out[64] = '\0';
+    return SL_OK;
+}
+
+int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
+                             size_t key_len, const void *value,
+                             size_t value_len, size_t max_bytes, int64_t now_ms,
+                             int timeout_ms)
+{
+    sl_header_t headers[10];
+    header_text_t text;
+    char sha[65], size[24], error[SL_TEXT_MAX + 1];
+    size_t excerpt =
+        value_len < SL_DLQ_EXCERPT_BYTES ? value_len : SL_DLQ_EXCERPT_BYTES;
+    int rc = sha256_hex(value, value_len, sha);
+
+    if (rc != SL_OK)
+        return rc;
+    snprintf(size, sizeof(size), "%zu", value_len);
+    /* The bus refuses the whole value, and a copy of it would be refused
+     * too, so the digest identifies it by size and hash. */
+    snprintf(error, sizeof(error),
+             "payload_too_large: value of %zu bytes is over the limit of %zu;"
+             " sha256=%s; the payload holds its first %zu bytes",
+             value_len, max_bytes, sha, excerpt);
+    fill_headers(headers, &text, topic, -1, -1, SL_DLQ_VALIDATION, error, 1,
+                 now_ms, now_ms);
+    headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
+    headers[9] = (sl_header_t){SL_DLQ_HDR_SHA256, sha, 64};
+    return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, key, key_len, value, excerpt,
+                          headers, 10, timeout_ms, NULL);
 }
 
 int sl_dlq_publish_retry(sl_bus_t *bus, const sl_dlq_entry_t *entry,

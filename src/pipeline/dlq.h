@@ -35,6 +35,13 @@
 #define SL_DLQ_HDR_ATTEMPT "sluice.dlq.attempt"
 #define SL_DLQ_HDR_FIRST_FAILURE "sluice.dlq.first_failure_ms"
 #define SL_DLQ_HDR_LAST_FAILURE "sluice.dlq.last_failure_ms"
+/* Only on the digest of a value too large for the bus: its size in bytes
+ * and its SHA-256 as 64 lowercase hex digits. */
+#define SL_DLQ_HDR_ORIGINAL_SIZE "sluice.dlq.original_size"
+#define SL_DLQ_HDR_SHA256 "sluice.dlq.sha256"
+
+/* Bytes of an oversized value kept in its dead-letter digest. */
+#define SL_DLQ_EXCERPT_BYTES 1024
 
 /* Headers of a dead-letter copy that contains only an excerpt of a value
  * too large to copy whole (sl_dlq_publish_excerpt). They give the original
@@ -80,6 +87,22 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
 int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
                            const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
                            const char *error, int64_t now_ms, int timeout_ms);
+
+/**
+ * Publishes the digest of a record that was never published because its
+ * value of value_len bytes is over max_bytes, the most the bus takes.
+ * The digest goes to dlq-messages keyed by key, and its value holds only
+ * the first SL_DLQ_EXCERPT_BYTES bytes of value. Its headers name topic
+ * with partition and offset -1 (the record has no position), class
+ * validation, error "payload_too_large: ..." with the size, the limit and
+ * the SHA-256, attempt 1, and SL_DLQ_HDR_ORIGINAL_SIZE and
+ * SL_DLQ_HDR_SHA256. Returns SL_OK once the bus accepted it, or the bus's
+ * error.
+ */
+int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
+                             size_t key_len, const void *value,
+                             size_t value_len, size_t max_bytes, int64_t now_ms,
+                             int timeout_ms);
 
 /**
  * Publishes a dead-letter row's record back to its original topic for a
