@@ -89,6 +89,9 @@ static const setting_t settings[] = {
      "each process registers the built-in schemas in memory"},
     {"registry-listen", T_STRING, OFF(registry_listen), "127.0.0.1:8081", 0, 0,
      "address `sluice registry` serves on, HOST:PORT"},
+    {"metrics-listen", T_STRING, OFF(metrics_listen), "", 0, 0,
+     "address, HOST:PORT, where a role other than api serves /metrics for "
+     "Prometheus; empty = no listener (the API serves /metrics itself)"},
     {"bus-partitions", T_INT, OFF(bus_partitions), "6", 1, 256,
      "partitions per topic of the in-process bus, and of the Kafka topics "
      "sluice creates"},

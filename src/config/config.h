@@ -55,6 +55,7 @@ typedef struct sl_config {
     /* schema registry */
     char *registry_url;    /* remote registry base URL; "" = in-process */
     char *registry_listen; /* `sluice registry` address, HOST:PORT */
+    char *metrics_listen;  /* a role's own /metrics address; "" = none */
     int bus_partitions;
     int bus_capacity;
     /* detector */
