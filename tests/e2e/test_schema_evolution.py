@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Evolves the sensor reading schema through `sluice registry` on a
+throwaway PostgreSQL server, and checks what the registry and the
+processor do with each version.
+
+- The registry keeps ids, subjects and versions in PostgreSQL: a restarted
+  registry serves the same ids and gives a re-registered schema its id.
+- Version 2 (an optional field with a default) is accepted under BACKWARD,
+  the default. Frames written with it by python3-avro are consumed by
+  `sluice run` and stored under version 1, its reader schema.
+- Breaking changes get HTTP 409 with error_code 409 and the reason. PUT
+  /config and PUT /config/{subject} change the decision as the Confluent
+  registry's levels NONE, FORWARD and FULL do.
+
+Everything listens on 127.0.0.1 or on a unix socket in a temporary
+folder, and every process started here is stopped at exit.
+"""
+import atexit
+import datetime
+import glob
+import io
+import json
+import os
+import pwd
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import avro.io
+import avro.schema
+
+from harness import Sluice, free_port, strict_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "schemas")
+SUBJECT = "sensor-readings-value"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+_PROCESSES = []
+_CLEANUPS = []
+
+
+@atexit.register
+def _stop_everything():
+    """Kills what a failed test left running, then removes temp folders."""
+    for proc in _PROCESSES:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for cleanup in reversed(_CLEANUPS):
+        cleanup()
+
+
+def read_text(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8")
+
+
+class Postgres:
+    """A PostgreSQL cluster in a temporary folder, reachable only through a
+    unix socket there. Under root the server runs as the postgres user,
+    because PostgreSQL refuses to run as root."""
+
+    def __init__(self):
+        self.bin_dir = self._find_bin_dir()
+        self.dir = tempfile.mkdtemp(prefix="sluice-pg-")
+        _CLEANUPS.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        self.prefix = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self.prefix = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+        self.data = os.path.join(self.dir, "data")
+        self._run(["initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
+                   "-E", "UTF8", "--no-sync"])
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write("\nlisten_addresses = ''\n"
+                    "unix_socket_directories = '%s'\n"
+                    "fsync = off\nsynchronous_commit = off\n" % self.dir)
+        self._run(["pg_ctl", "start", "-w", "-s", "-D", self.data, "-l",
+                   os.path.join(self.dir, "server.log")])
+        _CLEANUPS.append(self.stop)
+        self.psql("CREATE DATABASE sluice", db="postgres")
+        self.url = "postgresql:///sluice?host=%s&user=postgres" % self.dir
+
+    @staticmethod
+    def _find_bin_dir():
+        env = os.environ.get("SLUICE_PG_BINDIR")
+        if env:
+            return env
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise AssertionError("PostgreSQL server binaries not found: set "
+                                 "SLUICE_PG_BINDIR or install postgresql")
+        return os.path.dirname(found[-1])
+
+    def _run(self, args):
+        cmd = self.prefix + [os.path.join(self.bin_dir, args[0])] + args[1:]
+        done = subprocess.run(cmd, capture_output=True, timeout=120)
+        assert done.returncode == 0, "%s failed: %s" % (
+            args[0], done.stderr.decode("utf-8", "replace"))
+
+    def stop(self):
+        subprocess.run(self.prefix + [os.path.join(self.bin_dir, "pg_ctl"),
+                                      "stop", "-w", "-s", "-m", "fast", "-D",
+                                      self.data], capture_output=True,
+                       timeout=60)
+
+    def psql(self, sql, db="sluice"):
+        done = subprocess.run(
+            ["psql", "-h", self.dir, "-U", "postgres", "-d", db, "-tAqc",
+             sql], capture_output=True, timeout=30)
+        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+        return done.stdout.decode("utf-8").strip()
+
+
+class Registry:
+    """One `sluice registry` process on a free loopback port."""
+
+    def __init__(self, binary, store, log_path):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = log_path
+        # A restarted registry appends to the log of the first one.
+        started = read_text(log_path).count("listening") \
+            if os.path.exists(log_path) else 0
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary, "registry", "--store", store, "--registry-listen",
+             "127.0.0.1:%d" % self.port], stdout=self.log,
+            stderr=subprocess.STDOUT)
+        _PROCESSES.append(self.proc)
+        deadline = time.time() + 30
+        while read_text(log_path).count("listening") <= started:
+            assert self.proc.poll() is None, "registry exited:\n" + \
+                read_text(log_path)
+            assert time.time() < deadline, "registry did not start:\n" + \
+                read_text(log_path)
+            time.sleep(0.1)
+
+    def request(self, method, path, body=None):
+        """Returns (HTTP status, parsed JSON reply)."""
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method,
+            headers={"Content-Type":
+                     "application/vnd.schemaregistry.v1+json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, strict_json(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            return e.code, strict_json(e.read().decode("utf-8"))
+
+    def register(self, subject, schema_text):
+        return self.request("POST", "/subjects/%s/versions" % subject,
+                            {"schema": schema_text})
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        assert code == 0, "registry exited with %d:\n%s" % (
+            code, read_text(self.log_path))
+
+
+def schema_file(name):
+    if name == "v1":
+        return read_text(os.path.join(ROOT, "schemas", "sensor_reading.avsc"))
+    return read_text(os.path.join(FIXTURES, "sensor_reading_%s.avsc" % name))
+
+
+def registered_id(registry, subject, name):
+    status, body = registry.register(subject, schema_file(name))
+    assert status == 200, (subject, name, status, body)
+    assert isinstance(body.get("id"), int) and body["id"] > 0, body
+    return body["id"]
+
+
+def assert_incompatible(registry, subject, name, level, field):
+    """Checks a 409 whose message names the level and the field."""
+    status, body = registry.register(subject, schema_file(name))
+    assert status == 409, (subject, name, status, body)
+    assert body.get("error_code") == 409, body
+    message = body.get("message", "")
+    assert "incompatible" in message, message
+    assert level in message, message
+    assert field in message, message
+
+
+def check_registration_and_restart(pg, registry_factory):
+    """Registers v1 and v2, rejects breaking versions, then restarts the
+    registry and checks that PostgreSQL kept ids and versions."""
+    registry = registry_factory()
+    status, body = registry.request("GET", "/config")
+    assert (status, body) == (200, {"compatibilityLevel": "BACKWARD"}), body
+
+    v1 = registered_id(registry, SUBJECT, "v1")
+    assert registered_id(registry, SUBJECT, "v1") == v1
+    v2 = registered_id(registry, SUBJECT, "v2")
+    assert v2 != v1, (v1, v2)
+    assert_incompatible(registry, SUBJECT, "required_site", "BACKWARD", "site")
+    assert_incompatible(registry, SUBJECT, "value_string", "BACKWARD",
+                        "value")
+    status, body = registry.request("GET", "/subjects/%s/versions" % SUBJECT)
+    assert (status, body) == (200, [1, 2]), body
+    assert pg.psql("SELECT count(*) FROM schemas") == "2"
+    registry.stop()
+
+    # A second registry process on the same database.
+    registry = registry_factory()
+    status, body = registry.request("GET", "/schemas/ids/%d" % v2)
+    assert status == 200, (status, body)
+    assert "firmware" in body["schema"], body
+    status, body = registry.request("GET",
+                                    "/subjects/%s/versions/latest" % SUBJECT)
+    assert status == 200, (status, body)
+    assert (body["id"], body["version"]) == (v2, 2), body
+    assert registered_id(registry, SUBJECT, "v1") == v1
+    assert registered_id(registry, SUBJECT, "v2") == v2
+    assert pg.psql("SELECT count(*) FROM schemas") == "2"
+    return registry, v1, v2
+
+
+def check_levels(registry):
+    """Checks the decisions of each level on a subject of its own, the
+    global level, and an invalid level."""
+    expected = {
+        # level: (accepted, [(rejected, field named in the reason)])
+        "FORWARD": (["v2", "required_site"], [("no_location", "location"),
+                                              ("value_string", "value")]),
+        "FULL": (["v2"], [("required_site", "site"),
+                          ("no_location", "location"),
+                          ("value_string", "value")]),
+        "NONE": (["value_string", "required_site"], []),
+    }
+    for level, (accepted, rejected) in expected.items():
+        subject = "evolution-%s-value" % level.lower()
+        status, body = registry.request("PUT", "/config/" + subject,
+                                        {"compatibility": level})
+        assert (status, body) == (200, {"compatibility": level}), body
+        status, body = registry.request("GET", "/config/" + subject)
+        assert (status, body) == (200, {"compatibilityLevel": level}), body
+        registered_id(registry, subject, "v1")
+        for name, field in rejected:
+            assert_incompatible(registry, subject, name, level, field)
+        for name in accepted:
+            registered_id(registry, subject, name)
+
+    # BACKWARD accepts a dropped field, which FORWARD rejected above.
+    registered_id(registry, "evolution-backward-value", "v1")
+    registered_id(registry, "evolution-backward-value", "no_location")
+
+    # The global level applies to subjects without a level of their own.
+    status, body = registry.request("PUT", "/config",
+                                    {"compatibility": "NONE"})
+    assert (status, body) == (200, {"compatibility": "NONE"}), body
+    registered_id(registry, "evolution-global-value", "v1")
+    registered_id(registry, "evolution-global-value", "value_string")
+    status, body = registry.request("GET", "/config/evolution-full-value")
+    assert body == {"compatibilityLevel": "FULL"}, body
+    status, body = registry.request("PUT", "/config",
+                                    {"compatibility": "BACKWARD"})
+    assert status == 200, (status, body)
+    registered_id(registry, "evolution-default-value", "v1")
+    assert_incompatible(registry, "evolution-default-value", "value_string",
+                        "BACKWARD", "value")
+
+    status, body = registry.request("PUT", "/config/" + SUBJECT,
+                                    {"compatibility": "SIDEWAYS"})
+    assert status == 422, (status, body)
+    assert body.get("error_code") == 42203, body
+    status, body = registry.request("GET", "/config/" + SUBJECT)
+    assert body == {"compatibilityLevel": "BACKWARD"}, body
+
+
+def v2_frame(schema, schema_id, reading):
+    """Encodes reading with python3-avro in the Confluent wire format."""
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, schema_id))
+    datum = dict(reading)
+    datum["timestamp"] = EPOCH + datetime.timedelta(
+        milliseconds=reading["timestamp"])
+    avro.io.DatumWriter(schema).write(datum, avro.io.BinaryEncoder(out))
+    return out.getvalue()
+
+
+def v2_readings():
+    now_ms = int(time.time() * 1000) - 60000
+    base = {"sensor_type": "temperature", "location": "hall-2",
+            "anomaly": False,
+            "metadata": {"battery_level": 88, "signal_strength": -61}}
+    return [
+        dict(base, sensor_id="evo-1", value=21.25, timestamp=now_ms,
+             unit="celsius", firmware="2.4.1"),
+        dict(base, sensor_id="evo-2", value=-3.5, timestamp=now_ms + 1,
+             unit=None, firmware=None),
+        dict(base, sensor_id="evo-3", value=1013.0, timestamp=now_ms + 2,
+             sensor_type="pressure", unit="hPa", firmware="ß-1"),
+    ]
+
+
+def check_v2_frames_stored(registry, v2, work):
+    """Runs `sluice run` on a frames file written with v2 and checks that
+    each reading is stored with its values under the v1 reader."""
+    schema = avro.schema.parse(schema_file("v2"))
+    readings = v2_readings()
+    frames = os.path.join(work, "v2.frames")
+    with open(frames, "w") as f:
+        for r in readings:
+            f.write("sensor-readings\t%s\t%s\n" % (
+                r["sensor_id"].encode("utf-8").hex(),
+                v2_frame(schema, v2, r).hex()))
+
+    os.mkdir(os.path.join(work, "run"))
+    run = Sluice("--registry-url", registry.url, "--no-generators",
+                 "--no-detector", "--replay", frames, "--format", "frames",
+                 workdir=os.path.join(work, "run"))
+    found = {}
+
+    def all_stored():
+        for r in readings:
+            status, body = run.get("/api/v1/sensors/latest?sensor_id=" +
+                                   r["sensor_id"])
+            assert status == 200, (status, body)
+            if body["count"] == 1:
+                found[r["sensor_id"]] = body["readings"][0]
+        return len(found) == len(readings)
+
+    run.wait_until(all_stored, "the v2 readings in the API")
+    for r in readings:
+        got = found[r["sensor_id"]]
+        assert got["sensor_type"] == r["sensor_type"], got
+        assert got["value"] == r["value"], got
+        assert got["location"] == r["location"], got
+        assert got["unit"] == r["unit"], got
+        assert got["metadata"] == r["metadata"], got
+        assert "firmware" not in got, got
+    status, body = run.get("/api/v1/dlq")
+    assert (status, body["count"]) == (200, 0), body
+    assert run.stop() == 0, run.read_log()
+
+    db = sqlite3.connect(run.db)
+    rows = db.execute("SELECT sensor_id, timestamp_ms, value, unit FROM "
+                      "sensor_readings ORDER BY sensor_id").fetchall()
+    db.close()
+    assert rows == [(r["sensor_id"], r["timestamp"], r["value"], r["unit"])
+                    for r in readings], rows
+
+
+def main():
+    binary = os.environ["SLUICE_BINARY"]
+    work = tempfile.mkdtemp(prefix="sluice-evolution-")
+    _CLEANUPS.append(lambda: shutil.rmtree(work, ignore_errors=True))
+    pg = Postgres()
+    log_path = os.path.join(work, "registry.log")
+
+    registry, v1, v2 = check_registration_and_restart(
+        pg, lambda: Registry(binary, pg.url, log_path))
+    check_v2_frames_stored(registry, v2, work)
+    check_levels(registry)
+    registry.stop()
+    print("schema evolution: v1 id %d, v2 id %d on PostgreSQL; v2 frames "
+          "stored under the v1 reader" % (v1, v2))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print("FAIL:", e, file=sys.stderr)
+        sys.exit(1)
