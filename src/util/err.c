@@ -26,6 +26,8 @@ const char *sl_strerror(int err)
         return "rejected by validation";
     case SL_EBUSY:
         return "busy";
+    case SL_ETOOBIG:
+        return "record too large";
     }
     return "unknown error";
 }

@@ -19,6 +19,7 @@ typedef enum sl_err {
     SL_EDECODE = -8,   /* bytes do not form a valid record */
     SL_EREJECTED = -9, /* a record failed validation */
     SL_EBUSY = -10,    /* a resource is locked by someone else */
+    SL_ETOOBIG = -11,  /* a record is larger than the limit allows */
 } sl_err_t;
 
 /** Returns a static English description of an sl_err_t value. */
