@@ -20,24 +20,22 @@ import atexit
 import datetime
 import glob
 import io
-import json
 import os
 import pwd
 import shutil
-import signal
 import sqlite3
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import avro.io
 import avro.schema
 
-from harness import Sluice, free_port, strict_json
+import registry_process
+from harness import Sluice
+from registry_process import Registry, read_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -45,24 +43,17 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures", "schemas")
 SUBJECT = "sensor-readings-value"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
-_PROCESSES = []
 _CLEANUPS = []
 
 
 @atexit.register
 def _stop_everything():
-    """Kills what a failed test left running, then removes temp folders."""
-    for proc in _PROCESSES:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    """Kills the registries a failed test left running, then stops
+    PostgreSQL and removes temp folders. atexit runs this handler before
+    the one of registry_process, so it stops the registries itself."""
+    registry_process.kill_leftovers()
     for cleanup in reversed(_CLEANUPS):
         cleanup()
-
-
-def read_text(path):
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8")
 
 
 class Postgres:
@@ -121,55 +112,6 @@ class Postgres:
              sql], capture_output=True, timeout=30)
         assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
         return done.stdout.decode("utf-8").strip()
-
-
-class Registry:
-    """One `sluice registry` process on a free loopback port."""
-
-    def __init__(self, binary, store, log_path):
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log_path = log_path
-        # A restarted registry appends to the log of the first one.
-        started = read_text(log_path).count("listening") \
-            if os.path.exists(log_path) else 0
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [binary, "registry", "--store", store, "--registry-listen",
-             "127.0.0.1:%d" % self.port], stdout=self.log,
-            stderr=subprocess.STDOUT)
-        _PROCESSES.append(self.proc)
-        deadline = time.time() + 30
-        while read_text(log_path).count("listening") <= started:
-            assert self.proc.poll() is None, "registry exited:\n" + \
-                read_text(log_path)
-            assert time.time() < deadline, "registry did not start:\n" + \
-                read_text(log_path)
-            time.sleep(0.1)
-
-    def request(self, method, path, body=None):
-        """Returns (HTTP status, parsed JSON reply)."""
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        req = urllib.request.Request(
-            self.url + path, data=data, method=method,
-            headers={"Content-Type":
-                     "application/vnd.schemaregistry.v1+json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, strict_json(r.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            return e.code, strict_json(e.read().decode("utf-8"))
-
-    def register(self, subject, schema_text):
-        return self.request("POST", "/subjects/%s/versions" % subject,
-                            {"schema": schema_text})
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        self.log.close()
-        assert code == 0, "registry exited with %d:\n%s" % (
-            code, read_text(self.log_path))
 
 
 def schema_file(name):
