@@ -404,6 +404,61 @@ static void test_id_fetched_once(void **state)
     assert_int_equal(sl_registry_server_requests(fx->srv), before + 1);
 }
 
+/* While the registry is down, ids the client has fetched are served from
+ * its cache, and other calls fail with SL_EIO, a retryable code, naming
+ * the request. Once a registry is back on the same store and port, the
+ * same call succeeds. */
+static void test_client_outage_then_recovery(void **state)
+{
+    fixture_t *fx = *state;
+    int32_t cached = register_ok(fx, SUBJECT, v1_json);
+    int32_t uncached = register_ok(fx, "other-value", v2_optional_json);
+    int port = sl_registry_server_port(fx->srv);
+    char expected[96];
+    char err[512] = "";
+    char *text = NULL;
+    int32_t id = -1;
+
+    assert_int_equal(
+        sl_registry_client_schema(fx->client, cached, &text, err, sizeof(err)),
+        SL_OK);
+    free(text);
+    sl_registry_server_stop(fx->srv);
+    fx->srv = NULL;
+
+    text = NULL;
+    assert_int_equal(
+        sl_registry_client_schema(fx->client, cached, &text, err, sizeof(err)),
+        SL_OK);
+    assert_non_null(strstr(text, "\"value\""));
+    free(text);
+
+    text = NULL;
+    assert_int_equal(sl_registry_client_schema(fx->client, uncached, &text, err,
+                                               sizeof(err)),
+                     SL_EIO);
+    assert_null(text);
+    snprintf(expected, sizeof(expected), "GET %s/schemas/ids/%d", fx->url,
+             (int)uncached);
+    assert_non_null(strstr(err, expected));
+    assert_int_equal(sl_registry_client_register(fx->client, SUBJECT,
+                                                 v2_optional_json, &id, err,
+                                                 sizeof(err)),
+                     SL_EIO);
+    assert_non_null(strstr(err, "POST"));
+
+    fx->srv = sl_registry_server_start(fx->store, "127.0.0.1", port, err,
+                                       sizeof(err));
+    if (fx->srv == NULL) {
+        fail_msg("restarting the registry on port %d failed: %s", port, err);
+    }
+    assert_int_equal(sl_registry_client_schema(fx->client, uncached, &text, err,
+                                               sizeof(err)),
+                     SL_OK);
+    assert_non_null(strstr(text, "\"unit\""));
+    free(text);
+}
+
 /* Encodes a v1 record {"id": id_text, "value": value} framed with id. */
 static size_t encode_v1(int32_t schema_id, int value, uint8_t *out,
                         size_t out_size)
@@ -691,6 +746,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_id_fetched_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_decoder_fetches_then_survives_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_outage_then_recovery, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_decoder_unknown_remote_id, setup,
                                         teardown),
         cmocka_unit_test(test_garbage_reply_is_clear_error),
