@@ -688,6 +688,7 @@ int sl_generator_run(const sl_generator_config_t *cfg, struct sl_publisher *pub,
         if (event_gap_ms > 0 && next_event < due)
             due = next_event;
         now = sl_time_mono_ms();
+        sl_publisher_flush(pub); /* a batching publisher holds no records */
         if (due > (double)now)
             sl_time_sleep_ms(
                 (int64_t)fmin(ceil(due - (double)now), GEN_STOP_CHECK_MS));

@@ -7,18 +7,38 @@
  */
 #include "pipeline/publish.h"
 
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/dlq.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 /* Maximum encoded record, in bytes. A reading needs at most about 500
  * bytes: a 127-byte id, a 255-byte location, a 31-byte unit and fixed
  * fields. An event has eleven strings of at most 255 bytes each plus fixed
  * fields, under 3.5 KiB. Both fit with the 5-byte frame header. */
 #define SL_PUBLISH_MAX_BYTES 8192
+
+/* Reports without a report function are logged one by one up to this
+ * many, then every PUBLISH_LOG_EVERY-th. */
+#define PUBLISH_LOG_LIMIT 100
+#define PUBLISH_LOG_EVERY 10000
+
+/* A queued record. Its topic, key and value live in the publisher's
+ * arena, at these offsets, because the arena moves when it grows. */
+typedef struct queued {
+    size_t topic_at;
+    size_t key_at;
+    size_t key_len;
+    size_t value_at;
+    size_t value_len;
+    uint64_t tag;
+} queued_t;
 
 struct sl_publisher {
     sl_bus_t *bus;
@@ -28,6 +48,24 @@ struct sl_publisher {
     int32_t event_schema_id;
     sl_encoder_t *reading_enc;
     sl_encoder_t *event_enc;
+
+    size_t max_payload;
+    size_t batch_max; /* records per batch; <= 1: no batching */
+    bool closed;      /* a flush found the bus closed */
+    uint64_t tag;
+    sl_publish_report_fn report;
+    void *report_ctx;
+    sl_publisher_stats_t stats;
+
+    /* The batch: queue[0..count) with their bytes in arena[0..arena_len),
+     * and the bus records built from them at each flush. */
+    queued_t *queue;
+    sl_bus_record_t *records;
+    size_t count;
+    size_t cap;
+    uint8_t *arena;
+    size_t arena_len;
+    size_t arena_cap;
 };
 
 /* Registers a built-in schema under "<topic>-value" and creates its
@@ -80,6 +118,7 @@ sl_publisher_t *sl_publisher_create(sl_bus_t *bus, sl_registry_t *reg,
     pub->bus = bus;
     pub->reg = reg;
     pub->timeout_ms = timeout_ms;
+    pub->max_payload = SL_PUBLISH_MAX_PAYLOAD_DEFAULT;
 
     if (register_topic(reg, SL_TOPIC_SENSOR_READINGS, "sensor_reading.avsc",
                        &pub->reading_schema_id, &pub->reading_enc) != SL_OK)
@@ -98,52 +137,324 @@ void sl_publisher_destroy(sl_publisher_t *pub)
 {
     if (pub == NULL)
         return;
+    sl_publisher_flush(pub);
     sl_encoder_destroy(pub->reading_enc);
     sl_encoder_destroy(pub->event_enc);
+    free(pub->queue);
+    free(pub->records);
+    free(pub->arena);
     free(pub);
+}
+
+int sl_publisher_set_batch(sl_publisher_t *pub, size_t max_records)
+{
+    int rc = sl_publisher_flush(pub);
+
+    pub->batch_max = max_records;
+    return rc;
+}
+
+void sl_publisher_set_report(sl_publisher_t *pub, sl_publish_report_fn fn,
+                             void *ctx)
+{
+    pub->report = fn;
+    pub->report_ctx = ctx;
+}
+
+void sl_publisher_set_tag(sl_publisher_t *pub, uint64_t tag)
+{
+    pub->tag = tag;
+}
+
+void sl_publisher_set_max_payload(sl_publisher_t *pub, size_t max_bytes)
+{
+    pub->max_payload =
+        max_bytes > 0 ? max_bytes : SL_PUBLISH_MAX_PAYLOAD_DEFAULT;
+}
+
+void sl_publisher_stats(const sl_publisher_t *pub, sl_publisher_stats_t *out)
+{
+    *out = pub->stats;
+    out->queued = pub->count;
+}
+
+static bool batching(const sl_publisher_t *pub)
+{
+    return pub->batch_max > 1;
+}
+
+/* Counts a queued record that did not reach its topic and tells the report
+ * function, or logs it when there is none. */
+static void report_failure(sl_publisher_t *pub, const sl_bus_record_t *rec,
+                           uint64_t tag, int status)
+{
+    sl_publish_report_t report = {rec->topic,     rec->key, rec->key_len,
+                                  rec->value_len, tag,      status};
+    uint64_t n;
+
+    if (status == SL_EREJECTED)
+        pub->stats.dead_lettered++;
+    else
+        pub->stats.failed++;
+    if (pub->report != NULL) {
+        pub->report(pub->report_ctx, &report);
+        return;
+    }
+    n = pub->stats.failed + pub->stats.dead_lettered;
+    if (n <= PUBLISH_LOG_LIMIT || n % PUBLISH_LOG_EVERY == 0)
+        sl_log_warn("publish",
+                    "batched publish failed topic=%s value_bytes=%zu "
+                    "failed_total=%" PRIu64 " dead_lettered_total=%" PRIu64
+                    ": %s",
+                    rec->topic, rec->value_len, pub->stats.failed,
+                    pub->stats.dead_lettered, sl_strerror(status));
+}
+
+/* Publishes the digest of an oversized record. Returns SL_EREJECTED once
+ * it is in dlq-messages, or the bus's error. */
+static int dead_letter_oversized(sl_publisher_t *pub, const char *topic,
+                                 const void *key, size_t key_len,
+                                 const void *value, size_t value_len)
+{
+    int rc = sl_dlq_publish_oversized(pub->bus, topic, key, key_len, value,
+                                      value_len, pub->max_payload,
+                                      sl_time_now_ms(), pub->timeout_ms);
+
+    sl_log_warn("publish",
+                "record too large for the bus topic=%s value_bytes=%zu "
+                "max_bytes=%zu: %s",
+                topic, value_len, pub->max_payload,
+                rc == SL_OK ? "its digest went to " SL_TOPIC_DLQ
+                            : sl_strerror(rc));
+    return rc == SL_OK ? SL_EREJECTED : rc;
+}
+
+/* Builds the bus records of the batch from the arena offsets. */
+static void batch_records(sl_publisher_t *pub)
+{
+    for (size_t i = 0; i < pub->count; i++) {
+        const queued_t *q = &pub->queue[i];
+
+        pub->records[i] = (sl_bus_record_t){
+            .topic = (const char *)pub->arena + q->topic_at,
+            .partition = -1,
+            .key = pub->arena + q->key_at,
+            .key_len = q->key_len,
+            .value = pub->arena + q->value_at,
+            .value_len = q->value_len,
+        };
+    }
+}
+
+/* Settles one record after sl_bus_publish_batch. The batch stops at the
+ * first record it cannot queue and fails the rest with the same status, so
+ * an invalid record (SL_EINVAL) is tried again on its own: the records
+ * after it, which were not sent, get through, still in order. */
+static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
+{
+    int status = rec->status;
+
+    if (status == SL_EINVAL)
+        status = sl_bus_publish(pub->bus, rec->topic, -1, rec->key,
+                                rec->key_len, rec->value, rec->value_len, NULL,
+                                0, pub->timeout_ms, NULL);
+    if (status == SL_OK) {
+        pub->stats.published++;
+        return SL_OK;
+    }
+    if (status == SL_ECLOSED)
+        pub->closed = true;
+    report_failure(pub, rec, tag, status);
+    return status;
+}
+
+int sl_publisher_flush(sl_publisher_t *pub)
+{
+    int first_error = SL_OK;
+
+    if (pub == NULL)
+        return SL_EINVAL;
+    if (pub->count == 0)
+        return SL_OK;
+    batch_records(pub);
+    sl_bus_publish_batch(pub->bus, pub->records, pub->count, pub->timeout_ms);
+    for (size_t i = 0; i < pub->count; i++) {
+        int rc = settle(pub, &pub->records[i], pub->queue[i].tag);
+
+        if (rc != SL_OK && first_error == SL_OK)
+            first_error = rc;
+    }
+    pub->count = 0;
+    pub->arena_len = 0;
+    return first_error;
+}
+
+/* Makes room for one more queued record and need more arena bytes. */
+static int reserve(sl_publisher_t *pub, size_t need)
+{
+    if (pub->count == pub->cap) {
+        size_t cap = pub->cap == 0 ? 64 : pub->cap * 2;
+        queued_t *queue = realloc(pub->queue, cap * sizeof(*queue));
+        sl_bus_record_t *records;
+
+        if (queue == NULL)
+            return SL_ENOMEM;
+        pub->queue = queue;
+        records = realloc(pub->records, cap * sizeof(*records));
+        if (records == NULL)
+            return SL_ENOMEM;
+        pub->records = records;
+        pub->cap = cap;
+    }
+    if (need > pub->arena_cap - pub->arena_len) {
+        size_t cap = pub->arena_cap == 0 ? 64 * 1024 : pub->arena_cap;
+        uint8_t *arena;
+
+        while (need > cap - pub->arena_len)
+            cap *= 2;
+        arena = realloc(pub->arena, cap);
+        if (arena == NULL)
+            return SL_ENOMEM;
+        pub->arena = arena;
+        pub->arena_cap = cap;
+    }
+    return SL_OK;
+}
+
+/* Copies len bytes to the end of the arena and returns their offset. The
+ * caller reserved the room. */
+static size_t arena_put(sl_publisher_t *pub, const void *data, size_t len)
+{
+    size_t at = pub->arena_len;
+
+    if (len > 0)
+        memcpy(pub->arena + at, data, len);
+    pub->arena_len += len;
+    return at;
+}
+
+/* Queues the record whose topic and key are given and whose value_len
+ * bytes of value the caller already wrote at value_at, then flushes when
+ * the batch is full. Returns SL_OK: what the flush found is reported. */
+static int enqueue(sl_publisher_t *pub, const char *topic, const void *key,
+                   size_t key_len, size_t value_at, size_t value_len)
+{
+    queued_t *q = &pub->queue[pub->count++];
+
+    q->value_at = value_at;
+    q->value_len = value_len;
+    q->key_at = arena_put(pub, key, key_len);
+    q->key_len = key_len;
+    q->topic_at = arena_put(pub, topic, strlen(topic) + 1);
+    q->tag = pub->tag;
+    if (pub->count >= pub->batch_max ||
+        pub->arena_len >= SL_PUBLISH_BATCH_MAX_BYTES)
+        sl_publisher_flush(pub);
+    return SL_OK;
+}
+
+/* Counts the outcome of a record published on its own. */
+static int count_direct(sl_publisher_t *pub, int rc)
+{
+    if (rc == SL_OK)
+        pub->stats.published++;
+    else if (rc == SL_EREJECTED)
+        pub->stats.dead_lettered++;
+    else
+        pub->stats.failed++;
+    return rc;
+}
+
+/* Encodes a reading or event into buf, which has SL_PUBLISH_MAX_BYTES. */
+static int encode(sl_publisher_t *pub, const void *rec, bool is_event,
+                  uint8_t *buf, size_t *len)
+{
+    if (is_event)
+        return sl_event_encode(pub->event_enc, rec, buf, SL_PUBLISH_MAX_BYTES,
+                               len);
+    return sl_reading_encode(pub->reading_enc, rec, buf, SL_PUBLISH_MAX_BYTES,
+                             len);
+}
+
+/* Encodes a reading or event straight into the batch. */
+static int queue_encoded(sl_publisher_t *pub, const char *topic,
+                         const char *key, const void *rec, bool is_event)
+{
+    size_t key_len = strlen(key);
+    size_t value_at, len = 0;
+    int rc;
+
+    if (pub->closed)
+        return count_direct(pub, SL_ECLOSED);
+    rc = reserve(pub, SL_PUBLISH_MAX_BYTES + key_len + strlen(topic) + 1);
+    if (rc != SL_OK)
+        return count_direct(pub, rc);
+    value_at = pub->arena_len;
+    rc = encode(pub, rec, is_event, pub->arena + value_at, &len);
+    if (rc != SL_OK)
+        return count_direct(pub, rc);
+    pub->arena_len += len;
+    return enqueue(pub, topic, key, key_len, value_at, len);
+}
+
+/* Encodes a reading or event and publishes it, on its own or batched. */
+static int publish_encoded(sl_publisher_t *pub, const char *topic,
+                           const char *key, const void *rec, bool is_event)
+{
+    uint8_t buf[SL_PUBLISH_MAX_BYTES];
+    size_t len = 0;
+    int rc;
+
+    if (batching(pub))
+        return queue_encoded(pub, topic, key, rec, is_event);
+    rc = encode(pub, rec, is_event, buf, &len);
+    if (rc == SL_OK)
+        rc = sl_bus_publish(pub->bus, topic, -1, key, strlen(key), buf, len,
+                            NULL, 0, pub->timeout_ms, NULL);
+    return count_direct(pub, rc);
 }
 
 int sl_publish_reading(sl_publisher_t *pub, const sl_reading_t *rec)
 {
-    uint8_t buf[SL_PUBLISH_MAX_BYTES];
-    size_t len = 0;
-    int rc;
-
     if (pub == NULL || rec == NULL)
         return SL_EINVAL;
-    rc = sl_reading_encode(pub->reading_enc, rec, buf, sizeof(buf), &len);
-    if (rc != SL_OK)
-        return rc;
-    return sl_bus_publish(pub->bus, SL_TOPIC_SENSOR_READINGS, -1,
-                          rec->sensor_id, strlen(rec->sensor_id), buf, len,
-                          NULL, 0, pub->timeout_ms, NULL);
+    return publish_encoded(pub, SL_TOPIC_SENSOR_READINGS, rec->sensor_id, rec,
+                           false);
 }
 
 int sl_publish_event(sl_publisher_t *pub, const sl_event_t *ev)
 {
-    uint8_t buf[SL_PUBLISH_MAX_BYTES];
-    size_t len = 0;
-    int rc;
-
     if (pub == NULL || ev == NULL)
         return SL_EINVAL;
-    rc = sl_event_encode(pub->event_enc, ev, buf, sizeof(buf), &len);
-    if (rc != SL_OK)
-        return rc;
-    return sl_bus_publish(pub->bus, SL_TOPIC_ECOMMERCE_EVENTS, -1, ev->user_id,
-                          strlen(ev->user_id), buf, len, NULL, 0,
-                          pub->timeout_ms, NULL);
+    return publish_encoded(pub, SL_TOPIC_ECOMMERCE_EVENTS, ev->user_id, ev,
+                           true);
 }
 
 int sl_publish_frame(sl_publisher_t *pub, const char *topic, const void *key,
                      size_t key_len, const void *value, size_t value_len)
 {
-    if (pub == NULL || topic == NULL || topic[0] == '\0')
+    size_t value_at;
+    int rc;
+
+    if (pub == NULL)
         return SL_EINVAL;
-    if ((key == NULL && key_len > 0) || (value == NULL && value_len > 0))
-        return SL_EINVAL;
-    return sl_bus_publish(pub->bus, topic, -1, key, key_len, value, value_len,
-                          NULL, 0, pub->timeout_ms, NULL);
+    if (topic == NULL || topic[0] == '\0' || (key == NULL && key_len > 0) ||
+        (value == NULL && value_len > 0))
+        return count_direct(pub, SL_EINVAL);
+    if (key_len > pub->max_payload || value_len > pub->max_payload - key_len)
+        return count_direct(pub, dead_letter_oversized(pub, topic, key, key_len,
+                                                       value, value_len));
+    if (!batching(pub))
+        return count_direct(pub, sl_bus_publish(pub->bus, topic, -1, key,
+                                                key_len, value, value_len, NULL,
+                                                0, pub->timeout_ms, NULL));
+    if (pub->closed)
+        return count_direct(pub, SL_ECLOSED);
+    rc = reserve(pub, value_len + key_len + strlen(topic) + 1);
+    if (rc != SL_OK)
+        return count_direct(pub, rc);
+    value_at = arena_put(pub, value, value_len);
+    return enqueue(pub, topic, key, key_len, value_at, value_len);
 }
 
 int32_t sl_publisher_reading_schema_id(const sl_publisher_t *pub)

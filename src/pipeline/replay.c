@@ -1340,7 +1340,10 @@ static bool stopped(volatile int *stop)
     return stop != NULL && *stop != 0;
 }
 
-static void pace(pacer_t *pc, int64_t ts_ms, volatile int *stop)
+/* Waits until the record stamped ts_ms is due. Queued records go to the
+ * bus before the wait, so a paced replay does not hold them back. */
+static void pace(pacer_t *pc, int64_t ts_ms, sl_publisher_t *pub,
+                 volatile int *stop)
 {
     int64_t target, now;
 
@@ -1355,6 +1358,9 @@ static void pace(pacer_t *pc, int64_t ts_ms, volatile int *stop)
     }
     target = pc->start_mono_ms +
              (int64_t)((double)(ts_ms - pc->first_ts_ms) / pc->speed);
+    if (sl_time_mono_ms() >= target)
+        return;
+    sl_publisher_flush(pub);
     while (!stopped(stop) && (now = sl_time_mono_ms()) < target) {
         int64_t wait = target - now;
         sl_time_sleep_ms(wait < REPLAY_STOP_CHECK_MS ? wait
@@ -1383,15 +1389,33 @@ static int publish_item(sl_publisher_t *pub, const sl_replay_item_t *item)
     return SL_EINVAL;
 }
 
-static void count_failure(const char *path, const sl_replay_item_t *item,
-                          int rc, sl_replay_stats_t *st)
+/* Logs a record that was not published, by its line. */
+typedef struct failure_log {
+    const char *path;
+    uint64_t logged; /* failures seen so far, for should_log */
+} failure_log_t;
+
+static void log_failure(failure_log_t *fl, uint64_t line, int rc)
 {
-    st->failed++;
-    if (should_log(st->failed))
+    fl->logged++;
+    if (!should_log(fl->logged))
+        return;
+    if (rc == SL_EREJECTED)
         sl_log_warn("replay",
-                    "publish failed file=%s line=%zu failed_total=%" PRIu64
-                    ": %s",
-                    path, item->line, st->failed, sl_strerror(rc));
+                    "record dead-lettered file=%s line=%" PRIu64
+                    ": too large for the bus",
+                    fl->path, line);
+    else
+        sl_log_warn("replay",
+                    "publish failed file=%s line=%" PRIu64
+                    " failed_total=%" PRIu64 ": %s",
+                    fl->path, line, fl->logged, sl_strerror(rc));
+}
+
+/* The publisher's report function: a batched record failed. */
+static void on_report(void *ctx, const sl_publish_report_t *report)
+{
+    log_failure(ctx, report->tag, report->status);
 }
 
 static void count_malformed(const char *path, const char *why,
@@ -1407,17 +1431,64 @@ static void count_malformed(const char *path, const char *why,
                     REPLAY_LOG_LIMIT, path, REPLAY_LOG_EVERY);
 }
 
+/* Publishes the records of an open reader until its end, a read error,
+ * a closed bus or *stop. Returns SL_OK, SL_ENOMEM or SL_EIO. */
+static int replay_records(sl_replay_reader_t *rd, const char *path,
+                          double speed, sl_publisher_t *pub, volatile int *stop,
+                          sl_replay_stats_t *st)
+{
+    failure_log_t fl = {path, 0};
+    sl_replay_item_t *item = malloc(sizeof(*item));
+    pacer_t pc = {0};
+    char err[512];
+    int rc, result = SL_OK;
+
+    if (item == NULL)
+        return SL_ENOMEM;
+    pc.speed = speed;
+    sl_publisher_set_report(pub, on_report, &fl);
+    while (!stopped(stop)) {
+        rc = sl_replay_next(rd, item, err, sizeof(err));
+        if (rc == 0)
+            break;
+        if (rc == SL_EIO) {
+            sl_log_error("replay", "read failed file=%s: %s", path, err);
+            result = SL_EIO;
+            break;
+        }
+        if (rc < 0) {
+            count_malformed(path, err, st);
+            continue;
+        }
+        pace(&pc, item->timestamp_ms, pub, stop);
+        sl_publisher_set_tag(pub, item->line);
+        rc = publish_item(pub, item);
+        if (rc == SL_OK)
+            continue;
+        /* XXX: a record the bus rejects (SL_EFULL after the publisher's
+         * timeout) is logged, counted and skipped, not retried. A
+         * publisher with a negative timeout waits for room instead. */
+        log_failure(&fl, item->line, rc);
+        if (rc == SL_ECLOSED)
+            break;
+    }
+    /* Reports of this flush still reach fl, which lives until here. */
+    sl_publisher_flush(pub);
+    sl_publisher_set_report(pub, NULL, NULL);
+    free(item);
+    return result;
+}
+
 int sl_replay_run(const char *path, const sl_replay_options_t *opt,
                   sl_publisher_t *pub, volatile int *stop,
                   sl_replay_stats_t *stats)
 {
     sl_replay_stats_t st = {0};
     sl_replay_options_t defaults;
-    pacer_t pc = {0};
+    sl_publisher_stats_t before, after;
     sl_replay_reader_t *rd;
-    sl_replay_item_t *item;
     char err[512];
-    int rc, result = SL_OK;
+    int rc;
 
     if (path == NULL || pub == NULL)
         return SL_EINVAL;
@@ -1430,50 +1501,27 @@ int sl_replay_run(const char *path, const sl_replay_options_t *opt,
         sl_log_error("replay", "open failed: %s", err);
         return rc;
     }
-    item = malloc(sizeof(*item));
-    if (item == NULL) {
-        sl_replay_close(rd);
-        return SL_ENOMEM;
-    }
-    pc.speed = opt->speed;
     sl_log_info("replay", "replay started file=%s format=%s speed=%g", path,
                 format_name(rd->format), opt->speed);
 
-    while (!stopped(stop)) {
-        rc = sl_replay_next(rd, item, err, sizeof(err));
-        if (rc == 0)
-            break;
-        if (rc == SL_EIO) {
-            sl_log_error("replay", "read failed file=%s: %s", path, err);
-            result = SL_EIO;
-            break;
-        }
-        if (rc < 0) {
-            count_malformed(path, err, &st);
-            continue;
-        }
-        pace(&pc, item->timestamp_ms, stop);
-        rc = publish_item(pub, item);
-        if (rc == SL_OK) {
-            st.published++;
-            continue;
-        }
-        /* XXX: a record the bus rejects (SL_EFULL after the publisher's
-         * timeout) is logged, counted and skipped, not retried. A
-         * publisher with a negative timeout waits for room instead. */
-        count_failure(path, item, rc, &st);
-        if (rc == SL_ECLOSED)
-            break;
-    }
+    /* The publisher counts every record it was given, batched or not, so
+     * the replay's counts are the change over this run. */
+    sl_publisher_flush(pub);
+    sl_publisher_stats(pub, &before);
+    rc = replay_records(rd, path, opt->speed, pub, stop, &st);
+    sl_publisher_stats(pub, &after);
+    st.published = after.published - before.published;
+    st.failed = after.failed - before.failed;
+    st.dead_lettered = after.dead_lettered - before.dead_lettered;
 
     sl_log_info("replay",
                 "replay finished file=%s published=%" PRIu64
-                " malformed=%" PRIu64 " failed=%" PRIu64 "%s",
-                path, st.published, st.malformed, st.failed,
+                " malformed=%" PRIu64 " failed=%" PRIu64
+                " dead_lettered=%" PRIu64 "%s",
+                path, st.published, st.malformed, st.failed, st.dead_lettered,
                 stopped(stop) ? " (stopped)" : "");
-    free(item);
     sl_replay_close(rd);
     if (stats != NULL)
         *stats = st;
-    return result;
+    return rc;
 }

@@ -110,17 +110,22 @@ void sl_replay_close(sl_replay_reader_t *rd);
 
 /* Counts of one replay run. */
 typedef struct sl_replay_stats {
-    uint64_t published;
-    uint64_t malformed; /* lines that did not parse */
-    uint64_t failed;    /* records the bus or encoder refused */
+    uint64_t published;     /* accepted by the bus */
+    uint64_t malformed;     /* lines that did not parse */
+    uint64_t failed;        /* records the bus or encoder refused */
+    uint64_t dead_lettered; /* too large for the bus; a digest went to
+                               dlq-messages (see sl_publish_frame) */
 } sl_replay_stats_t;
 
 /**
  * Publishes every record of path through pub, paced by opt->speed.
  * Malformed lines are logged with their line number and counted; the
  * replay goes on. Stops early when *stop becomes nonzero (may be NULL).
- * OUT: *stats (may be NULL). Returns SL_OK, the open error, or SL_EIO
- * when reading fails part way (stats then count what was done).
+ * A batching publisher is flushed before each pacing wait and at the end,
+ * so every record is settled and counted on return; the replay uses the
+ * publisher's report function and tag meanwhile and clears them after.
+ * OUT: *stats (may be NULL). Returns SL_OK, the open error, SL_ENOMEM, or
+ * SL_EIO when reading fails part way (stats then count what was done).
  */
 int sl_replay_run(const char *path, const sl_replay_options_t *opt,
                   sl_publisher_t *pub, volatile int *stop,

@@ -52,9 +52,9 @@ bool sl_role__producers_replay_done(sl_role__producers_t *p);
 bool sl_role__producers_failed(sl_role__producers_t *p);
 
 /**
- * Asks the threads to stop and joins them. Each publish in flight
- * completes first, so every record a producer counted as published was
- * accepted by the bus. Accepts producers that never started.
+ * Asks the threads to stop and joins them. Each thread publishes the
+ * batch in hand first, so every record a producer counted as published
+ * was accepted by the bus. Accepts producers that never started.
  */
 void sl_role__producers_stop(sl_role__producers_t *p);
 

@@ -2,7 +2,9 @@
 /*
  * Publisher, replay driver and generator loop on a real in-process bus:
  * readings are keyed by sensor_id and events by user_id, framed with the
- * registered schema ids, and decode back to what went in.
+ * registered schema ids, and decode back to what went in. Batched
+ * publishing keeps per-key order and accounts for every record, and a
+ * frame too large for the bus leaves only a digest in dlq-messages.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 
 #include "bus/bus.h"
 #include "model/validate.h"
+#include "pipeline/dlq.h"
 #include "pipeline/generator.h"
 #include "pipeline/publish.h"
 #include "pipeline/replay.h"
@@ -415,6 +418,345 @@ static void generator_run_publishes_schedule(void **state)
     assert_in_range(events, 6, 11);
 }
 
+/* ---- batching ------------------------------------------------------- */
+
+#define ORDER_SENSORS 5
+#define ORDER_READINGS 103 /* not a multiple of the batch size */
+
+typedef struct order_check {
+    sl_decoder_t *dec;
+    int64_t last_ts[ORDER_SENSORS];
+    int seen[ORDER_SENSORS];
+    int out_of_order;
+} order_check_t;
+
+static void check_order_msg(const sl_msg_t *msg, void *arg)
+{
+    order_check_t *oc = arg;
+    sl_reading_t got;
+    int sensor;
+
+    assert_int_equal(
+        sl_reading_decode(oc->dec, msg->value, msg->value_len, &got),
+        SL_DECODE_OK);
+    assert_int_equal(sscanf(got.sensor_id, "order-%d", &sensor), 1);
+    assert_in_range(sensor, 0, ORDER_SENSORS - 1);
+    if (got.timestamp_ms <= oc->last_ts[sensor])
+        oc->out_of_order++;
+    oc->last_ts[sensor] = got.timestamp_ms;
+    oc->seen[sensor]++;
+}
+
+static void batch_keeps_order_per_key(void **state)
+{
+    fixture_t *fx = *state;
+    sl_reading_t rec = sample_reading();
+    order_check_t oc = {0};
+    sl_publisher_stats_t st;
+
+    assert_int_equal(sl_publisher_set_batch(fx->pub, 10), SL_OK);
+    for (int i = 0; i < ORDER_READINGS; i++) {
+        snprintf(rec.sensor_id, sizeof(rec.sensor_id), "order-%d",
+                 i % ORDER_SENSORS);
+        rec.timestamp_ms = INT64_C(1714557600000) + i;
+        assert_int_equal(sl_publish_reading(fx->pub, &rec), SL_OK);
+    }
+    /* 103 records in batches of 10: the last 3 wait for a flush. */
+    sl_publisher_stats(fx->pub, &st);
+    assert_int_equal(st.queued, 3);
+    assert_int_equal(st.published, 100);
+    assert_int_equal(sl_publisher_flush(fx->pub), SL_OK);
+    sl_publisher_stats(fx->pub, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.published, ORDER_READINGS);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.dead_lettered, 0);
+
+    oc.dec = decoder_for(fx->reg, "sensor_reading.avsc");
+    assert_int_equal(
+        consume_all(fx->bus, SL_TOPIC_SENSOR_READINGS, check_order_msg, &oc),
+        ORDER_READINGS);
+    sl_decoder_destroy(oc.dec);
+    assert_int_equal(oc.out_of_order, 0);
+    for (int s = 0; s < ORDER_SENSORS; s++)
+        assert_int_equal(oc.seen[s], ORDER_READINGS / ORDER_SENSORS +
+                                         (s < ORDER_READINGS % ORDER_SENSORS));
+}
+
+#define REPORT_MAX 16
+
+typedef struct reports {
+    size_t count;
+    int status[REPORT_MAX];
+    uint64_t tag[REPORT_MAX];
+} reports_t;
+
+static void collect_report(void *ctx, const sl_publish_report_t *report)
+{
+    reports_t *r = ctx;
+
+    assert_true(r->count < REPORT_MAX);
+    r->status[r->count] = report->status;
+    r->tag[r->count] = report->tag;
+    r->count++;
+}
+
+static void tag_value_check(const sl_msg_t *msg, void *arg)
+{
+    int *next = arg;
+
+    /* Values are the tags 0, 1, 2, ... of the accepted records. */
+    assert_int_equal(msg->value_len, 1);
+    assert_int_equal(((const uint8_t *)msg->value)[0], *next);
+    (*next)++;
+}
+
+/* A bus of one partition that holds 4 records and a publisher that does
+ * not wait for room: a batch of 10 gets 4 in and 6 refused as SL_EFULL. */
+static void batch_failures_counted(void **state)
+{
+    sl_bus_memory_config_t cfg;
+    sl_registry_t *reg = sl_registry_create();
+    sl_publisher_t *pub;
+    sl_publisher_stats_t st;
+    reports_t reports = {0};
+    sl_bus_t *bus;
+    int next = 0;
+
+    (void)state;
+    sl_bus_memory_config_init(&cfg);
+    cfg.partitions = 1;
+    cfg.partition_capacity = 4;
+    bus = sl_bus_memory_create(&cfg);
+    assert_non_null(bus);
+    pub = sl_publisher_create(bus, reg, 0);
+    assert_non_null(pub);
+    assert_int_equal(sl_publisher_set_batch(pub, 10), SL_OK);
+    sl_publisher_set_report(pub, collect_report, &reports);
+
+    for (uint8_t i = 0; i < 10; i++) {
+        sl_publisher_set_tag(pub, i);
+        /* The 10th call fills the batch and publishes it. */
+        assert_int_equal(sl_publish_frame(pub, "capture", "k", 1, &i, 1),
+                         SL_OK);
+    }
+    sl_publisher_stats(pub, &st);
+    assert_int_equal(st.published, 4);
+    assert_int_equal(st.failed, 6);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(reports.count, 6);
+    for (size_t i = 0; i < reports.count; i++) {
+        assert_int_equal(reports.status[i], SL_EFULL);
+        assert_int_equal(reports.tag[i], 4 + i);
+    }
+    /* The ones that got in are the first four, in order. */
+    assert_int_equal(consume_all(bus, "capture", tag_value_check, &next), 4);
+
+    /* A closed bus fails the batch in hand, then each later call. */
+    assert_int_equal(sl_publish_frame(pub, "capture", "k", 1, "x", 1), SL_OK);
+    sl_bus_close(bus);
+    assert_int_equal(sl_publisher_flush(pub), SL_ECLOSED);
+    assert_int_equal(reports.count, 7);
+    assert_int_equal(reports.status[6], SL_ECLOSED);
+    assert_int_equal(sl_publish_frame(pub, "capture", "k", 1, "y", 1),
+                     SL_ECLOSED);
+    sl_publisher_stats(pub, &st);
+    assert_int_equal(st.published, 4);
+    assert_int_equal(st.failed, 8);
+
+    sl_publisher_destroy(pub);
+    sl_bus_destroy(bus);
+    sl_registry_destroy(reg);
+}
+
+/* An invalid record in a batch fails alone: the bus refuses the whole
+ * batch, and the publisher sends the others one by one, in order. */
+static void batch_invalid_record_alone(void **state)
+{
+    fixture_t *fx = *state;
+    reports_t reports = {0};
+    sl_publisher_stats_t st;
+    uint8_t v0 = 0, v1 = 1;
+    int next = 0;
+
+    assert_int_equal(sl_publisher_set_batch(fx->pub, 100), SL_OK);
+    sl_publisher_set_report(fx->pub, collect_report, &reports);
+    sl_publisher_set_tag(fx->pub, 0);
+    assert_int_equal(sl_publish_frame(fx->pub, "capture", "k", 1, &v0, 1),
+                     SL_OK);
+    sl_publisher_set_tag(fx->pub, 99);
+    /* A space is not allowed in a topic name. */
+    assert_int_equal(sl_publish_frame(fx->pub, "bad topic", "k", 1, "x", 1),
+                     SL_OK);
+    sl_publisher_set_tag(fx->pub, 1);
+    assert_int_equal(sl_publish_frame(fx->pub, "capture", "k", 1, &v1, 1),
+                     SL_OK);
+    assert_int_equal(reports.count, 0);
+    assert_int_equal(sl_publisher_flush(fx->pub), SL_EINVAL);
+    assert_int_equal(reports.count, 1);
+    assert_int_equal(reports.status[0], SL_EINVAL);
+    assert_int_equal(reports.tag[0], 99);
+    sl_publisher_stats(fx->pub, &st);
+    assert_int_equal(st.published, 2);
+    assert_int_equal(st.failed, 1);
+    sl_publisher_set_report(fx->pub, NULL, NULL);
+    assert_int_equal(consume_all(fx->bus, "capture", tag_value_check, &next),
+                     2);
+}
+
+/* ---- a frame too large for the bus ---------------------------------- */
+
+#define BIG_FRAME_BYTES 1500000
+/* sha256 of BIG_FRAME_BYTES bytes (i * 31 + 7) mod 256, by Python's
+ * hashlib. */
+#define BIG_FRAME_SHA256                                                       \
+    "8fded0cd134ddf5d8af9fc42f62df1ae422dcad39d2042d2608464a54ef5a0d6"
+
+static uint8_t *big_frame(void)
+{
+    uint8_t *value = malloc(BIG_FRAME_BYTES);
+
+    assert_non_null(value);
+    for (size_t i = 0; i < BIG_FRAME_BYTES; i++)
+        value[i] = (uint8_t)(i * 31 + 7);
+    return value;
+}
+
+typedef struct dlq_check {
+    int digests;
+    size_t largest;
+} dlq_check_t;
+
+static void header_equals(const sl_msg_t *msg, const char *name,
+                          const char *expected)
+{
+    const sl_header_t *h = sl_msg_header(msg, name);
+
+    assert_non_null(h);
+    assert_int_equal(h->value_len, strlen(expected));
+    assert_memory_equal(h->value, expected, h->value_len);
+}
+
+static void check_digest_msg(const sl_msg_t *msg, void *arg)
+{
+    dlq_check_t *dc = arg;
+    sl_dlq_entry_t entry;
+    const uint8_t *expected = big_frame();
+
+    assert_int_equal(msg->key_len, 3);
+    assert_memory_equal(msg->key, "big", 3);
+    assert_int_equal(msg->value_len, SL_DLQ_EXCERPT_BYTES);
+    assert_memory_equal(msg->value, expected, SL_DLQ_EXCERPT_BYTES);
+    free((void *)expected);
+    header_equals(msg, SL_DLQ_HDR_ORIGINAL_SIZE, "1500000");
+    header_equals(msg, SL_DLQ_HDR_SHA256, BIG_FRAME_SHA256);
+    header_equals(msg, SL_DLQ_HDR_TOPIC, SL_TOPIC_SENSOR_READINGS);
+
+    /* The handler reads it as a parked validation failure without a
+     * source position, with the reason first in its error text. */
+    assert_int_equal(sl_dlq_entry_from_msg(msg, &entry), SL_OK);
+    assert_int_equal(entry.error_class, SL_DLQ_VALIDATION);
+    assert_int_equal(entry.status, SL_DLQ_DEAD);
+    assert_int_equal(entry.partition, -1);
+    assert_int_equal(entry.offset, -1);
+    assert_int_equal(entry.payload_len, SL_DLQ_EXCERPT_BYTES);
+    assert_int_equal(strncmp(entry.error, "payload_too_large: ", 19), 0);
+    assert_non_null(strstr(entry.error, "1500000"));
+    assert_non_null(strstr(entry.error, BIG_FRAME_SHA256));
+    dc->digests++;
+}
+
+static void largest_value(const sl_msg_t *msg, void *arg)
+{
+    size_t *largest = arg;
+
+    if (msg->value_len > *largest)
+        *largest = msg->value_len;
+}
+
+static void oversized_frame_dead_lettered(void **state)
+{
+    fixture_t *fx = *state;
+    sl_reading_t rec = sample_reading();
+    uint8_t *value = big_frame();
+    sl_publisher_stats_t st;
+    dlq_check_t dc = {0};
+    size_t largest = 0;
+
+    assert_int_equal(sl_publisher_set_batch(fx->pub, 100), SL_OK);
+    assert_int_equal(sl_publish_frame(fx->pub, SL_TOPIC_SENSOR_READINGS, "big",
+                                      3, value, BIG_FRAME_BYTES),
+                     SL_EREJECTED);
+    free(value);
+    for (int i = 0; i < 3; i++) {
+        rec.timestamp_ms += 1000;
+        assert_int_equal(sl_publish_reading(fx->pub, &rec), SL_OK);
+    }
+    assert_int_equal(sl_publisher_flush(fx->pub), SL_OK);
+    sl_publisher_stats(fx->pub, &st);
+    assert_int_equal(st.published, 3);
+    assert_int_equal(st.dead_lettered, 1);
+    assert_int_equal(st.failed, 0);
+
+    assert_int_equal(
+        consume_all(fx->bus, SL_TOPIC_SENSOR_READINGS, largest_value, &largest),
+        3);
+    assert_true(largest < 1000);
+    assert_int_equal(consume_all(fx->bus, SL_TOPIC_DLQ, check_digest_msg, &dc),
+                     1);
+    assert_int_equal(dc.digests, 1);
+}
+
+/* The limit is a setting; a frame at the limit is published whole. */
+static void max_payload_setting(void **state)
+{
+    fixture_t *fx = *state;
+    uint8_t value[64] = {0};
+
+    sl_publisher_set_max_payload(fx->pub, 65);
+    assert_int_equal(
+        sl_publish_frame(fx->pub, "capture", "k", 1, value, sizeof(value)),
+        SL_OK);
+    assert_int_equal(
+        sl_publish_frame(fx->pub, "capture", "kk", 2, value, sizeof(value)),
+        SL_EREJECTED);
+}
+
+/* Replay of captured frames: the oversized one is counted as
+ * dead-lettered and its neighbours are published. */
+static void replay_dead_letters_big_frame(void **state)
+{
+    fixture_t *fx = *state;
+    static const char hex[] = "0123456789abcdef";
+    size_t big_hex = 2 * (SL_PUBLISH_MAX_PAYLOAD_DEFAULT + 1);
+    size_t cap = big_hex + 256;
+    char *text = malloc(cap);
+    size_t n = 0;
+    sl_replay_options_t opt;
+    sl_replay_stats_t st;
+    int seen = 0;
+
+    assert_non_null(text);
+    n += (size_t)snprintf(text + n, cap - n, "sensor-readings\t6b\t0001\n");
+    n += (size_t)snprintf(text + n, cap - n, "sensor-readings\t6b\t");
+    for (size_t i = 0; i < big_hex; i++)
+        text[n++] = hex[i % 16];
+    n += (size_t)snprintf(text + n, cap - n, "\nsensor-readings\t6b\t0002\n");
+    sl_replay_options_init(&opt);
+    opt.format = SL_REPLAY_FRAMES;
+    assert_int_equal(sl_publisher_set_batch(fx->pub, 100), SL_OK);
+    assert_int_equal(sl_replay_run(test_file_write("big.frames", text, n), &opt,
+                                   fx->pub, NULL, &st),
+                     SL_OK);
+    free(text);
+    assert_int_equal(st.published, 2);
+    assert_int_equal(st.dead_lettered, 1);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.malformed, 0);
+    assert_int_equal(
+        consume_all(fx->bus, SL_TOPIC_SENSOR_READINGS, count_msg, &seen), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +773,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(replay_run_honours_stop, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(generator_run_publishes_schedule,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(batch_keeps_order_per_key,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test(batch_failures_counted),
+        cmocka_unit_test_setup_teardown(batch_invalid_record_alone,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(oversized_frame_dead_lettered,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(max_payload_setting, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(replay_dead_letters_big_frame,
                                         fixture_setup, fixture_teardown),
     };
 
