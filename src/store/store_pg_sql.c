@@ -77,9 +77,12 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " anomaly_score = excluded.anomaly_score,"
         " updated_at_ms = excluded.updated_at_ms"
         " WHERE excluded.timestamp_ms > sensor_latest.timestamp_ms",
-    /* The newest staged reading of each sensor, its flag and score looked
-     * up by primary key; $2 lists the positions of rejected rows, which
-     * must not become a sensor's latest. */
+    /* The newest staged reading of each sensor; $2 lists the positions of
+     * rejected rows, which must not become a sensor's latest. When $3 is
+     * true, the flag and score are looked up by primary key, for a row the
+     * detector stored first; a batch that has just inserted every row
+     * passes false and skips the lookups, which cost more than the upsert
+     * itself. COLLATE "C" sorts by bytes, which picks the same rows. */
     [SL_PG_UPSERT_LATEST_STAGED] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
@@ -88,11 +91,12 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " s.location, coalesce(r.anomaly, s.anomaly), s.battery_level,"
         " s.signal_strength, s.unit,"
         " coalesce(r.anomaly_score, s.anomaly_score), $1::bigint"
-        " FROM (SELECT DISTINCT ON (sensor_id) * FROM sl_stage_readings"
-        " WHERE NOT (idx = ANY ($2::integer[]))"
-        " ORDER BY sensor_id, timestamp_ms DESC, idx) AS s"
+        " FROM (SELECT DISTINCT ON (sensor_id COLLATE \"C\") *"
+        " FROM sl_stage_readings WHERE NOT (idx = ANY ($2::integer[]))"
+        " ORDER BY sensor_id COLLATE \"C\", timestamp_ms DESC, idx) AS s"
         " LEFT JOIN LATERAL (SELECT anomaly, anomaly_score"
-        " FROM sensor_readings WHERE timestamp_ms = s.timestamp_ms"
+        " FROM sensor_readings WHERE $3::boolean"
+        " AND timestamp_ms = s.timestamp_ms"
         " AND sensor_id = s.sensor_id AND value_bits = s.value_bits) AS r"
         " ON true"
         " ON CONFLICT (sensor_id) DO UPDATE SET"

@@ -3,15 +3,17 @@
  * Batch writes of the PostgreSQL store: everything one processing step
  * produced goes in with one BEGIN ... COMMIT.
  *
- * Readings and events take the bulk path: a binary COPY into a TEMP
- * staging table, then one INSERT ... SELECT ... ON CONFLICT into the real
- * table, so a replayed batch adds nothing. When that fails because of a
- * row's data (SQLSTATE class 22 or 23), the bulk step is rolled back to
- * its savepoint and the rows go in one by one, each inside its own
- * savepoint; a rejected row is reported through the reject callback and
- * its neighbours are kept. Aggregates, recomputed windows, dead-letter
- * rows and resolutions run one statement per row the same way: all under
- * one savepoint first, and row by row with savepoints only after a row
+ * Readings first try the direct path: a binary COPY straight into
+ * sensor_readings, which succeeds when no key of the batch is stored yet.
+ * Otherwise, and always for events, they take the staged path: a binary
+ * COPY into a TEMP staging table, then one INSERT ... SELECT ... ON
+ * CONFLICT into the real table, so a replayed batch adds nothing. When
+ * that fails because of a row's data (SQLSTATE class 22 or 23), the bulk
+ * step is rolled back to its savepoint and the rows go in one by one, each
+ * inside its own savepoint; a rejected row is reported through the reject
+ * callback and its neighbours are kept. Aggregates, recomputed windows,
+ * dead-letter rows and resolutions run one statement per row the same way: all
+ * under one savepoint first, and row by row with savepoints only after a row
  * error. Any other failure (connection lost, server error) rolls the whole
  * batch back and returns SL_EIO, so the caller retries it whole.
  */
@@ -149,11 +151,9 @@ static void copy_header(struct copy_buf *b)
     put_u32(b, 0);
 }
 
-static void add_reading_row(struct copy_buf *b, int32_t idx,
-                            const sl_reading_t *rec)
+/* The ten reading columns of sl_pg__param_reading, in its order. */
+static void add_reading_fields(struct copy_buf *b, const sl_reading_t *rec)
 {
-    put_u16(b, 12);
-    field_i32(b, idx);
     field_i64(b, rec->timestamp_ms);
     field_text(b, rec->sensor_id);
     field_text(b, sl_sensor_type_name(rec->sensor_type));
@@ -170,6 +170,31 @@ static void add_reading_row(struct copy_buf *b, int32_t idx,
         field_f64(b, rec->anomaly_score);
     else
         field_null(b);
+}
+
+/* A row of sl_stage_readings: batch position, the reading, value_bits. */
+static void add_reading_row(struct copy_buf *b, int32_t idx,
+                            const sl_reading_t *rec)
+{
+    put_u16(b, 12);
+    field_i32(b, idx);
+    add_reading_fields(b, rec);
+    field_i64(b, sl_pg__value_bits(rec->value));
+}
+
+/* The columns of add_stored_row, in its order. */
+#define COPY_STORED_COLUMNS                                                    \
+    "timestamp_ms, sensor_id, sensor_type, value, location, anomaly,"          \
+    " battery_level, signal_strength, unit, anomaly_score, ingested_at_ms,"    \
+    " value_bits"
+
+/* A row of sensor_readings itself, in the order of COPY_STORED_COLUMNS. */
+static void add_stored_row(struct copy_buf *b, const sl_reading_t *rec,
+                           int64_t now_ms)
+{
+    put_u16(b, 12);
+    add_reading_fields(b, rec);
+    field_i64(b, now_ms);
     field_i64(b, sl_pg__value_bits(rec->value));
 }
 
@@ -367,7 +392,9 @@ static void reading_params(struct batch_writer *w, size_t index,
     sl_pg__param_i64(p, sl_pg__value_bits(rec->value));
 }
 
-/* Orders reading pointers by sensor_id, then newest event time first. */
+/* Orders reading pointers by sensor_id, then newest event time first,
+ * then batch position, so that of two readings at one instant the first
+ * in the batch wins, as in the staged upsert. */
 static int compare_sensor_newest(const void *a, const void *b)
 {
     const sl_reading_t *ra = *(const sl_reading_t *const *)a;
@@ -378,7 +405,38 @@ static int compare_sensor_newest(const void *a, const void *b)
         return cmp;
     if (ra->timestamp_ms != rb->timestamp_ms)
         return ra->timestamp_ms > rb->timestamp_ms ? -1 : 1;
-    return 0;
+    return ra < rb ? -1 : ra > rb;
+}
+
+/*
+ * Picks the newest reading of each sensor among the batch's readings that
+ * were not rejected. Returns a malloc'ed array of pointers into the batch
+ * (caller frees), one per sensor, with the count in *count; NULL when out
+ * of memory.
+ */
+static const sl_reading_t **newest_per_sensor(const struct batch_writer *w,
+                                              size_t *count)
+{
+    const sl_store_batch_t *batch = w->batch;
+    const sl_reading_t **stored;
+    size_t n = 0, kept = 0;
+
+    stored = malloc((batch->reading_count + 1) * sizeof(*stored));
+    if (stored == NULL)
+        return NULL;
+    for (size_t i = 0; i < batch->reading_count; i++) {
+        if (w->reading_outcome[i] != ROW_REJECTED)
+            stored[n++] = &batch->readings[i];
+    }
+    qsort(stored, n, sizeof(*stored), compare_sensor_newest);
+    for (size_t i = 0; i < n; i++) {
+        if (kept > 0 &&
+            strcmp(stored[i]->sensor_id, stored[kept - 1]->sensor_id) == 0)
+            continue;
+        stored[kept++] = stored[i];
+    }
+    *count = kept;
+    return stored;
 }
 
 /* Upserts sensor_latest row by row, one statement per sensor with its
@@ -386,30 +444,22 @@ static int compare_sensor_newest(const void *a, const void *b)
 static int write_latest_rows(struct batch_writer *w)
 {
     const sl_store_batch_t *batch = w->batch;
-    const sl_reading_t **stored;
+    const sl_reading_t **newest;
     size_t count = 0;
     int rc = SL_OK;
 
-    stored = malloc(batch->reading_count * sizeof(*stored));
-    if (stored == NULL)
+    newest = newest_per_sensor(w, &count);
+    if (newest == NULL)
         return SL_EIO;
-    for (size_t i = 0; i < batch->reading_count; i++) {
-        if (w->reading_outcome[i] != ROW_REJECTED)
-            stored[count++] = &batch->readings[i];
-    }
-    qsort(stored, count, sizeof(*stored), compare_sensor_newest);
     for (size_t i = 0; i < count && rc == SL_OK; i++) {
+        size_t index = (size_t)(newest[i] - batch->readings);
         sl_pg_params_t p = {0};
 
-        if (i > 0 &&
-            strcmp(stored[i]->sensor_id, stored[i - 1]->sensor_id) == 0)
-            continue;
-        reading_params(w, (size_t)(stored[i] - batch->readings), &p);
-        if (run_row(w, SL_PG_UPSERT_LATEST, &p, "latest",
-                    (size_t)(stored[i] - batch->readings)) == SL_EIO)
+        reading_params(w, index, &p);
+        if (run_row(w, SL_PG_UPSERT_LATEST, &p, "latest", index) == SL_EIO)
             rc = SL_EIO;
     }
-    free(stored);
+    free(newest);
     return rc;
 }
 
@@ -429,33 +479,115 @@ static void mark_staged(struct batch_writer *w, const PGresult *res)
     }
 }
 
-/*
- * The bulk path of the readings: COPY into sl_stage_readings, the staged
- * insert and the staged latest upsert.
- * XXX: bench/store_pg_bench.c measured 62k rows/s for this path against
- * 446k rows/s for a raw COPY into the same table (1M rows, 10,000-row
- * batches, fsync off). Which of the three statements costs the difference
- * is not profiled yet; the staging tables have no statistics, so the
- * planner guesses the join of the staged insert. Returns an sl_pg_outcome; on a
- * row error the caller rolls back to sl_bulk.
- */
-static enum sl_pg_outcome write_readings_bulk(struct batch_writer *w)
+/* Builds the sl_stage_readings COPY data of the whole batch. Returns false
+ * when out of memory, having freed it. */
+static bool reading_copy_data(struct copy_buf *b, const struct batch_writer *w)
 {
-    const sl_store_batch_t *batch = w->batch;
-    struct copy_buf b = {0};
+    copy_header(b);
+    for (size_t i = 0; i < w->batch->reading_count; i++)
+        add_reading_row(b, (int32_t)i, &w->batch->readings[i]);
+    if (!b->failed)
+        return true;
+    free(b->data);
+    sl_log_error("store", "out of memory readings=%zu",
+                 w->batch->reading_count);
+    return false;
+}
+
+/* Runs the staged latest upsert over what sl_stage_readings holds; lookup
+ * takes the flag and score from the stored rows (see the statement). */
+static enum sl_pg_outcome upsert_latest_staged(struct batch_writer *w,
+                                               bool lookup)
+{
     sl_pg_params_t p = {0};
     enum sl_pg_outcome o;
     PGresult *res;
 
+    sl_pg__param_i64(&p, w->now_ms);
+    /* No row is rejected on the bulk paths: the rejected list is empty. */
+    sl_pg__param_text(&p, "{}");
+    sl_pg__param_bool(&p, lookup);
+    res = sl_pg__exec(w->pg, SL_PG_UPSERT_LATEST_STAGED, &p);
+    o = sl_pg__check(w->pg, res, "latest");
+    PQclear(res);
+    return o;
+}
+
+/*
+ * The direct path of the readings, taken by nearly every batch: one binary
+ * COPY straight into sensor_readings, then the newest reading of each
+ * sensor (picked here) staged and upserted into sensor_latest. A key
+ * already stored, a key twice in the batch or a bad value fails the COPY
+ * with a row error. The caller then rolls back to sl_bulk and takes the
+ * staged path. A replayed batch thus also pays for the failed COPY, which
+ * stops at the first buffer of rows the server flushes that holds a
+ * stored key (up to 1,000 rows or 64 KiB in PostgreSQL 15).
+ */
+static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
+{
+    const sl_store_batch_t *batch = w->batch;
+    const sl_reading_t **newest;
+    struct copy_buf b = {0};
+    enum sl_pg_outcome o;
+    size_t count = 0;
+
     copy_header(&b);
     for (size_t i = 0; i < batch->reading_count; i++)
-        add_reading_row(&b, (int32_t)i, &batch->readings[i]);
+        add_stored_row(&b, &batch->readings[i], w->now_ms);
     if (b.failed) {
         free(b.data);
         sl_log_error("store", "out of memory readings=%zu",
                      batch->reading_count);
         return SL_PG_FAILED;
     }
+    o = send_copy(w->pg,
+                  "COPY sensor_readings (" COPY_STORED_COLUMNS
+                  ") FROM STDIN (FORMAT binary)",
+                  &b, "reading copy");
+    if (o != SL_PG_OK) {
+        free(b.data);
+        return o;
+    }
+    for (size_t i = 0; i < batch->reading_count; i++)
+        w->reading_outcome[i] = ROW_INSERTED;
+
+    newest = newest_per_sensor(w, &count);
+    if (newest == NULL) {
+        free(b.data);
+        return SL_PG_FAILED;
+    }
+    b.len = 0;
+    copy_header(&b);
+    for (size_t i = 0; i < count; i++)
+        add_reading_row(&b, (int32_t)(newest[i] - batch->readings), newest[i]);
+    free(newest);
+    if (b.failed) {
+        free(b.data);
+        return SL_PG_FAILED;
+    }
+    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
+                  &b, "latest");
+    free(b.data);
+    /* Every row was inserted by this COPY, so the staged values are the
+     * stored ones. */
+    return o == SL_PG_OK ? upsert_latest_staged(w, false) : o;
+}
+
+/*
+ * The staged path of the readings: COPY into sl_stage_readings, the staged
+ * insert, which absorbs keys already stored, and the staged latest upsert.
+ * Returns an sl_pg_outcome; on a row error the caller rolls back to
+ * sl_bulk.
+ */
+static enum sl_pg_outcome write_readings_staged(struct batch_writer *w)
+{
+    struct copy_buf b = {0};
+    sl_pg_params_t p = {0};
+    enum sl_pg_outcome o;
+    PGresult *res;
+
+    if (!reading_copy_data(&b, w))
+        return SL_PG_FAILED;
     o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
                   &b, "reading");
     free(b.data);
@@ -468,15 +600,7 @@ static enum sl_pg_outcome write_readings_bulk(struct batch_writer *w)
     if (o == SL_PG_OK)
         mark_staged(w, res);
     PQclear(res);
-    if (o != SL_PG_OK)
-        return o;
-
-    /* No row is rejected on this path: the rejected list is empty. */
-    sl_pg__param_text(&p, "{}");
-    res = sl_pg__exec(w->pg, SL_PG_UPSERT_LATEST_STAGED, &p);
-    o = sl_pg__check(w->pg, res, "latest");
-    PQclear(res);
-    return o;
+    return o == SL_PG_OK ? upsert_latest_staged(w, true) : o;
 }
 
 static int write_readings(struct batch_writer *w, sl_store_result_t *result)
@@ -488,7 +612,12 @@ static int write_readings(struct batch_writer *w, sl_store_result_t *result)
         return SL_OK;
     if (sl_pg__command(w->pg, "SAVEPOINT sl_bulk") != SL_OK)
         return SL_EIO;
-    o = write_readings_bulk(w);
+    o = write_readings_direct(w);
+    if (o == SL_PG_ROW_ERROR) {
+        if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_bulk") != SL_OK)
+            return SL_EIO;
+        o = write_readings_staged(w);
+    }
     if (o == SL_PG_FAILED)
         return SL_EIO;
     if (o == SL_PG_OK) {

@@ -411,6 +411,146 @@ static void test_latest_keeps_newest_event_time(void **state)
     assert_int_equal(sl_store_reading_count(fx.st), 2);
 }
 
+/* A batch mixing stored and new keys: the direct COPY fails on the stored
+ * ones and the staged insert stores only the new rows. */
+static void test_mixed_batch_inserts_only_new_rows(void **state)
+{
+    sl_reading_t first[2];
+    sl_reading_t recs[5];
+    bool dup[5];
+    sl_store_batch_t batch = {0};
+    sl_store_result_t result;
+
+    (void)state;
+    first[0] = make_reading("sensor-a", T0_MS, 1.0);
+    first[1] = make_reading("sensor-b", T0_MS, 2.0);
+    assert_int_equal(write_readings(first, 2, &result), SL_OK);
+    assert_int_equal(result.readings_inserted, 2);
+
+    recs[0] = make_reading("sensor-a", T0_MS + 2000, 3.0);
+    recs[1] = first[0];
+    recs[2] = make_reading("sensor-b", T0_MS + 1000, 4.0);
+    recs[3] = first[1];
+    recs[4] = make_reading("sensor-c", T0_MS + 500, 5.0);
+    batch.readings = recs;
+    batch.reading_count = 5;
+    batch.reading_duplicate = dup;
+    assert_int_equal(sl_store_write(fx.st, &batch, &result, NULL, NULL), SL_OK);
+    assert_int_equal(result.readings_inserted, 3);
+    assert_int_equal(result.readings_duplicate, 2);
+    assert_false(dup[0]);
+    assert_true(dup[1]);
+    assert_false(dup[2]);
+    assert_true(dup[3]);
+    assert_false(dup[4]);
+    assert_int_equal(sl_store_reading_count(fx.st), 5);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest l"
+                               " JOIN (VALUES ('sensor-a', 3.0, 2000),"
+                               " ('sensor-b', 4.0, 1000),"
+                               " ('sensor-c', 5.0, 500)) AS e (id, v, dt)"
+                               " ON l.sensor_id = e.id AND l.value = e.v"
+                               " AND l.timestamp_ms = 1767225600000 + e.dt"),
+                     3);
+}
+
+/* Two values of one sensor at one instant are two readings; the first in
+ * the batch becomes the latest, on the direct path (all keys new) and on
+ * the staged path (one key already stored) alike. */
+static void test_latest_first_of_same_instant_wins(void **state)
+{
+    sl_reading_t direct[2];
+    sl_reading_t staged[3];
+    char value[32];
+
+    (void)state;
+    direct[0] = make_reading("sensor-t1", T0_MS, 1.5);
+    direct[1] = make_reading("sensor-t1", T0_MS, 2.5);
+    assert_int_equal(write_readings(direct, 2, NULL), SL_OK);
+    query_text("SELECT value FROM sensor_latest WHERE sensor_id = 'sensor-t1'",
+               value, sizeof(value));
+    assert_string_equal(value, "1.5");
+
+    staged[0] = direct[0];
+    staged[1] = make_reading("sensor-t2", T0_MS + 1, 7.5);
+    staged[2] = make_reading("sensor-t2", T0_MS + 1, 8.5);
+    assert_int_equal(write_readings(staged, 3, NULL), SL_OK);
+    query_text("SELECT value FROM sensor_latest WHERE sensor_id = 'sensor-t2'",
+               value, sizeof(value));
+    assert_string_equal(value, "7.5");
+    assert_int_equal(sl_store_reading_count(fx.st), 4);
+}
+
+/* 5,000 readings of 50 sensors in shuffled event-time order in one batch:
+ * every row stored with its value's bit pattern as key, each sensor's
+ * latest is its newest row, and a replay of the batch adds nothing. */
+static void test_large_batch_latest_matches_rows(void **state)
+{
+    enum { ROWS = 5000, SENSORS = 50 };
+    sl_reading_t *recs = calloc(ROWS, sizeof(*recs));
+    sl_store_result_t result;
+    char id[32];
+
+    (void)state;
+    assert_non_null(recs);
+    for (int i = 0; i < ROWS; i++) {
+        snprintf(id, sizeof(id), "sensor-%02d", i % SENSORS);
+        /* 7919 is prime, so i -> i * 7919 % ROWS shuffles the times. */
+        recs[i] = make_reading(id, T0_MS + (int64_t)(i * 7919 % ROWS) * 1000,
+                               (double)i / 3.0);
+    }
+    assert_int_equal(write_readings(recs, ROWS, &result), SL_OK);
+    assert_int_equal(result.readings_inserted, ROWS);
+    assert_int_equal(sl_store_reading_count(fx.st), ROWS);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_readings"
+                               " WHERE int8send(value_bits)"
+                               " <> float8send(value) OR ingested_at_ms = 0"),
+                     0);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), SENSORS);
+    assert_int_equal(
+        query_int("SELECT count(*) FROM sensor_latest l WHERE"
+                  " (l.timestamp_ms, l.value) = (SELECT timestamp_ms, value"
+                  " FROM sensor_readings r WHERE r.sensor_id = l.sensor_id"
+                  " ORDER BY timestamp_ms DESC LIMIT 1)"),
+        SENSORS);
+
+    assert_int_equal(write_readings(recs, ROWS, &result), SL_OK);
+    assert_int_equal(result.readings_inserted, 0);
+    assert_int_equal(result.readings_duplicate, ROWS);
+    assert_int_equal(sl_store_reading_count(fx.st), ROWS);
+    free(recs);
+}
+
+/* A new batch holding a reading the detector stored first: the batch
+ * falls back to the staged path, claims that row, and the sensor's latest
+ * keeps the detector's flag and score. */
+static void test_detector_row_inside_new_batch(void **state)
+{
+    sl_reading_t flagged = make_reading("sensor-d", T0_MS + 5000, 9.0);
+    sl_reading_t recs[3];
+    sl_store_detect_result_t det;
+    sl_store_result_t result;
+
+    (void)state;
+    flagged.anomaly = true;
+    flagged.anomaly_score = 0.9;
+    flagged.has_score = true;
+    assert_int_equal(
+        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, &det), SL_OK);
+    assert_int_equal(sl_store_reading_count(fx.st), 0);
+
+    recs[0] = make_reading("sensor-d", T0_MS, 1.0);
+    recs[1] = make_reading("sensor-d", T0_MS + 5000, 9.0);
+    recs[2] = make_reading("sensor-e", T0_MS, 2.0);
+    assert_int_equal(write_readings(recs, 3, &result), SL_OK);
+    assert_int_equal(result.readings_inserted, 3);
+    assert_int_equal(sl_store_reading_count(fx.st), 3);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"
+                               " WHERE sensor_id = 'sensor-d' AND anomaly"
+                               " AND anomaly_score = 0.9"
+                               " AND timestamp_ms = 1767225605000"),
+                     1);
+}
+
 static void test_stats_match_raw_rows(void **state)
 {
     enum { N = 500 };
@@ -826,6 +966,10 @@ int main(void)
         cmocka_unit_test_setup(test_same_batch_twice_adds_nothing, setup),
         cmocka_unit_test_setup(test_bad_row_keeps_good_rows, setup),
         cmocka_unit_test_setup(test_latest_keeps_newest_event_time, setup),
+        cmocka_unit_test_setup(test_mixed_batch_inserts_only_new_rows, setup),
+        cmocka_unit_test_setup(test_latest_first_of_same_instant_wins, setup),
+        cmocka_unit_test_setup(test_large_batch_latest_matches_rows, setup),
+        cmocka_unit_test_setup(test_detector_row_inside_new_batch, setup),
         cmocka_unit_test_setup(test_stats_match_raw_rows, setup),
         cmocka_unit_test_setup(test_non_finite_values_skipped_by_stats, setup),
         cmocka_unit_test_setup(test_readings_filters, setup),
