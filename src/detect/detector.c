@@ -54,6 +54,8 @@ typedef struct detector_metrics {
     sl_counter_t *alerts[SL_ALERT_TYPE_COUNT][SL_SEVERITY_COUNT];
     sl_counter_t *suppressed;
     sl_histogram_t *score;
+    sl_histogram_t *batch_duration;
+    sl_histogram_t *event_latency; /* event time to findings committed */
     sl_gauge_t *sensors;
     sl_gauge_t *lag;
 } detector_metrics_t;
@@ -78,6 +80,7 @@ struct sl_detector {
     size_t sensor_count;
     sl_msg_t *msgs;
     sl_reading_t *flagged; /* per batch: readings with flag and score */
+    int64_t *event_ms;     /* per batch: event times of decoded readings */
     size_t flagged_count;
     sl_alert_t *alerts; /* per batch */
     size_t alert_count;
@@ -114,6 +117,9 @@ static void metrics_init(detector_metrics_t *m)
     static const char *const results[] = {"scored", "unscored", "skipped"};
     static const double score_bounds[] = {-0.8, -0.7,  -0.65, -0.6, -0.55,
                                           -0.5, -0.45, -0.4,  -0.3};
+    static const double duration_bounds[] = {0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,   0.025, 0.05,   0.1,
+                                             0.25,   0.5,   1,      2.5};
 
     for (int r = 0; r < 3; r++) {
         m->readings[r] = sl_metrics_counter(
@@ -146,6 +152,12 @@ static void metrics_init(detector_metrics_t *m)
         "sluice_detector_anomaly_score",
         "Isolation Forest scores of readings; lower is more anomalous",
         score_bounds, sizeof(score_bounds) / sizeof(score_bounds[0]), NULL);
+    m->batch_duration = sl_metrics_histogram(
+        "sluice_detector_batch_duration_seconds",
+        "Time to decode, score, store and publish one batch of readings",
+        duration_bounds, sizeof(duration_bounds) / sizeof(duration_bounds[0]),
+        NULL);
+    m->event_latency = sl_metrics_event_latency("detector");
     m->sensors = sl_metrics_gauge("sluice_detector_sensors",
                                   "Sensors with detector feature state", NULL);
     m->lag = sl_metrics_gauge("sluice_consumer_lag_records",
@@ -443,25 +455,43 @@ static bool publish_alerts(sl_detector_t *det)
     return true;
 }
 
+/* Observes the event latency of the batch's readings, whose timestamps
+ * event_ms holds, once their findings are committed at done_ms. */
+static void observe_latency(sl_detector_t *det, const int64_t *event_ms,
+                            size_t count, int64_t done_ms)
+{
+    for (size_t i = 0; i < count; i++)
+        sl_histogram_observe(det->metrics.event_latency,
+                             (double)(done_ms - event_ms[i]) / 1000.0);
+}
+
 static void process_batch(sl_detector_t *det, size_t n)
 {
+    int64_t start_ns = sl_time_mono_ns();
     int64_t now_ms = sl_time_now_ms();
     sl_offsets_t offsets;
     sl_reading_t rec;
+    size_t decoded = 0;
 
     sl_offsets_clear(&offsets);
     det->flagged_count = 0;
     det->alert_count = 0;
     for (size_t i = 0; i < n; i++) {
         sl_offsets_add(&offsets, &det->msgs[i]);
-        if (decode_reading(det, &det->msgs[i], &rec, now_ms))
+        if (decode_reading(det, &det->msgs[i], &rec, now_ms)) {
+            det->event_ms[decoded++] = rec.timestamp_ms;
             detect_reading(det, &rec);
+        }
     }
     release_forests(det);
     atomic_fetch_add(&det->consumed, n);
 
-    if (write_findings(det) && publish_alerts(det))
+    if (write_findings(det) && publish_alerts(det)) {
         sl_pipeline_commit(det->consumer, &offsets, "detector");
+        observe_latency(det, det->event_ms, decoded, sl_time_now_ms());
+        sl_histogram_observe(det->metrics.batch_duration,
+                             (double)(sl_time_mono_ns() - start_ns) / 1e9);
+    }
 }
 
 static void *detector_main(void *arg)
@@ -545,9 +575,10 @@ static int create_state(sl_detector_t *det, char *err, size_t err_size)
     det->buckets = calloc(det->bucket_count, sizeof(*det->buckets));
     det->msgs = calloc(batch, sizeof(*det->msgs));
     det->flagged = calloc(batch, sizeof(*det->flagged));
+    det->event_ms = calloc(batch, sizeof(*det->event_ms));
     det->alerts = calloc(batch, sizeof(*det->alerts));
     if (det->buckets == NULL || det->msgs == NULL || det->flagged == NULL ||
-        det->alerts == NULL)
+        det->event_ms == NULL || det->alerts == NULL)
         goto oom;
     return SL_OK;
 
@@ -663,6 +694,7 @@ void sl_detector_stop(sl_detector_t *det)
     free(det->buckets);
     free(det->msgs);
     free(det->flagged);
+    free(det->event_ms);
     free(det->alerts);
     free(det->model_dir);
     free(det);

@@ -625,3 +625,24 @@ int sl_metrics_render(char **text, size_t *len)
     *len = b.len;
     return SL_OK;
 }
+
+void sl_metrics_build_info(const char *version)
+{
+    sl_gauge_set(sl_metrics_gauge("sluice_build_info",
+                                  "1, labelled with the running version",
+                                  (const char *[]){"version", version, NULL}),
+                 1);
+}
+
+sl_histogram_t *sl_metrics_event_latency(const char *stage)
+{
+    static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                    0.5,   1,    2.5,   5,    10,  30,
+                                    60,    300,  900,   3600};
+
+    return sl_metrics_histogram(
+        "sluice_event_latency_seconds",
+        "Time from a record's event timestamp until the stage finished it",
+        bounds, sizeof(bounds) / sizeof(bounds[0]),
+        (const char *[]){"stage", stage, NULL});
+}

@@ -76,4 +76,42 @@ int sl_metrics_render(char **text, size_t *len);
 /** Frees every family and series; handles become invalid. For tests. */
 void sl_metrics_reset(void);
 
+/**
+ * Sets sluice_build_info{version="..."} to 1, the series dashboards join
+ * on to show which release each process runs. Call once per process.
+ */
+void sl_metrics_build_info(const char *version);
+
+/**
+ * Returns the series of sluice_event_latency_seconds for stage, the time
+ * from a record's event timestamp to the moment stage finished with it
+ * (stored, scored). Every stage shares the bucket bounds, 5 ms to 1 h, so
+ * the stages compare on one panel. A replay of old data lands in +Inf.
+ */
+sl_histogram_t *sl_metrics_event_latency(const char *stage);
+
+/*
+ * A small HTTP/1.1 server for the roles that have no API: it answers
+ * GET /metrics with sl_metrics_render() and GET / with a health line, on
+ * one background thread, one connection at a time. Every response closes
+ * its connection. A client that sends no complete request head within a
+ * few seconds is dropped, so one stalled client delays scrapes by that
+ * much at most.
+ */
+typedef struct sl_metrics_server sl_metrics_server_t;
+
+/**
+ * Starts listening on host:port (port 0 picks a free one; host may be a
+ * name, an IPv4 or an IPv6 address). Returns NULL with the reason in err
+ * when the address does not resolve or cannot be bound.
+ */
+sl_metrics_server_t *sl_metrics_server_start(const char *host, int port,
+                                             char *err, size_t err_size);
+
+/** Returns the port the server is bound to. */
+int sl_metrics_server_port(const sl_metrics_server_t *srv);
+
+/** Stops the thread, closes the socket and frees srv. NULL is ignored. */
+void sl_metrics_server_stop(sl_metrics_server_t *srv);
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "obs/metrics.h"
 #include "pipeline/dlq.h"
 #include "pipeline/pipeline.h"
 #include "roles/producers.h"
@@ -33,11 +34,57 @@ static void wait_for_signal(const char *role)
     sl_log_info(role, "signal received, stopping");
 }
 
-/* The bus and registry a distributed role works with. */
+/* Sets sluice_build_info and starts the metrics-listen server when the
+ * setting is on; *out stays NULL when it is off. Returns 0, 2 after
+ * printing why the address is invalid, or 1 after logging why the server
+ * could not listen. */
+static int metrics_open(const sl_config_t *cfg, const char *role,
+                        sl_metrics_server_t **out)
+{
+    char host[256], err[512];
+    int port;
+
+    *out = NULL;
+    sl_metrics_build_info(SLUICE_VERSION);
+    if (cfg->metrics_listen[0] == '\0')
+        return 0;
+    if (sl_config_split_address("metrics-listen", cfg->metrics_listen, host,
+                                sizeof(host), &port, err,
+                                sizeof(err)) != SL_OK) {
+        fprintf(stderr, "sluice: invalid configuration: %s\n", err);
+        return 2;
+    }
+    *out = sl_metrics_server_start(host, port, err, sizeof(err));
+    if (*out == NULL) {
+        sl_log_error(role, "cannot serve metrics on %s: %s",
+                     cfg->metrics_listen, err);
+        return 1;
+    }
+    sl_log_info(role, "metrics on http://%s:%d/metrics", host,
+                sl_metrics_server_port(*out));
+    return 0;
+}
+
+/* The bus, registry and metrics server a distributed role works with. */
 typedef struct context {
     sl_bus_t *bus;
     sl_registry_t *registry;
+    sl_metrics_server_t *metrics;
 } context_t;
+
+/* Frees what context_open created; also after a partial open. */
+static void context_close(context_t *ctx)
+{
+    if (ctx->bus != NULL)
+        sl_bus_close(ctx->bus);
+    sl_registry_destroy(ctx->registry);
+    sl_bus_destroy(ctx->bus);
+    /* Last, so a final scrape still sees the closing counts. */
+    sl_metrics_server_stop(ctx->metrics);
+    ctx->bus = NULL;
+    ctx->registry = NULL;
+    ctx->metrics = NULL;
+}
 
 /* Checks that cfg selects Kafka, migrates the store when migrate is set,
  * installs the signal handlers and creates the bus and the registry.
@@ -50,10 +97,15 @@ static int context_open(const sl_config_t *cfg, const char *role, bool migrate,
 
     ctx->bus = NULL;
     ctx->registry = NULL;
+    ctx->metrics = NULL;
+    if (status == 0)
+        status = metrics_open(cfg, role, &ctx->metrics);
     if (status != 0)
         return status;
-    if (migrate && sl_role__prepare_store(cfg->db) != SL_OK)
+    if (migrate && sl_role__prepare_store(cfg->db) != SL_OK) {
+        context_close(ctx);
         return 1;
+    }
     sl_role__install_signals();
 
     snprintf(client_id, sizeof(client_id), "sluice-%s", role);
@@ -61,26 +113,18 @@ static int context_open(const sl_config_t *cfg, const char *role, bool migrate,
     if (ctx->bus == NULL) {
         sl_log_error(role, "cannot create the Kafka bus brokers=%s: %s",
                      cfg->kafka_brokers, err);
+        context_close(ctx);
         return 1;
     }
     ctx->registry = sl_role__registry_create(cfg, ctx->bus, err, sizeof(err));
     if (ctx->registry == NULL) {
         sl_log_error(role, "cannot set up the schema registry: %s", err);
-        sl_bus_destroy(ctx->bus);
-        ctx->bus = NULL;
+        context_close(ctx);
         return 1;
     }
     sl_log_info(role, "started bus=kafka brokers=%s store=%s",
                 cfg->kafka_brokers, migrate ? cfg->db : "(none)");
     return 0;
-}
-
-static void context_close(context_t *ctx)
-{
-    if (ctx->bus != NULL)
-        sl_bus_close(ctx->bus);
-    sl_registry_destroy(ctx->registry);
-    sl_bus_destroy(ctx->bus);
 }
 
 int sl_role_produce(const sl_config_t *cfg)
@@ -264,6 +308,9 @@ int sl_role_api(const sl_config_t *cfg)
     if (sl_role__prepare_store(cfg->db) != SL_OK)
         return 1;
     sl_role__install_signals();
+    /* The API serves /metrics on its own port, so metrics-listen is
+     * not used here. */
+    sl_metrics_build_info(SLUICE_VERSION);
     sl_api_config_init(&api_cfg);
     api_cfg.listen_host = host;
     api_cfg.port = port;
@@ -281,28 +328,55 @@ int sl_role_api(const sl_config_t *cfg)
     return 0;
 }
 
+/* Waits for a signal, copying the registry's request count into
+ * sluice_registry_requests_total once a second. */
+static void wait_for_requests(sl_registry_server_t *srv)
+{
+    sl_counter_t *requests = sl_metrics_counter(
+        "sluice_registry_requests_total",
+        "HTTP requests the schema registry served", NULL);
+    unsigned long counted = 0;
+    unsigned ticks = 0;
+
+    while (!sl_role__signalled()) {
+        sl_time_sleep_ms(WAIT_STEP_MS);
+        if (ticks++ % 10 == 0) {
+            unsigned long now = sl_registry_server_requests(srv);
+            sl_counter_add(requests, now - counted);
+            counted = now;
+        }
+    }
+    sl_log_info("registry", "signal received, stopping");
+}
+
 int sl_role_registry(const sl_config_t *cfg)
 {
+    sl_metrics_server_t *metrics;
     sl_registry_server_t *srv;
     char host[256], err[512];
-    int port;
+    int port, status;
 
     /* sl_config_load checked the address. */
     sl_config_split_address("registry-listen", cfg->registry_listen, host,
                             sizeof(host), &port, err, sizeof(err));
+    status = metrics_open(cfg, "registry", &metrics);
+    if (status != 0)
+        return status;
     sl_role__install_signals();
     srv = sl_registry_server_start(cfg->db, host, port, err, sizeof(err));
     if (srv == NULL) {
         sl_log_error("registry", "cannot start the schema registry on %s: %s",
                      cfg->registry_listen, err);
+        sl_metrics_server_stop(metrics);
         return 1;
     }
     sl_log_info("registry",
                 "schema registry listening on http://%s:%d/ store=%s", host,
                 sl_registry_server_port(srv), cfg->db);
-    wait_for_signal("registry");
+    wait_for_requests(srv);
     sl_log_info("registry", "stopped after %lu requests",
                 sl_registry_server_requests(srv));
     sl_registry_server_stop(srv);
+    sl_metrics_server_stop(metrics);
     return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "bus/bus.h"
+#include "obs/metrics.h"
 #include "pipeline/dlq.h"
 #include "pipeline/generator.h"
 #include "pipeline/pipeline.h"
@@ -66,11 +67,41 @@ static bool drained(const consumers_t *c)
     return unprocessed(c) == 0;
 }
 
+/* Lag gauges of the consumers that do not set their own: the processor
+ * and the detector update sluice_consumer_lag_records as they poll. */
+typedef struct lag_gauges {
+    sl_gauge_t *dlq;
+    sl_gauge_t *feed;
+} lag_gauges_t;
+
+static void lag_gauges_init(lag_gauges_t *g)
+{
+    static const char help[] = "Records not yet committed by the group";
+
+    g->dlq = sl_metrics_gauge("sluice_consumer_lag_records", help,
+                              (const char *[]){"group", "dlq", NULL});
+    g->feed = sl_metrics_gauge("sluice_consumer_lag_records", help,
+                               (const char *[]){"group", "alert_feed", NULL});
+}
+
+static void lag_gauges_update(const lag_gauges_t *g, const consumers_t *c)
+{
+    sl_gauge_set(g->dlq, (double)sl_dlq_handler_lag(c->dlq));
+    if (c->feed != NULL)
+        sl_gauge_set(g->feed, (double)sl_alert_feed_lag(c->feed));
+}
+
 /* Waits for a signal, or for the replay input to be processed. */
 static void wait_for_end(run_state_t *rs, const consumers_t *c)
 {
+    lag_gauges_t lags;
+    unsigned ticks = 0;
+
+    lag_gauges_init(&lags);
     while (!sl_role__signalled()) {
         sl_time_sleep_ms(100);
+        if (ticks++ % 10 == 0) /* once a second */
+            lag_gauges_update(&lags, c);
         if (rs->cfg->exit_when_idle &&
             sl_role__producers_replay_done(&rs->producers) && drained(c)) {
             sl_log_info("run", "replay input processed, exiting");
@@ -180,6 +211,7 @@ int sl_role_run(const sl_config_t *cfg)
     if (sl_role__prepare_store(cfg->db) != SL_OK)
         return 1;
     sl_role__install_signals();
+    sl_metrics_build_info(SLUICE_VERSION);
 
     rs.bus = sl_role__bus_create(cfg, "sluice-run", err, sizeof(err));
     if (rs.bus == NULL) {
