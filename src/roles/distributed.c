@@ -332,9 +332,9 @@ int sl_role_api(const sl_config_t *cfg)
  * sluice_registry_requests_total once a second. */
 static void wait_for_requests(sl_registry_server_t *srv)
 {
-    sl_counter_t *requests = sl_metrics_counter(
-        "sluice_registry_requests_total",
-        "HTTP requests the schema registry served", NULL);
+    sl_counter_t *requests =
+        sl_metrics_counter("sluice_registry_requests_total",
+                           "HTTP requests the schema registry served", NULL);
     unsigned long counted = 0;
     unsigned ticks = 0;
 
