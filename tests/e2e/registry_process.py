@@ -32,11 +32,12 @@ def read_text(path):
 
 
 class Registry:
-    """One `sluice registry` process on a free loopback port, keeping its
-    schemas in store (an SQLite path or a postgresql:// URL)."""
+    """One `sluice registry` process on a loopback port (a free one unless
+    given), keeping its schemas in store (an SQLite path or a
+    postgresql:// URL)."""
 
-    def __init__(self, binary, store, log_path):
-        self.port = free_port()
+    def __init__(self, binary, store, log_path, port=None):
+        self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = log_path
         # A restarted registry appends to the log of the first one.

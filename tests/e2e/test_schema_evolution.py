@@ -9,6 +9,9 @@ processor do with each version.
 - Version 2 (an optional field with a default) is accepted under BACKWARD,
   the default. Frames written with it by python3-avro are consumed by
   `sluice run` and stored under version 1, its reader schema.
+- While the registry is down, a frame whose writer id sluice has cached is
+  stored, and one with an id it has not fetched waits in the DLQ as
+  retryable until the registry is back.
 - Breaking changes get HTTP 409 with error_code 409 and the reason. PUT
   /config and PUT /config/{subject} change the decision as the Confluent
   registry's levels NONE, FORWARD and FULL do.
@@ -224,7 +227,7 @@ def check_levels(registry):
     assert body == {"compatibilityLevel": "BACKWARD"}, body
 
 
-def v2_frame(schema, schema_id, reading):
+def avro_frame(schema, schema_id, reading):
     """Encodes reading with python3-avro in the Confluent wire format."""
     out = io.BytesIO()
     out.write(struct.pack(">bI", 0, schema_id))
@@ -260,7 +263,7 @@ def check_v2_frames_stored(registry, v2, work):
         for r in readings:
             f.write("sensor-readings\t%s\t%s\n" % (
                 r["sensor_id"].encode("utf-8").hex(),
-                v2_frame(schema, v2, r).hex()))
+                avro_frame(schema, v2, r).hex()))
 
     os.mkdir(os.path.join(work, "run"))
     run = Sluice("--registry-url", registry.url, "--no-generators",
@@ -298,6 +301,72 @@ def check_v2_frames_stored(registry, v2, work):
                     for r in readings], rows
 
 
+def check_registry_outage(registry_factory, registry, v1, v2, work):
+    """Stops the registry under a running `sluice run`: a frame with the
+    writer id sluice has cached is stored at once, and one with an id it
+    has not fetched yet goes to the DLQ as retryable. Once the registry is
+    back on its port, the retry stores the reading."""
+    schema = avro.schema.parse(schema_file("v2"))
+    v1_schema = avro.schema.parse(schema_file("v1"))
+    now_ms = int(time.time() * 1000) - 30000
+    cached = dict(v2_readings()[0], sensor_id="outage-cached",
+                  timestamp=now_ms)
+    del cached["firmware"]
+    uncached = dict(v2_readings()[0], sensor_id="outage-uncached",
+                    timestamp=now_ms + 1)
+
+    # Holding the FIFO open for writing keeps sluice's reader from seeing
+    # end of input, so frames can be fed after the registry is stopped.
+    fifo = os.path.join(work, "outage.frames")
+    os.mkfifo(fifo)
+    feed = os.open(fifo, os.O_RDWR)
+    os.mkdir(os.path.join(work, "outage"))
+    run = Sluice("--registry-url", registry.url, "--no-generators",
+                 "--no-detector", "--replay", fifo, "--format", "frames",
+                 "--dlq-backoff-base-ms", "200", "--dlq-backoff-cap-ms",
+                 "1000", "--dlq-max-retries", "100",
+                 workdir=os.path.join(work, "outage"))
+    port = registry.port
+    registry.stop()
+
+    for reading, schema_id, writer in ((cached, v1, v1_schema),
+                                       (uncached, v2, schema)):
+        os.write(feed, ("sensor-readings\t%s\t%s\n" % (
+            reading["sensor_id"].encode("utf-8").hex(),
+            avro_frame(writer, schema_id, reading).hex())).encode("ascii"))
+
+    def stored(sensor_id):
+        status, body = run.get("/api/v1/sensors/latest?sensor_id=" +
+                               sensor_id)
+        assert status == 200, (status, body)
+        return body["count"]
+
+    def dlq_entries():
+        status, body = run.get("/api/v1/dlq")
+        assert status == 200, (status, body)
+        return body["entries"]
+
+    run.wait_until(lambda: stored("outage-cached") == 1,
+                   "the reading with a cached writer id")
+    entries = run.wait_until(dlq_entries, "the DLQ row of the uncached id")
+    assert len(entries) == 1, entries
+    assert entries[0]["error_class"] == "processing", entries
+    assert entries[0]["error"] == "registry_unavailable", entries
+    assert entries[0]["status"] in ("pending", "retrying"), entries
+    assert stored("outage-uncached") == 0
+
+    registry = registry_factory(port)
+    run.wait_until(lambda: stored("outage-uncached") == 1,
+                   "the retried reading after the registry came back")
+    run.wait_until(lambda: dlq_entries()[0]["status"] == "resolved",
+                   "the DLQ row to be resolved")
+    # NOTE: sluice run does not stop on SIGTERM while its replay reader
+    # waits for input, so end the input first.
+    os.close(feed)
+    assert run.stop() == 0, run.read_log()
+    return registry
+
+
 def main():
     binary = os.environ["SLUICE_BINARY"]
     work = tempfile.mkdtemp(prefix="sluice-evolution-")
@@ -305,9 +374,13 @@ def main():
     pg = Postgres()
     log_path = os.path.join(work, "registry.log")
 
-    registry, v1, v2 = check_registration_and_restart(
-        pg, lambda: Registry(binary, pg.url, log_path))
+    def registry_factory(port=None):
+        return Registry(binary, pg.url, log_path, port)
+
+    registry, v1, v2 = check_registration_and_restart(pg, registry_factory)
     check_v2_frames_stored(registry, v2, work)
+    registry = check_registry_outage(registry_factory, registry, v1, v2,
+                                     work)
     check_levels(registry)
     registry.stop()
     print("schema evolution: v1 id %d, v2 id %d on PostgreSQL; v2 frames "
