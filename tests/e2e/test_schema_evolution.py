@@ -8,7 +8,8 @@ processor do with each version.
   registry serves the same ids and gives a re-registered schema its id.
 - Version 2 (an optional field with a default) is accepted under BACKWARD,
   the default. Frames written with it by python3-avro are consumed by
-  `sluice run` and stored under version 1, its reader schema.
+  `sluice run` and stored under version 1, its reader schema. So are
+  frames of a version with a new enum symbol, read as the enum default.
 - While the registry is down, a frame whose writer id sluice has cached is
   stored, and one with an id it has not fetched waits in the DLQ as
   retryable until the registry is back.
@@ -182,7 +183,7 @@ def check_levels(registry):
         # level: (accepted, [(rejected, field named in the reason)])
         "FORWARD": (["v2", "required_site"], [("no_location", "location"),
                                               ("value_string", "value")]),
-        "FULL": (["v2"], [("required_site", "site"),
+        "FULL": (["v2", "enum_co2"], [("required_site", "site"),
                           ("no_location", "location"),
                           ("value_string", "value")]),
         "NONE": (["value_string", "required_site"], []),
@@ -254,16 +255,25 @@ def v2_readings():
 
 
 def check_v2_frames_stored(registry, v2, work):
-    """Runs `sluice run` on a frames file written with v2 and checks that
-    each reading is stored with its values under the v1 reader."""
-    schema = avro.schema.parse(schema_file("v2"))
-    readings = v2_readings()
+    """Runs `sluice run` on a frames file written with v2, and with a later
+    version that adds the sensor type co2. Checks that each reading is
+    stored with its values under the v1 reader, co2 as the enum's default
+    symbol "other"."""
+    co2_id = registered_id(registry, SUBJECT, "enum_co2")
+    assert co2_id not in (v2, None), co2_id
+    v2_schema = avro.schema.parse(schema_file("v2"))
+    writes = [(r, v2_schema, v2) for r in v2_readings()]
+    co2 = dict(writes[0][0], sensor_id="evo-co2", sensor_type="co2",
+               value=415.5, timestamp=writes[0][0]["timestamp"] + 3)
+    del co2["firmware"]
+    writes.append((co2, avro.schema.parse(schema_file("enum_co2")), co2_id))
+    readings = [r for r, _, _ in writes]
     frames = os.path.join(work, "v2.frames")
     with open(frames, "w") as f:
-        for r in readings:
+        for reading, schema, schema_id in writes:
             f.write("sensor-readings\t%s\t%s\n" % (
-                r["sensor_id"].encode("utf-8").hex(),
-                avro_frame(schema, v2, r).hex()))
+                reading["sensor_id"].encode("utf-8").hex(),
+                avro_frame(schema, schema_id, reading).hex()))
 
     os.mkdir(os.path.join(work, "run"))
     run = Sluice("--registry-url", registry.url, "--no-generators",
@@ -283,7 +293,9 @@ def check_v2_frames_stored(registry, v2, work):
     run.wait_until(all_stored, "the v2 readings in the API")
     for r in readings:
         got = found[r["sensor_id"]]
-        assert got["sensor_type"] == r["sensor_type"], got
+        expected_type = "other" if r["sensor_type"] == "co2" \
+            else r["sensor_type"]
+        assert got["sensor_type"] == expected_type, got
         assert got["value"] == r["value"], got
         assert got["location"] == r["location"], got
         assert got["unit"] == r["unit"], got
@@ -297,8 +309,8 @@ def check_v2_frames_stored(registry, v2, work):
     rows = db.execute("SELECT sensor_id, timestamp_ms, value, unit FROM "
                       "sensor_readings ORDER BY sensor_id").fetchall()
     db.close()
-    assert rows == [(r["sensor_id"], r["timestamp"], r["value"], r["unit"])
-                    for r in readings], rows
+    assert rows == sorted((r["sensor_id"], r["timestamp"], r["value"],
+                           r["unit"]) for r in readings), rows
 
 
 def check_registry_outage(registry_factory, registry, v1, v2, work):
