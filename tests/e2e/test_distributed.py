@@ -1,119 +1,27 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Runs sluice in distributed mode as separate processes: librdkafka's mock
-Kafka cluster (sluice_mock_cluster), a throwaway PostgreSQL server on a
-unix socket, `sluice registry` on its own SQLite file, `sluice process`, `sluice replay` of a
-generated sensor CSV and `sluice api`. Checks that every CSV row reaches
-PostgreSQL once and that the API counts them.
-
-Everything listens on 127.0.0.1 or on a socket in a temporary folder, and
-every process started here is killed at exit.
+"""Runs sluice in distributed mode as separate processes (see cluster.py):
+`sluice process`, `sluice replay` of a generated sensor CSV and `sluice
+api` on the mock Kafka cluster, PostgreSQL and `sluice registry`. Checks
+that every CSV row reaches PostgreSQL once, across a processor restart,
+and that the API counts them. Then replays a frame too large for the bus
+between small readings: the readings are stored and the frame leaves only
+a 1 KiB digest in the dead-letter queue.
 """
-import atexit
-import glob
-import json
+import hashlib
 import os
-import pwd
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
-from harness import free_port, strict_json
+from cluster import (Cluster, api_status, http_get, read_file, start, stop,
+                     wait_until)
+from harness import free_port, reading_frame
 
 SENSORS = 5
 READINGS_PER_SENSOR = 400
 ROWS = SENSORS * READINGS_PER_SENSOR
-
-_PROCESSES = []
-_CLEANUPS = []
-
-
-@atexit.register
-def _stop_everything():
-    """Kills what a failed test left running, then removes temp folders."""
-    for proc in _PROCESSES:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    for cleanup in reversed(_CLEANUPS):
-        cleanup()
-
-
-def start(cmd, log_path, **kwargs):
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=kwargs.pop("stdout", log),
-                            stderr=log, **kwargs)
-    _PROCESSES.append(proc)
-    return proc
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", "replace")
-
-
-class Postgres:
-    """A PostgreSQL cluster in a temporary folder, reachable only through a
-    unix socket there. Under root the server runs as the postgres user,
-    because PostgreSQL refuses to run as root."""
-
-    def __init__(self):
-        self.bin_dir = self._find_bin_dir()
-        self.dir = tempfile.mkdtemp(prefix="sluice-pg-")
-        _CLEANUPS.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
-        self.prefix = []
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-            self.prefix = ["/usr/sbin/runuser", "-u", "postgres", "--"]
-        self.data = os.path.join(self.dir, "data")
-        self._run(["initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--no-sync"])
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            f.write("\nlisten_addresses = ''\n"
-                    "unix_socket_directories = '%s'\n"
-                    "fsync = off\nsynchronous_commit = off\n"
-                    "max_connections = 40\n" % self.dir)
-        self._run(["pg_ctl", "start", "-w", "-s", "-D", self.data, "-l",
-                   os.path.join(self.dir, "server.log")])
-        _CLEANUPS.append(self.stop)
-        self.psql("CREATE DATABASE sluice", db="postgres")
-        self.url = "postgresql:///sluice?host=%s&user=postgres" % self.dir
-
-    @staticmethod
-    def _find_bin_dir():
-        env = os.environ.get("SLUICE_PG_BINDIR")
-        if env:
-            return env
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not found:
-            raise AssertionError("PostgreSQL server binaries not found: set "
-                                 "SLUICE_PG_BINDIR or install postgresql")
-        return os.path.dirname(found[-1])
-
-    def _run(self, args):
-        cmd = self.prefix + [os.path.join(self.bin_dir, args[0])] + args[1:]
-        done = subprocess.run(cmd, capture_output=True, timeout=120)
-        assert done.returncode == 0, "%s failed: %s" % (
-            args[0], done.stderr.decode("utf-8", "replace"))
-
-    def stop(self):
-        subprocess.run(self.prefix + [os.path.join(self.bin_dir, "pg_ctl"),
-                                      "stop", "-w", "-s", "-m", "fast", "-D",
-                                      self.data], capture_output=True,
-                       timeout=60)
-
-    def psql(self, sql, db="sluice"):
-        done = subprocess.run(
-            ["psql", "-h", self.dir, "-U", "postgres", "-d", db, "-tAqc",
-             sql], capture_output=True, timeout=30)
-        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
-        return done.stdout.decode("utf-8").strip()
+BIG_FRAME_BYTES = 1500000
 
 
 def write_sensor_csv(path):
@@ -126,41 +34,6 @@ def write_sensor_csv(path):
             for s in range(SENSORS):
                 f.write("dist-%02d,temperature,%.2f,%d,hall-%d\n" %
                         (s, 20.0 + (i % 50) * 0.1, start_ms + i * 1000, s))
-
-
-def wait_until(predicate, what, logs, timeout=180):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting for %s; last=%r\n%s" % (
-        what, last, "\n".join(read_file(p)[-4000:] for p in logs)))
-
-
-def http_get(port, path):
-    url = "http://127.0.0.1:%d%s" % (port, path)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, strict_json(r.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        return e.code, strict_json(e.read().decode("utf-8"))
-
-
-def api_status(port):
-    try:
-        return http_get(port, "/")[0]
-    except (urllib.error.URLError, ConnectionError, OSError):
-        return None
-
-
-def stop(proc, name, log_path):
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait(timeout=60)
-    assert code == 0, "%s exited with %d:\n%s" % (name, code,
-                                                  read_file(log_path))
 
 
 def check_invalid_settings(binary, brokers):
@@ -186,68 +59,80 @@ def check_invalid_settings(binary, brokers):
         assert expected in done.stderr, (args, done.stderr)
 
 
+def check_oversized_frame(cl, proc_log):
+    """Replays a 1.5 MB frame between small readings: the readings are
+    stored, and the frame leaves one dead-letter row holding its first
+    1 KiB, its size and its SHA-256, never the whole value."""
+    status, latest = http_get(int(cl.registry_url.rsplit(":", 1)[1]),
+                              "/subjects/sensor-readings-value/versions/"
+                              "latest")
+    assert status == 200, (status, latest)
+    now_ms = int(time.time() * 1000)
+    big = bytes((i * 31 + 7) & 0xFF for i in range(BIG_FRAME_BYTES))
+    lines = ["sensor-readings\t%s\t%s" % (b"big".hex(), big.hex())]
+    for i in range(3):
+        frame = reading_frame(latest["id"], "b26-small", "temperature",
+                              21.5 + i, now_ms - 60000 + i * 1000)
+        lines.append("sensor-readings\t%s\t%s" % (b"b26-small".hex(),
+                                                   frame.hex()))
+    path = cl.path("b26.frames")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    replay = cl.role("replay", ["--format", "frames", path], "replay-b26")
+    code = replay.wait(timeout=120)
+    replay_log = read_file(cl.log("replay-b26"))
+    assert code == 0, "replay exited with %d:\n%s" % (code, replay_log)
+    assert "published=3 malformed=0 failed=0 dead_lettered=1" in replay_log, \
+        replay_log
+
+    small = "SELECT count(*) FROM sensor_readings WHERE sensor_id='b26-small'"
+    wait_until(lambda: int(cl.pg.psql(small)) >= 3, "the 3 small readings",
+               [proc_log])
+    wait_until(lambda: int(cl.pg.psql("SELECT count(*) FROM dlq_errors")),
+               "the dead-letter row", [proc_log], timeout=60)
+    row = cl.pg.psql(
+        "SELECT source_topic, source_offset, error_class, status, "
+        "octet_length(payload), encode(sha256(payload), 'hex'), error "
+        "FROM dlq_errors").split("|")
+    assert row[:5] == ["sensor-readings", "-1", "validation", "dead",
+                       "1024"], row
+    assert row[5] == hashlib.sha256(big[:1024]).hexdigest(), row
+    assert row[6].startswith("payload_too_large: "), row
+    assert str(BIG_FRAME_BYTES) in row[6], row
+    assert hashlib.sha256(big).hexdigest() in row[6], row
+    assert int(cl.pg.psql(small)) == 3
+    largest = cl.pg.psql("SELECT coalesce(max(octet_length(payload)), 0) "
+                         "FROM dlq_errors")
+    assert int(largest) == 1024, largest
+
+
 def main():
     binary = os.environ["SLUICE_BINARY"]
-    mock = os.environ["SLUICE_MOCK_CLUSTER"]
-    work = tempfile.mkdtemp(prefix="sluice-dist-")
-    _CLEANUPS.append(lambda: shutil.rmtree(work, ignore_errors=True))
-    log = lambda name: os.path.join(work, name + ".log")  # noqa: E731
+    cl = Cluster("dist")
+    pg = cl.pg
 
-    # The topics exist before any role starts: clients that create the
-    # same topic at once on the mock cluster can wait out the CreateTopics
-    # timeout (10 s seen with librdkafka's mock cluster).
-    topics = []
-    for topic in ("sensor-readings", "ecommerce-events", "dlq-messages",
-                  "system-alerts"):
-        topics += ["--topic", topic + ":6"]
-    cluster = start([mock, "--brokers", "1"] + topics, log("cluster"),
-                    stdout=subprocess.PIPE, stdin=subprocess.PIPE)
-    brokers = cluster.stdout.readline().decode().strip()
-    assert brokers.startswith("127.0.0.1:") or brokers.startswith(
-        "localhost:"), "unexpected bootstrap address %r" % brokers
+    check_invalid_settings(binary, cl.brokers)
 
-    pg = Postgres()
-    registry_port = free_port()
-    # NOTE: the PostgreSQL store keeps no schemas table rows (its schema
-    # calls return "invalid argument"), so the registry keeps its schemas
-    # in an SQLite file of its own.
-    registry = start([binary, "registry", "--store",
-                      os.path.join(work, "registry.db"),
-                      "--registry-listen", "127.0.0.1:%d" % registry_port],
-                     log("registry"))
-    wait_until(lambda: "listening" in read_file(log("registry")),
-               "the registry to listen", [log("registry")], timeout=30)
-    common = ["--bus", "kafka", "--kafka-brokers", brokers,
-              "--registry-url", "http://127.0.0.1:%d" % registry_port]
-
-    check_invalid_settings(binary, brokers)
-
-    process = start([binary, "process", "--store", pg.url,
-                     "--batch-timeout-ms", "20"] + common, log("process"))
-    # The role logs "started" after it migrated the database.
-    wait_until(lambda: "started bus=kafka" in read_file(log("process")),
-               "the processor to start", [log("process")], timeout=60)
-
-    csv_path = os.path.join(work, "readings.csv")
+    process = cl.process("process")
+    csv_path = cl.path("readings.csv")
     write_sensor_csv(csv_path)
-    replay = start([binary, "replay", "--format", "sensor-csv", csv_path] +
-                   common, log("replay"))
-    count = lambda: int(pg.psql("SELECT count(*) FROM sensor_readings"))  # noqa
+    replay = cl.role("replay", ["--format", "sensor-csv", csv_path])
+    count = cl.count
 
     # Stop the processor while the input arrives and start another: what
     # the first committed must be neither lost nor stored twice.
-    wait_until(lambda: count() > 0, "the first stored rows", [log("process")])
-    stop(process, "process", log("process"))
+    wait_until(lambda: count() > 0, "the first stored rows",
+               [cl.log("process")])
+    stop(process, "process", cl.log("process"))
     stored_by_first = count()
-    process = start([binary, "process", "--store", pg.url,
-                     "--batch-timeout-ms", "20"] + common, log("process2"))
+    process = cl.process("process2")
 
     code = replay.wait(timeout=300)
-    assert code == 0, "replay exited with %d:\n%s" % (code,
-                                                       read_file(log("replay")))
+    assert code == 0, "replay exited with %d:\n%s" % (
+        code, read_file(cl.log("replay")))
     wait_until(lambda: count() >= ROWS, "%d rows in PostgreSQL" % ROWS,
-               [log("process"), log("process2")])
-    assert process.poll() is None, read_file(log("process2"))
+               [cl.log("process"), cl.log("process2")])
+    assert process.poll() is None, read_file(cl.log("process2"))
     time.sleep(1)  # a duplicate delivery would show up as extra rows
     assert count() == ROWS, count()
     sensors = pg.psql("SELECT count(DISTINCT sensor_id) FROM sensor_readings")
@@ -255,9 +140,9 @@ def main():
 
     api_port = free_port()
     api = start([binary, "api", "--store", pg.url, "--listen",
-                 "127.0.0.1:%d" % api_port], log("api"))
+                 "127.0.0.1:%d" % api_port], cl.log("api"))
     wait_until(lambda: api_status(api_port) == 200, "the API",
-               [log("api")], timeout=30)
+               [cl.log("api")], timeout=30)
     status, body = http_get(api_port,
                             "/api/v1/sensors/stats?time_window_minutes=60")
     assert status == 200, (status, body)
@@ -267,14 +152,15 @@ def main():
     assert len(per_sensor) == SENSORS, per_sensor
     for sensor_id, n in per_sensor.items():
         assert n == READINGS_PER_SENSOR, (sensor_id, n)
+    stop(api, "api", cl.log("api"))
 
-    stop(api, "api", log("api"))
-    stop(process, "process", log("process2"))
-    stop(registry, "registry", log("registry"))
-    cluster.stdin.close()
-    assert cluster.wait(timeout=30) == 0
+    check_oversized_frame(cl, cl.log("process2"))
+
+    stop(process, "process", cl.log("process2"))
+    cl.close()
     print("distributed: %d rows through Kafka into PostgreSQL, %d of them "
-          "before the processor restart" % (ROWS, stored_by_first))
+          "before the processor restart; a %d-byte frame dead-lettered as a "
+          "1 KiB digest" % (ROWS, stored_by_first, BIG_FRAME_BYTES))
 
 
 if __name__ == "__main__":
