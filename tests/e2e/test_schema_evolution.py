@@ -20,16 +20,12 @@ processor do with each version.
 Everything listens on 127.0.0.1 or on a unix socket in a temporary
 folder, and every process started here is stopped at exit.
 """
-import atexit
 import datetime
-import glob
 import io
 import os
-import pwd
 import shutil
 import sqlite3
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +33,7 @@ import time
 import avro.io
 import avro.schema
 
-import registry_process
+from cluster import Postgres
 from harness import Sluice
 from registry_process import Registry, read_text
 
@@ -46,77 +42,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "schemas")
 SUBJECT = "sensor-readings-value"
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-_CLEANUPS = []
-
-
-@atexit.register
-def _stop_everything():
-    """Kills the registries a failed test left running, then stops
-    PostgreSQL and removes temp folders. atexit runs this handler before
-    the one of registry_process, so it stops the registries itself."""
-    registry_process.kill_leftovers()
-    for cleanup in reversed(_CLEANUPS):
-        cleanup()
-
-
-class Postgres:
-    """A PostgreSQL cluster in a temporary folder, reachable only through a
-    unix socket there. Under root the server runs as the postgres user,
-    because PostgreSQL refuses to run as root."""
-
-    def __init__(self):
-        self.bin_dir = self._find_bin_dir()
-        self.dir = tempfile.mkdtemp(prefix="sluice-pg-")
-        _CLEANUPS.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
-        self.prefix = []
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-            self.prefix = ["/usr/sbin/runuser", "-u", "postgres", "--"]
-        self.data = os.path.join(self.dir, "data")
-        self._run(["initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
-                   "-E", "UTF8", "--no-sync"])
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
-            f.write("\nlisten_addresses = ''\n"
-                    "unix_socket_directories = '%s'\n"
-                    "fsync = off\nsynchronous_commit = off\n" % self.dir)
-        self._run(["pg_ctl", "start", "-w", "-s", "-D", self.data, "-l",
-                   os.path.join(self.dir, "server.log")])
-        _CLEANUPS.append(self.stop)
-        self.psql("CREATE DATABASE sluice", db="postgres")
-        self.url = "postgresql:///sluice?host=%s&user=postgres" % self.dir
-
-    @staticmethod
-    def _find_bin_dir():
-        env = os.environ.get("SLUICE_PG_BINDIR")
-        if env:
-            return env
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not found:
-            raise AssertionError("PostgreSQL server binaries not found: set "
-                                 "SLUICE_PG_BINDIR or install postgresql")
-        return os.path.dirname(found[-1])
-
-    def _run(self, args):
-        cmd = self.prefix + [os.path.join(self.bin_dir, args[0])] + args[1:]
-        done = subprocess.run(cmd, capture_output=True, timeout=120)
-        assert done.returncode == 0, "%s failed: %s" % (
-            args[0], done.stderr.decode("utf-8", "replace"))
-
-    def stop(self):
-        subprocess.run(self.prefix + [os.path.join(self.bin_dir, "pg_ctl"),
-                                      "stop", "-w", "-s", "-m", "fast", "-D",
-                                      self.data], capture_output=True,
-                       timeout=60)
-
-    def psql(self, sql, db="sluice"):
-        done = subprocess.run(
-            ["psql", "-h", self.dir, "-U", "postgres", "-d", db, "-tAqc",
-             sql], capture_output=True, timeout=30)
-        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
-        return done.stdout.decode("utf-8").strip()
-
 
 def schema_file(name):
     if name == "v1":
@@ -382,7 +307,13 @@ def check_registry_outage(registry_factory, registry, v1, v2, work):
 def main():
     binary = os.environ["SLUICE_BINARY"]
     work = tempfile.mkdtemp(prefix="sluice-evolution-")
-    _CLEANUPS.append(lambda: shutil.rmtree(work, ignore_errors=True))
+    try:
+        run_evolution(binary, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_evolution(binary, work):
     pg = Postgres()
     log_path = os.path.join(work, "registry.log")
 
