@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """Starts `sluice registry` on a free loopback port and talks to its REST
-API, for the schema registry's end-to-end tests."""
+API, and encodes readings with python3-avro in the Confluent wire format,
+for the schema registry's end-to-end tests."""
 import atexit
+import datetime
+import io
 import json
 import os
 import signal
+import struct
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
+import avro.io
+
 from harness import free_port, strict_json
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 _RUNNING = []
 
@@ -80,3 +87,36 @@ class Registry:
         self.log.close()
         assert code == 0, "registry exited with %d:\n%s" % (
             code, read_text(self.log_path))
+
+
+def to_datum(reading):
+    """Returns reading as python3-avro takes it: a timestamp-millis value
+    is a datetime there, and epoch milliseconds in reading."""
+    datum = dict(reading)
+    datum["timestamp"] = EPOCH + datetime.timedelta(
+        milliseconds=reading["timestamp"])
+    return datum
+
+
+def from_datum(datum):
+    """Returns a datum python3-avro decoded, with epoch milliseconds."""
+    reading = dict(datum)
+    reading["timestamp"] = (datum["timestamp"] - EPOCH) // \
+        datetime.timedelta(milliseconds=1)
+    return reading
+
+
+def encode_body(schema, reading):
+    """Encodes reading as the Avro binary body of schema."""
+    out = io.BytesIO()
+    avro.io.DatumWriter(schema).write(to_datum(reading),
+                                      avro.io.BinaryEncoder(out))
+    return out.getvalue()
+
+
+def frames_line(schema, schema_id, reading):
+    """Returns a line of a `--format frames` replay file: the reading on
+    sensor-readings, keyed by its sensor_id, framed with schema_id."""
+    value = struct.pack(">bI", 0, schema_id) + encode_body(schema, reading)
+    return "sensor-readings\t%s\t%s\n" % (
+        reading["sensor_id"].encode("utf-8").hex(), value.hex())

@@ -17,7 +17,6 @@ Confluent wire format with ids from `sluice registry`.
 The readings carry an enum, a double, a timestamp-millis long and strings
 with non-ASCII UTF-8 (2-, 3- and 4-byte sequences).
 """
-import datetime
 import io
 import json
 import os
@@ -33,35 +32,12 @@ import avro.io
 import avro.schema
 
 from harness import Sluice
-from registry_process import Registry, read_text
+from registry_process import (Registry, encode_body, frames_line,
+                              from_datum, read_text)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 SUBJECT = "sensor-readings-value"
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def to_datum(reading):
-    """Returns reading as python3-avro takes it: timestamp-millis is a
-    datetime there."""
-    datum = dict(reading)
-    datum["timestamp"] = EPOCH + datetime.timedelta(
-        milliseconds=reading["timestamp"])
-    return datum
-
-
-def from_datum(datum):
-    reading = dict(datum)
-    reading["timestamp"] = (datum["timestamp"] - EPOCH) // \
-        datetime.timedelta(milliseconds=1)
-    return reading
-
-
-def encode_body(schema, reading):
-    out = io.BytesIO()
-    avro.io.DatumWriter(schema).write(to_datum(reading),
-                                      avro.io.BinaryEncoder(out))
-    return out.getvalue()
 
 
 def python_readings(now_ms):
@@ -95,9 +71,7 @@ def write_inputs(work, schema, schema_id, readings, rejected):
     frames = os.path.join(work, "python.frames")
     with open(frames, "w", encoding="utf-8") as f:
         for r in readings:
-            value = struct.pack(">bI", 0, schema_id) + encode_body(schema, r)
-            f.write("sensor-readings\t%s\t%s\n" % (
-                r["sensor_id"].encode("utf-8").hex(), value.hex()))
+            f.write(frames_line(schema, schema_id, r))
     ndjson = os.path.join(work, "sluice.ndjson")
     with open(ndjson, "w", encoding="utf-8") as f:
         f.write(json.dumps(rejected, ensure_ascii=False) + "\n")

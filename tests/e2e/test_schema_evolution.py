@@ -20,28 +20,23 @@ processor do with each version.
 Everything listens on 127.0.0.1 or on a unix socket in a temporary
 folder, and every process started here is stopped at exit.
 """
-import datetime
-import io
 import os
 import shutil
 import sqlite3
-import struct
 import sys
 import tempfile
 import time
 
-import avro.io
 import avro.schema
 
 from cluster import Postgres
 from harness import Sluice
-from registry_process import Registry, read_text
+from registry_process import Registry, frames_line, read_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "schemas")
 SUBJECT = "sensor-readings-value"
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 def schema_file(name):
     if name == "v1":
@@ -153,17 +148,6 @@ def check_levels(registry):
     assert body == {"compatibilityLevel": "BACKWARD"}, body
 
 
-def avro_frame(schema, schema_id, reading):
-    """Encodes reading with python3-avro in the Confluent wire format."""
-    out = io.BytesIO()
-    out.write(struct.pack(">bI", 0, schema_id))
-    datum = dict(reading)
-    datum["timestamp"] = EPOCH + datetime.timedelta(
-        milliseconds=reading["timestamp"])
-    avro.io.DatumWriter(schema).write(datum, avro.io.BinaryEncoder(out))
-    return out.getvalue()
-
-
 def v2_readings():
     now_ms = int(time.time() * 1000) - 60000
     base = {"sensor_type": "temperature", "location": "hall-2",
@@ -196,9 +180,7 @@ def check_v2_frames_stored(registry, v2, work):
     frames = os.path.join(work, "v2.frames")
     with open(frames, "w") as f:
         for reading, schema, schema_id in writes:
-            f.write("sensor-readings\t%s\t%s\n" % (
-                reading["sensor_id"].encode("utf-8").hex(),
-                avro_frame(schema, schema_id, reading).hex()))
+            f.write(frames_line(schema, schema_id, reading))
 
     os.mkdir(os.path.join(work, "run"))
     run = Sluice("--registry-url", registry.url, "--no-generators",
@@ -268,9 +250,8 @@ def check_registry_outage(registry_factory, registry, v1, v2, work):
 
     for reading, schema_id, writer in ((cached, v1, v1_schema),
                                        (uncached, v2, schema)):
-        os.write(feed, ("sensor-readings\t%s\t%s\n" % (
-            reading["sensor_id"].encode("utf-8").hex(),
-            avro_frame(writer, schema_id, reading).hex())).encode("ascii"))
+        os.write(feed, frames_line(writer, schema_id,
+                                   reading).encode("ascii"))
 
     def stored(sensor_id):
         status, body = run.get("/api/v1/sensors/latest?sensor_id=" +
