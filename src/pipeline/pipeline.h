@@ -52,6 +52,9 @@ typedef struct sl_processor_config {
     int poll_timeout_ms;
     int64_t window_ms;
     int64_t lateness_ms;
+    /* Largest value decoded, 1..SL_FRAME_MAX_BYTES (the default). A larger
+     * one is dead-lettered as payload_too_large, as an excerpt. */
+    size_t max_payload_bytes;
 } sl_processor_config_t;
 
 /* Counters of one processor, readable from any thread. */

@@ -23,6 +23,7 @@
 #include "pipeline/offsets.h"
 #include "pipeline/window.h"
 #include "util/err.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -32,6 +33,11 @@
 #define MIN_IDLE_CLOSE_MS 10000
 #define SWEEP_INTERVAL_MS 1000
 #define DLQ_PUBLISH_TIMEOUT_MS 1000
+
+/* Event times both stores accept: years 0001..9999 UTC, the CHECK on
+ * timestamp_ms of sensor_readings and ecommerce_events in both schemas. */
+#define STORABLE_MIN_TS_MS INT64_C(-62135596800000)
+#define STORABLE_MAX_TS_MS INT64_C(253402300799999)
 
 typedef struct processor_metrics {
     sl_counter_t *consumed[2];
@@ -101,6 +107,7 @@ void sl_processor_config_init(sl_processor_config_t *cfg)
     cfg->poll_timeout_ms = 50;
     cfg->window_ms = 60000;
     cfg->lateness_ms = 300000;
+    cfg->max_payload_bytes = SL_FRAME_MAX_BYTES;
 }
 
 int sl_pipeline_store_write(sl_store_t *st, const sl_store_batch_t *batch,
@@ -208,6 +215,7 @@ typedef struct failure {
     const sl_msg_t *msg;
     const sl_dlq_origin_t *origin; /* NULL unless msg is a retry */
     sl_dlq_class_t cls;
+    bool excerpt; /* too large to copy: the DLQ gets an excerpt */
     char error[SL_TEXT_MAX + 1];
 } failure_t;
 
@@ -226,6 +234,16 @@ static int topic_index(const char *topic)
                                                          : TOPIC_READINGS;
 }
 
+static int publish_failure(sl_processor_t *proc, const failure_t *f,
+                           int64_t now_ms)
+{
+    if (f->excerpt)
+        return sl_dlq_publish_excerpt(proc->cfg.bus, f->msg, f->origin, f->cls,
+                                      f->error, now_ms, DLQ_PUBLISH_TIMEOUT_MS);
+    return sl_dlq_publish(proc->cfg.bus, f->msg, f->origin, f->cls, f->error,
+                          now_ms, DLQ_PUBLISH_TIMEOUT_MS);
+}
+
 /*
  * Publishes the batch's failures to the dead-letter queue. A publish that
  * fails (the bus is full) is retried, pausing consumption: offsets must
@@ -242,9 +260,7 @@ static bool dead_letter(sl_processor_t *proc, failure_t *failures, size_t count)
         int t = topic_index(f->msg->topic);
         int rc;
 
-        while ((rc = sl_dlq_publish(proc->cfg.bus, f->msg, f->origin, f->cls,
-                                    f->error, now_ms,
-                                    DLQ_PUBLISH_TIMEOUT_MS)) != SL_OK) {
+        while ((rc = publish_failure(proc, f, now_ms)) != SL_OK) {
             sl_log_error("processor",
                          "dead-letter publish failed topic=%s partition=%d "
                          "offset=%" PRId64 " error=%s%s",
@@ -323,6 +339,38 @@ static const sl_dlq_origin_t *origin_of(const batch_origins_t *o,
     return &o->origin[i];
 }
 
+/* Notes a value over max_payload_bytes as a decode failure, without
+ * decoding it: its dead-letter copy keeps an excerpt, and the error text
+ * gives the original size and hash, so dlq_errors keeps them too. */
+static void reject_oversized(sl_processor_t *proc, const sl_msg_t *msg,
+                             failure_t *failure)
+{
+    sl_counter_add(proc->metrics.decode_errors[SL_DECODE_PAYLOAD_TOO_LARGE], 1);
+    failure->cls = SL_DLQ_DECODE;
+    failure->excerpt = true;
+    snprintf(failure->error, sizeof(failure->error),
+             "%s: value of %zu bytes is over max-payload-bytes %zu; the "
+             "dead-letter copy keeps the first %d bytes, fnv1a64 of the "
+             "whole value %016" PRIx64,
+             sl_decode_err_name(SL_DECODE_PAYLOAD_TOO_LARGE), msg->value_len,
+             proc->cfg.max_payload_bytes, SL_DLQ_EXCERPT_BYTES,
+             sl_hash_fnv1a(msg->value, msg->value_len));
+}
+
+/* Returns NULL when both stores can hold event time ts_ms, else the
+ * reason, with the detail written to detail. */
+static const char *check_storable_time(int64_t ts_ms, char *detail,
+                                       size_t detail_size)
+{
+    if (ts_ms >= STORABLE_MIN_TS_MS && ts_ms <= STORABLE_MAX_TS_MS)
+        return NULL;
+    snprintf(detail, detail_size,
+             "timestamp %" PRId64 " ms is outside the years 0001..9999 "
+             "(%" PRId64 "..%" PRId64 " ms) that the store holds",
+             ts_ms, STORABLE_MIN_TS_MS, STORABLE_MAX_TS_MS);
+    return "ts_out_of_range";
+}
+
 /* Decodes and validates one record into the batch, or notes a failure. */
 static void classify(sl_processor_t *proc, const sl_msg_t *msg,
                      size_t *reading_count, size_t *event_count,
@@ -330,22 +378,37 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
 {
     int t = topic_index(msg->topic);
     sl_decode_err_t derr;
-    const char *reason;
+    const char *reason = NULL;
+    char detail[160] = "";
 
     *failed = false;
     failure->msg = msg;
+    failure->excerpt = false;
+    if (msg->value_len > proc->cfg.max_payload_bytes) {
+        reject_oversized(proc, msg, failure);
+        *failed = true;
+        return;
+    }
     if (t == TOPIC_READINGS) {
         sl_reading_t *rec = &proc->readings[*reading_count];
         derr = sl_reading_decode(proc->reading_decoder, msg->value,
                                  msg->value_len, rec);
-        reason = derr == SL_DECODE_OK ? sl_reading_validate(rec, now_ms) : NULL;
+        if (derr == SL_DECODE_OK)
+            reason =
+                check_storable_time(rec->timestamp_ms, detail, sizeof(detail));
+        if (derr == SL_DECODE_OK && reason == NULL)
+            reason = sl_reading_validate(rec, now_ms);
         if (derr == SL_DECODE_OK && reason == NULL)
             (*reading_count)++;
     } else {
         sl_event_t *ev = &proc->events[*event_count];
         derr = sl_event_decode(proc->event_decoder, msg->value, msg->value_len,
                                ev);
-        reason = derr == SL_DECODE_OK ? sl_event_validate(ev, now_ms) : NULL;
+        if (derr == SL_DECODE_OK)
+            reason =
+                check_storable_time(ev->timestamp_ms, detail, sizeof(detail));
+        if (derr == SL_DECODE_OK && reason == NULL)
+            reason = sl_event_validate(ev, now_ms);
         if (derr == SL_DECODE_OK && reason == NULL)
             (*event_count)++;
     }
@@ -364,7 +427,8 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
         *failed = true;
     } else if (reason != NULL) {
         failure->cls = SL_DLQ_VALIDATION;
-        snprintf(failure->error, sizeof(failure->error), "%s", reason);
+        snprintf(failure->error, sizeof(failure->error), "%s%s%s", reason,
+                 detail[0] != '\0' ? ": " : "", detail);
         *failed = true;
     }
 }
@@ -402,6 +466,7 @@ static void on_reject(void *arg, const char *kind, size_t index,
     f->msg = msg;
     f->origin = origin_of(ctx->origins, ctx->proc, msg);
     f->cls = SL_DLQ_STORAGE;
+    f->excerpt = false;
     snprintf(f->error, sizeof(f->error), "db_rejected: %s", error);
 }
 
@@ -590,8 +655,22 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     size_t batch = (size_t)cfg->batch_size;
     sl_processor_t *proc = calloc(1, sizeof(*proc));
 
-    if (proc == NULL || cfg->batch_size <= 0) {
-        snprintf(err, err_size, "processor: invalid configuration");
+    if (proc == NULL) {
+        snprintf(err, err_size, "processor: out of memory");
+        return NULL;
+    }
+    if (cfg->batch_size <= 0) {
+        snprintf(err, err_size, "processor: batch size %d is not positive",
+                 cfg->batch_size);
+        free(proc);
+        return NULL;
+    }
+    if (cfg->max_payload_bytes == 0 ||
+        cfg->max_payload_bytes > SL_FRAME_MAX_BYTES) {
+        snprintf(err, err_size,
+                 "processor: max payload bytes %zu is outside 1..%d, the "
+                 "range the decoder accepts",
+                 cfg->max_payload_bytes, SL_FRAME_MAX_BYTES);
         free(proc);
         return NULL;
     }
