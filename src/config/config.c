@@ -79,6 +79,13 @@ static const setting_t settings[] = {
      "length of the tumbling aggregation windows"},
     {"allowed-lateness-seconds", T_INT, OFF(allowed_lateness_seconds), "300", 0,
      86400 * 7, "how long after a window's end late readings still join it"},
+    /* The upper bound is SL_FRAME_MAX_BYTES of schema/schema.h, the
+     * decoder's own limit (Kafka's default message.max.bytes). */
+    {"max-payload-bytes", T_INT64, OFF(max_payload_bytes), "1000000", 1,
+     1000000,
+     "largest message value in bytes the processor decodes; a larger one "
+     "goes to the dead-letter queue as payload_too_large with only an "
+     "excerpt of its bytes"},
     {"bus", T_STRING, OFF(bus), "memory", 0, 0,
      "message bus: memory (in-process, sluice run only) or kafka"},
     {"kafka-brokers", T_STRING, OFF(kafka_brokers), "", 0, 0,
@@ -187,8 +194,8 @@ static int set_value(sl_config_t *cfg, const setting_t *s, const char *text,
         }
         if (number < s->min || number > s->max) {
             snprintf(err, err_size,
-                     "%s (from %s): %s is outside the range %g..%g", s->name,
-                     origin, text, s->min, s->max);
+                     "%s (from %s): %s is outside the range %.15g..%.15g",
+                     s->name, origin, text, s->min, s->max);
             return SL_EINVAL;
         }
         if (s->type == T_INT)

@@ -49,6 +49,7 @@ typedef struct sl_config {
     int batch_timeout_ms;
     int window_seconds;
     int allowed_lateness_seconds;
+    int64_t max_payload_bytes; /* larger values are dead-lettered undecoded */
     /* bus */
     char *bus;           /* "memory" or "kafka" */
     char *kafka_brokers; /* bootstrap servers, HOST:PORT[,...]; "" unset */

@@ -192,6 +192,7 @@ void sl_role__processor_config(const sl_config_t *cfg, sl_bus_t *bus,
     proc->poll_timeout_ms = cfg->batch_timeout_ms;
     proc->window_ms = (int64_t)cfg->window_seconds * 1000;
     proc->lateness_ms = (int64_t)cfg->allowed_lateness_seconds * 1000;
+    proc->max_payload_bytes = (size_t)cfg->max_payload_bytes;
 }
 
 void sl_role__dlq_handler_config(const sl_config_t *cfg, sl_bus_t *bus,

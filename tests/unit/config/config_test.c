@@ -122,6 +122,37 @@ static void test_invalid_environment_names_variable(void **state)
     sl_config_fini(&cfg);
 }
 
+/* The decoder accepts at most 1000000 bytes, so the setting stops there. */
+static void test_max_payload_bytes_bounds(void **state)
+{
+    char *argv_ok[] = {"--max-payload-bytes", "4096"};
+    char *argv_zero[] = {"--max-payload-bytes=0"};
+    sl_config_t cfg;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(load(&cfg, 0, NULL, err), SL_OK);
+    assert_int_equal(cfg.max_payload_bytes, 1000000);
+    sl_config_fini(&cfg);
+
+    assert_int_equal(load(&cfg, 2, argv_ok, err), SL_OK);
+    assert_int_equal(cfg.max_payload_bytes, 4096);
+    sl_config_fini(&cfg);
+
+    assert_int_equal(load(&cfg, 1, argv_zero, err), SL_EINVAL);
+    assert_non_null(strstr(err, "max-payload-bytes (from flag "
+                                "--max-payload-bytes): 0 is outside"));
+    sl_config_fini(&cfg);
+
+    setenv("SLUICE_MAX_PAYLOAD_BYTES", "1000001", 1);
+    assert_int_equal(load(&cfg, 0, NULL, err), SL_EINVAL);
+    unsetenv("SLUICE_MAX_PAYLOAD_BYTES");
+    assert_non_null(strstr(err, "max-payload-bytes (from "
+                                "SLUICE_MAX_PAYLOAD_BYTES): 1000001 is "
+                                "outside the range 1..1000000"));
+    sl_config_fini(&cfg);
+}
+
 static void test_missing_flag_value_is_reported(void **state)
 {
     char *argv_replay[] = {"--replay"};
@@ -184,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_environment),
         cmocka_unit_test(test_invalid_values_name_the_setting),
         cmocka_unit_test(test_invalid_environment_names_variable),
+        cmocka_unit_test(test_max_payload_bytes_bounds),
         cmocka_unit_test(test_missing_flag_value_is_reported),
         cmocka_unit_test(test_listen_address_parsing),
     };
