@@ -156,6 +156,16 @@ int64_t sl_consumer_lag(sl_consumer_t *consumer)
     return consumer->ops->consumer_lag(consumer);
 }
 
+int sl_consumer_stats(sl_consumer_t *consumer, sl_consumer_stats_t *out)
+{
+    if (consumer == NULL || out == NULL)
+        return SL_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (consumer->ops->consumer_stats == NULL)
+        return SL_OK;
+    return consumer->ops->consumer_stats(consumer, out);
+}
+
 void sl_consumer_destroy(sl_consumer_t *consumer)
 {
     if (consumer != NULL)

@@ -14,6 +14,9 @@
  *  - Publishing is bounded: when a partition is full, sl_bus_publish waits
  *    up to its timeout for room and then fails with SL_EFULL. Nothing is
  *    dropped silently.
+ *  - A record whose key, value and header bytes exceed the bus's record
+ *    limit (1,000,000 bytes by default: Kafka's default message.max.bytes)
+ *    is refused with SL_ETOOBIG before it is queued.
  */
 #ifndef SLUICE_BUS_BUS_H
 #define SLUICE_BUS_BUS_H
@@ -63,6 +66,9 @@ typedef struct sl_bus_memory_config {
     int32_t partitions;         /* per topic; default 6 */
     size_t partition_capacity;  /* records per partition; default 65536 */
     size_t partition_max_bytes; /* key+value+header bytes; default 64 MiB */
+    /* Largest record, key+value+header bytes; default 1000000, as Kafka's
+     * message.max.bytes, so that both back ends refuse the same records. */
+    size_t max_record_bytes;
 } sl_bus_memory_config_t;
 
 /** Fills cfg with the defaults above. */
@@ -88,6 +94,13 @@ typedef struct sl_bus_kafka_config {
      * the delivery guarantees rely on (see sl_bus_kafka_create). */
     const char *const *properties;
     size_t property_count;
+    /* Cap of each consumer's queue of fetched records (see "Consumers"
+     * below); 0 means the default. */
+    size_t consumer_queue_records; /* default 10000 */
+    size_t consumer_queue_bytes;   /* key+value bytes; default 16 MiB */
+    /* How long a revocation waits for the stage to commit the records it
+     * holds of the partitions; 0 means the default, 3000. */
+    int revoke_wait_ms;
 } sl_bus_kafka_config_t;
 
 /** Fills cfg with the defaults above and no brokers. */
@@ -109,7 +122,11 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *    the cluster acknowledged the record. timeout_ms bounds only the wait
  *    for room in the local producer queue (then SL_EFULL); the wait for
  *    the report is bounded by message.timeout.ms. A record that failed
- *    after all retries returns SL_ETIMEDOUT (message timed out) or SL_EIO.
+ *    after all retries returns SL_ETIMEDOUT (message timed out) or SL_EIO,
+ *    and counts in sluice_kafka_delivery_failures_total{reason}.
+ *  - The record limit is the producer's message.max.bytes: a bigger record
+ *    gets SL_ETOOBIG without being queued, and so does one the broker
+ *    refuses as too large.
  *  - sl_bus_close purges records still queued locally: their publishers
  *    return SL_ECLOSED. Records already sent still get their report.
  *  - sl_consumer_poll returns SL_ECLOSED after sl_bus_close once a poll
@@ -117,6 +134,29 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *  - sl_consumer_commit and sl_consumer_committed make a synchronous
  *    request to the group coordinator; sl_consumer_lag queries the
  *    watermarks of every partition and returns SL_EIO when a query fails.
+ *
+ * Consumers: each consumer runs a poll thread of its own, the only caller
+ * of rd_kafka_consumer_poll. It serves rebalances and keeps the member in
+ * its group (max.poll.interval.ms) however long the stage takes between
+ * two sl_consumer_poll calls, for example while the store is down. It moves
+ * fetched records into a queue capped at consumer_queue_records records
+ * and consumer_queue_bytes bytes (a single record larger than the byte cap
+ * is still taken when the queue is empty); sl_consumer_poll takes records
+ * from that queue.
+ *  - Pause rule: when the queue reaches either cap, the poll thread pauses
+ *    every assigned partition and keeps polling; when the stage has taken
+ *    the queue below half of both caps, it resumes them. Fetching resumes
+ *    after the last record queued, so nothing is skipped or repeated.
+ *    Memory stays bounded by the caps (plus librdkafka's own buffers).
+ *  - Revocation: queued records of a revoked partition are dropped; the
+ *    stage never saw them and the next owner reads them from the group's
+ *    commit. Records of it already handed out by sl_consumer_poll are in
+ *    flight: the revocation waits up to revoke_wait_ms for the stage to
+ *    commit them or to call sl_consumer_poll again, so a normal rebalance
+ *    hands on finished work as committed. Past that bound the partition
+ *    goes anyway, a later commit for it returns SL_EBUSY, and the next
+ *    owner reads the uncommitted records again. A lost assignment (the
+ *    member was thrown out) does not wait.
  *
  * Returns NULL and writes the reason into err (may be NULL) when cfg is
  * invalid or librdkafka rejects a property. No broker is contacted here.
@@ -149,9 +189,10 @@ int32_t sl_bus_partition_for_key(const void *key, size_t key_len, int32_t n);
  * while the partition is full. The record is accepted when this returns
  * SL_OK; OUT: *offset_out (may be NULL) receives its offset.
  * Returns SL_OK, SL_EFULL on timeout, SL_ECLOSED after sl_bus_close,
- * SL_ENOMEM, or SL_EINVAL. SL_EINVAL means more than SL_BUS_MAX_HEADERS
- * headers, a partition that does not exist, a record larger than a whole
- * partition may hold, or an invalid topic name. Valid names have 1 to 249
+ * SL_ENOMEM, SL_ETOOBIG for a record above the bus's record limit, or
+ * SL_EINVAL. SL_EINVAL means more than SL_BUS_MAX_HEADERS headers, a
+ * partition that does not exist, a record larger than a whole partition
+ * may hold, or an invalid topic name. Valid names have 1 to 249
  * characters of [A-Za-z0-9._-], as in Kafka.
  * Thread-safe.
  */
@@ -183,6 +224,10 @@ typedef struct sl_bus_record {
  * Publishing stops at the first record that cannot be queued (for example
  * SL_EFULL), and the records after it get the same status without being
  * sent, so that no later record of a key overtakes an earlier one.
+ * The exception is SL_ETOOBIG: a record refused for its own size never
+ * enters the log, so it cannot be overtaken; only it fails, and the
+ * records after it, of the same key or another, are published. The
+ * caller decides what becomes of the refused one (the dead-letter queue).
  * Returns SL_OK when every record was accepted, else the status of the
  * first failed record. Thread-safe.
  */
@@ -236,6 +281,26 @@ int64_t sl_consumer_committed(sl_consumer_t *consumer, const char *topic,
  * A partition without a commit counts from its oldest retained record.
  */
 int64_t sl_consumer_lag(sl_consumer_t *consumer);
+
+/* Counters of a consumer's own queue (see the Kafka bus's "Consumers");
+ * a back end without one reports zeros. */
+typedef struct sl_consumer_stats {
+    uint64_t partitions_assigned; /* summed over every assignment */
+    uint64_t partitions_revoked;  /* summed, lost ones included */
+    uint64_t revoke_timeouts;     /* revocations that stopped waiting */
+    uint64_t pauses;              /* times the full queue paused fetching */
+    uint64_t records_dropped;     /* of revoked partitions, or repeated */
+    size_t queued_records;        /* now */
+    size_t queued_bytes;          /* now, key+value bytes */
+    size_t queued_records_max;    /* the most ever queued */
+    size_t queued_bytes_max;
+    size_t queue_cap_records;
+    size_t queue_cap_bytes;
+    int paused; /* 1 while fetching is paused */
+} sl_consumer_stats_t;
+
+/** Fills out with the consumer's counters. Returns SL_OK or SL_EINVAL. */
+int sl_consumer_stats(sl_consumer_t *consumer, sl_consumer_stats_t *out);
 
 /** Leaves the group and frees the consumer. Accepts NULL. */
 void sl_consumer_destroy(sl_consumer_t *consumer);

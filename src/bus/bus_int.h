@@ -47,6 +47,9 @@ typedef struct sl_bus_ops {
     int64_t (*consumer_committed)(sl_consumer_t *consumer, const char *topic,
                                   int32_t partition);
     int64_t (*consumer_lag)(sl_consumer_t *consumer);
+    /* NULL when the back end has no queue of its own; bus.c then reports
+     * zeros. */
+    int (*consumer_stats)(sl_consumer_t *consumer, sl_consumer_stats_t *out);
     void (*consumer_destroy)(sl_consumer_t *consumer);
 } sl_bus_ops_t;
 

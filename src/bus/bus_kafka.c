@@ -28,6 +28,7 @@
 
 #include "bus/bus.h"
 #include "bus/bus_int.h"
+#include "obs/metrics.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -39,6 +40,10 @@
 #define METADATA_ATTEMPTS 10     /* a new topic may need a moment to appear */
 #define POLL_SLICE_MS 100        /* maximum wait between checks for close */
 #define QUEUE_FULL_WAIT_MS 10    /* pause before retrying a full queue */
+#define PAUSED_POLL_MS 20        /* poll slice while fetching is paused */
+#define DEFAULT_QUEUE_RECORDS 10000
+#define DEFAULT_QUEUE_BYTES ((size_t)16 << 20)
+#define DEFAULT_REVOKE_WAIT_MS 3000
 
 /* The outcome of one produced record, filled by the delivery report. */
 typedef struct delivery {
@@ -74,7 +79,23 @@ typedef struct kafka_bus {
     int16_t replication_factor;
     char **properties;
     size_t property_count;
+    size_t queue_records;
+    size_t queue_bytes;
+    int revoke_wait_ms;
+    size_t max_record_bytes; /* the producer's message.max.bytes */
 } kafka_bus_t;
+
+/* What a consumer knows about one partition it owns or owned. */
+typedef struct part_state {
+    const char *topic; /* points into kafka_consumer_t.topics */
+    int32_t partition;
+    bool assigned;
+    bool paused;           /* paused by the poll thread */
+    int64_t next_queued;   /* offset after the last queued record; -1 */
+    int64_t handed_end;    /* offset after the current batch's last; -1 */
+    int64_t committed_end; /* this member's last commit; -1: none */
+    int committing;        /* commit requests under way */
+} part_state_t;
 
 typedef struct kafka_consumer {
     sl_consumer_t base;
@@ -82,10 +103,37 @@ typedef struct kafka_consumer {
     rd_kafka_t *rk;
     char **topics;
     size_t topic_count;
-    rd_kafka_topic_partition_list_t *assigned;
 
-    /* Messages of the last poll, kept until the next one because sl_msg_t
-     * borrows their memory. */
+    pthread_t thread; /* the poll thread, see consumer_thread_main */
+    bool thread_started;
+    atomic_bool stopping;
+
+    /* mu guards everything below up to `polled`. cond is broadcast when a
+     * record is queued, a batch ends, a commit ends or partitions leave. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+
+    /* Fetched records not yet handed out, oldest first: a ring of
+     * cap_records slots. `waiting` holds the one record that arrived when
+     * the ring had no room for its bytes; it goes in before any other. */
+    rd_kafka_message_t **ring;
+    size_t ring_head;
+    size_t ring_count;
+    size_t ring_bytes;
+    rd_kafka_message_t *waiting;
+    size_t cap_records;
+    size_t cap_bytes;
+    int revoke_wait_ms;
+    bool paused;
+
+    part_state_t *parts;
+    size_t part_count;
+    size_t part_slots;
+    sl_consumer_stats_t stats;
+
+    /* Records of the current batch, kept until the next sl_consumer_poll
+     * because sl_msg_t borrows their memory. Only the stage thread touches
+     * these. */
     rd_kafka_message_t **polled;
     size_t polled_count;
     size_t polled_slots;
@@ -120,6 +168,20 @@ static int64_t monotonic_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
 }
 
 /* Maps librdkafka's syslog levels (0 emergency .. 7 debug) to ours. */
@@ -157,6 +219,7 @@ static int status_from_kafka(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR__DESTROY:
         return SL_ECLOSED;
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return SL_ETOOBIG;
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
         return SL_EINVAL;
@@ -181,6 +244,9 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg)
     cfg->client_id = DEFAULT_CLIENT_ID;
     cfg->partitions = DEFAULT_PARTITIONS;
     cfg->replication_factor = -1;
+    cfg->consumer_queue_records = DEFAULT_QUEUE_RECORDS;
+    cfg->consumer_queue_bytes = DEFAULT_QUEUE_BYTES;
+    cfg->revoke_wait_ms = DEFAULT_REVOKE_WAIT_MS;
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
@@ -466,11 +532,21 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     delivery_t *ticket = rkm->_private;
 
     (void)rk;
-    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         sl_log_warn(LOG_COMPONENT,
                     "delivery failed topic=%s partition=%d error=%s",
                     rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
                     rd_kafka_err2name(rkm->err));
+        /* Looked up each time: failures are rare, and a handle kept
+         * across sl_metrics_reset would dangle. */
+        sl_counter_add(
+            sl_metrics_counter(
+                "sluice_kafka_delivery_failures_total",
+                "Records the Kafka producer failed to deliver after all "
+                "retries, by librdkafka error name.",
+                (const char *[]){"reason", rd_kafka_err2name(rkm->err), NULL}),
+            1);
+    }
 
     pthread_mutex_lock(&bus->delivery_mu);
     ticket->status = status_from_kafka(rkm->err);
@@ -509,6 +585,19 @@ static rd_kafka_headers_t *headers_build(const sl_header_t *headers,
     return hdrs;
 }
 
+/* Key, value and header bytes of a record, the measure of the record
+ * limit. librdkafka adds a few bytes of framing, so a record just below
+ * the limit may still be refused by producev; that also gives SL_ETOOBIG.
+ */
+static size_t record_size(const sl_bus_record_t *rec)
+{
+    size_t size = rec->key_len + rec->value_len;
+
+    for (size_t i = 0; i < rec->header_count; i++)
+        size += strlen(rec->headers[i].name) + rec->headers[i].value_len;
+    return size;
+}
+
 /* Hands one record to librdkafka with ticket as its delivery state,
  * waiting up to timeout_ms (negative: forever) while the local queue is
  * full. Returns SL_OK when the record is queued; its report fills ticket.
@@ -522,6 +611,8 @@ static int produce_one(kafka_bus_t *bus, const sl_bus_record_t *rec,
 
     if (atomic_load(&bus->closed))
         return SL_ECLOSED;
+    if (record_size(rec) > bus->max_record_bytes)
+        return SL_ETOOBIG;
     count = topic_ensure(bus, rec->topic);
     if (count < 0)
         return count;
@@ -580,6 +671,11 @@ static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
 
         tickets[queued] = (delivery_t){false, SL_OK, -1};
         rc = produce_one(bus, &records[queued], &tickets[queued], timeout_ms);
+        if (rc == SL_ETOOBIG) {
+            /* Never queued, so later records cannot overtake it. */
+            tickets[queued] = (delivery_t){true, SL_ETOOBIG, -1};
+            continue;
+        }
         if (rc != SL_OK) {
             first_error = rc;
             break;
@@ -672,22 +768,44 @@ int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
         return kafka_publish_records((kafka_bus_t *)bus, records, count,
                                      timeout_ms);
 
-    /* Other back ends: one record at a time, stopping at the first error. */
-    for (i = 0; i < count && rc == SL_OK; i++) {
+    /* Other back ends: one record at a time, stopping at the first error
+     * other than SL_ETOOBIG (see sl_bus_publish_batch). */
+    for (i = 0; i < count; i++) {
         sl_bus_record_t *rec = &records[i];
+        int one = sl_bus_publish(bus, rec->topic, rec->partition, rec->key,
+                                 rec->key_len, rec->value, rec->value_len,
+                                 rec->headers, rec->header_count, timeout_ms,
+                                 &rec->offset);
 
-        rc = sl_bus_publish(bus, rec->topic, rec->partition, rec->key,
-                            rec->key_len, rec->value, rec->value_len,
-                            rec->headers, rec->header_count, timeout_ms,
-                            &rec->offset);
-        rec->status = rc;
+        rec->status = one;
+        if (one != SL_OK && rc == SL_OK)
+            rc = one;
+        if (one != SL_OK && one != SL_ETOOBIG) {
+            /* The rest keep the status of the record that stopped them. */
+            for (size_t j = i + 1; j < count; j++)
+                records[j].status = one;
+            break;
+        }
     }
-    for (; i < count; i++)
-        records[i].status = rc;
     return rc;
 }
 
 /* ------------------------------------------------------------ consumer */
+
+/*
+ * Threading: each consumer has a poll thread that alone calls
+ * rd_kafka_consumer_poll, so the rebalance callback, the log callback and
+ * the max.poll.interval.ms timer are served while the stage spends a long
+ * time between two sl_consumer_poll calls (a slow store). The poll thread
+ * moves records into the consumer's ring; sl_consumer_poll takes them from
+ * there on the stage thread. When the ring reaches its cap in records or
+ * bytes, the poll thread pauses every assigned partition and keeps polling;
+ * once the stage has taken the ring below half of both caps it resumes
+ * them. librdkafka drops what it prefetched for a paused partition and, on
+ * resume, fetches again from the offset after the last record that
+ * rd_kafka_consumer_poll returned, so pausing neither skips nor repeats a
+ * record. next_queued guards against a repeat all the same.
+ */
 
 static bool consumer_subscribed(const kafka_consumer_t *consumer,
                                 const char *topic)
@@ -699,35 +817,402 @@ static bool consumer_subscribed(const kafka_consumer_t *consumer,
     return false;
 }
 
-static void assigned_add(kafka_consumer_t *consumer,
-                         const rd_kafka_topic_partition_list_t *parts)
+static size_t record_bytes(const rd_kafka_message_t *rkm)
 {
-    for (int i = 0; i < parts->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+    return rkm->len + rkm->key_len;
+}
 
-        if (rd_kafka_topic_partition_list_find(consumer->assigned, p->topic,
-                                               p->partition) == NULL)
-            rd_kafka_topic_partition_list_add(consumer->assigned, p->topic,
-                                              p->partition);
+/* The caller holds mu, as for every part_* and ring_* function. */
+static part_state_t *part_find(kafka_consumer_t *consumer, const char *topic,
+                               int32_t partition)
+{
+    for (size_t i = 0; i < consumer->part_count; i++) {
+        part_state_t *p = &consumer->parts[i];
+
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Returns the state of a partition, adding it when it is new. Returns NULL
+ * on OOM or for a topic the consumer did not subscribe to. The pointer is
+ * valid until the next part_get. */
+static part_state_t *part_get(kafka_consumer_t *consumer, const char *topic,
+                              int32_t partition)
+{
+    part_state_t *p = part_find(consumer, topic, partition);
+    const char *name = NULL;
+
+    if (p != NULL)
+        return p;
+    for (size_t i = 0; i < consumer->topic_count; i++) {
+        if (strcmp(consumer->topics[i], topic) == 0)
+            name = consumer->topics[i];
+    }
+    if (name == NULL)
+        return NULL;
+    if (consumer->part_count == consumer->part_slots) {
+        size_t slots =
+            consumer->part_slots == 0 ? 16 : consumer->part_slots * 2;
+        part_state_t *grown = realloc(consumer->parts, slots * sizeof(*grown));
+
+        if (grown == NULL)
+            return NULL;
+        consumer->parts = grown;
+        consumer->part_slots = slots;
+    }
+    p = &consumer->parts[consumer->part_count++];
+    *p = (part_state_t){.topic = name,
+                        .partition = partition,
+                        .next_queued = -1,
+                        .handed_end = -1,
+                        .committed_end = -1};
+    return p;
+}
+
+static bool ring_fits(const kafka_consumer_t *consumer,
+                      const rd_kafka_message_t *rkm)
+{
+    if (consumer->ring_count >= consumer->cap_records)
+        return false;
+    /* An empty ring takes any record, or a big one would never pass. */
+    return consumer->ring_count == 0 ||
+           consumer->ring_bytes + record_bytes(rkm) <= consumer->cap_bytes;
+}
+
+static void ring_push(kafka_consumer_t *consumer, rd_kafka_message_t *rkm)
+{
+    size_t slot =
+        (consumer->ring_head + consumer->ring_count) % consumer->cap_records;
+
+    consumer->ring[slot] = rkm;
+    consumer->ring_count++;
+    consumer->ring_bytes += record_bytes(rkm);
+    if (consumer->ring_count > consumer->stats.queued_records_max)
+        consumer->stats.queued_records_max = consumer->ring_count;
+    if (consumer->ring_bytes > consumer->stats.queued_bytes_max)
+        consumer->stats.queued_bytes_max = consumer->ring_bytes;
+    pthread_cond_broadcast(&consumer->cond);
+}
+
+static rd_kafka_message_t *ring_pop(kafka_consumer_t *consumer)
+{
+    rd_kafka_message_t *rkm = consumer->ring[consumer->ring_head];
+
+    consumer->ring_head = (consumer->ring_head + 1) % consumer->cap_records;
+    consumer->ring_count--;
+    consumer->ring_bytes -= record_bytes(rkm);
+    return rkm;
+}
+
+/* Frees the queued records of the partitions in list: nobody saw them, and
+ * the partition's next owner reads them from the group's commit. */
+static void ring_discard(kafka_consumer_t *consumer,
+                         rd_kafka_topic_partition_list_t *list)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < consumer->ring_count; i++) {
+        size_t from = (consumer->ring_head + i) % consumer->cap_records;
+        rd_kafka_message_t *rkm = consumer->ring[from];
+
+        if (rd_kafka_topic_partition_list_find(
+                list, rd_kafka_topic_name(rkm->rkt), rkm->partition) == NULL) {
+            consumer
+                ->ring[(consumer->ring_head + kept) % consumer->cap_records] =
+                rkm;
+            kept++;
+            continue;
+        }
+        consumer->ring_bytes -= record_bytes(rkm);
+        consumer->stats.records_dropped++;
+        rd_kafka_message_destroy(rkm);
+    }
+    consumer->ring_count = kept;
+    if (consumer->waiting != NULL &&
+        rd_kafka_topic_partition_list_find(
+            list, rd_kafka_topic_name(consumer->waiting->rkt),
+            consumer->waiting->partition) != NULL) {
+        consumer->stats.records_dropped++;
+        rd_kafka_message_destroy(consumer->waiting);
+        consumer->waiting = NULL;
     }
 }
 
-static void assigned_remove(kafka_consumer_t *consumer,
-                            const rd_kafka_topic_partition_list_t *parts)
+/* Pauses or resumes every assigned partition not yet in that state. */
+static void parts_set_paused(kafka_consumer_t *consumer, bool pause)
 {
-    for (int i = 0; i < parts->cnt; i++)
-        rd_kafka_topic_partition_list_del(consumer->assigned,
-                                          parts->elems[i].topic,
-                                          parts->elems[i].partition);
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(0);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    for (size_t i = 0; i < consumer->part_count; i++) {
+        part_state_t *p = &consumer->parts[i];
+
+        if (!p->assigned || p->paused == pause)
+            continue;
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+        p->paused = pause;
+    }
+    if (list->cnt > 0)
+        err = pause ? rd_kafka_pause_partitions(consumer->rk, list)
+                    : rd_kafka_resume_partitions(consumer->rk, list);
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; i++)
+        err = list->elems[i].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sl_log_error(LOG_COMPONENT, "%s failed client=%s error=%s",
+                     pause ? "pause" : "resume", rd_kafka_name(consumer->rk),
+                     rd_kafka_err2name(err));
+    rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Applies an assignment change. Runs on the thread that calls
- * sl_consumer_poll (or sl_consumer_destroy), inside librdkafka's poll.
- *
- * Revocation needs no commit here: sl_consumer_commit commits
- * synchronously, so the group's commits are exactly what the caller
- * committed, and nothing the caller has not committed is ever written.
- * Forgetting the partition makes later commits for it return SL_EBUSY. */
+/* Moves the waiting record into the ring when it fits, then pauses
+ * fetching when the ring is full and resumes it below half of both caps.
+ * Runs on the poll thread. */
+static void consumer_flow(kafka_consumer_t *consumer)
+{
+    bool full, low;
+
+    if (consumer->waiting != NULL && ring_fits(consumer, consumer->waiting)) {
+        ring_push(consumer, consumer->waiting);
+        consumer->waiting = NULL;
+    }
+    full = consumer->waiting != NULL ||
+           consumer->ring_count >= consumer->cap_records ||
+           consumer->ring_bytes >= consumer->cap_bytes;
+    low = consumer->waiting == NULL &&
+          consumer->ring_count <= consumer->cap_records / 2 &&
+          consumer->ring_bytes <= consumer->cap_bytes / 2;
+
+    if (full) {
+        if (!consumer->paused) {
+            consumer->paused = true;
+            consumer->stats.pauses++;
+            sl_log_debug(LOG_COMPONENT,
+                         "queue full, fetching paused client=%s records=%zu "
+                         "bytes=%zu",
+                         rd_kafka_name(consumer->rk), consumer->ring_count,
+                         consumer->ring_bytes);
+        }
+        /* Also pauses partitions assigned since the last pause. */
+        parts_set_paused(consumer, true);
+    } else if (consumer->paused && low) {
+        consumer->paused = false;
+        parts_set_paused(consumer, false);
+    }
+}
+
+/* Gives a record back to the fetcher: the partition fetches again from
+ * its offset. Only used when a record arrives although the ring and the
+ * waiting slot are full, which pausing should make impossible. */
+static void consumer_rewind(kafka_consumer_t *consumer, part_state_t *p,
+                            rd_kafka_message_t *rkm)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+        rkm->offset;
+    error = rd_kafka_seek_partitions(consumer->rk, list, 0);
+    sl_log_warn(LOG_COMPONENT,
+                "record arrived while paused, fetching it again client=%s "
+                "topic=%s partition=%d offset=%lld error=%s",
+                rd_kafka_name(consumer->rk), p->topic, (int)p->partition,
+                (long long)rkm->offset,
+                error != NULL ? rd_kafka_error_string(error) : "none");
+    if (error != NULL)
+        rd_kafka_error_destroy(error);
+    rd_kafka_topic_partition_list_destroy(list);
+    p->next_queued = rkm->offset;
+    rd_kafka_message_destroy(rkm);
+}
+
+/* Queues one record that rd_kafka_consumer_poll returned. Runs on the poll
+ * thread. */
+static void consumer_enqueue(kafka_consumer_t *consumer,
+                             rd_kafka_message_t *rkm)
+{
+    part_state_t *p;
+
+    pthread_mutex_lock(&consumer->mu);
+    p = part_find(consumer, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    if (p == NULL || !p->assigned ||
+        (p->next_queued >= 0 && rkm->offset < p->next_queued)) {
+        /* A partition given up meanwhile is read again by its next owner
+         * from the group's commit; a record below next_queued is queued
+         * already. */
+        consumer->stats.records_dropped++;
+        rd_kafka_message_destroy(rkm);
+    } else {
+        p->next_queued = rkm->offset + 1;
+        if (consumer->waiting == NULL && ring_fits(consumer, rkm))
+            ring_push(consumer, rkm);
+        else if (consumer->waiting == NULL)
+            consumer->waiting = rkm;
+        else
+            consumer_rewind(consumer, p, rkm);
+    }
+    consumer_flow(consumer);
+    pthread_mutex_unlock(&consumer->mu);
+}
+
+static void *consumer_thread_main(void *arg)
+{
+    kafka_consumer_t *consumer = arg;
+
+    while (!atomic_load(&consumer->stopping)) {
+        rd_kafka_message_t *rkm;
+        int wait_ms;
+
+        pthread_mutex_lock(&consumer->mu);
+        consumer_flow(consumer);
+        wait_ms = consumer->paused ? PAUSED_POLL_MS : POLL_SLICE_MS;
+        pthread_mutex_unlock(&consumer->mu);
+
+        rkm = rd_kafka_consumer_poll(consumer->rk, wait_ms);
+        if (rkm == NULL)
+            continue;
+        if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                sl_log_warn(LOG_COMPONENT,
+                            "consumer error client=%s topic=%s partition=%d "
+                            "error=%s",
+                            rd_kafka_name(consumer->rk),
+                            rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-",
+                            (int)rkm->partition, rd_kafka_err2name(rkm->err));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        consumer_enqueue(consumer, rkm);
+    }
+    return NULL;
+}
+
+/* Returns true while a partition in list has records of the current batch
+ * that the stage has not committed, or a commit under way. */
+static bool revoke_pending(kafka_consumer_t *consumer,
+                           const rd_kafka_topic_partition_list_t *list)
+{
+    for (int i = 0; i < list->cnt; i++) {
+        const part_state_t *p =
+            part_find(consumer, list->elems[i].topic, list->elems[i].partition);
+
+        if (p == NULL)
+            continue;
+        if (p->committing > 0 ||
+            (p->handed_end >= 0 && p->handed_end > p->committed_end))
+            return true;
+    }
+    return false;
+}
+
+static void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mu,
+                         int64_t wait_ms)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(wait_ms / 1000);
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cond, mu, &deadline);
+}
+
+/* Takes partitions away. Queued records of them are dropped. Unless the
+ * assignment was lost, waits up to revoke_wait_ms for the stage to commit
+ * what it holds of them or to poll again, so that a normal rebalance
+ * commits finished work and the next owner does not read it again. After
+ * that, commits for these partitions return SL_EBUSY. */
+static void consumer_revoke(kafka_consumer_t *consumer,
+                            rd_kafka_topic_partition_list_t *list, bool lost)
+{
+    int64_t deadline = monotonic_ms() + consumer->revoke_wait_ms;
+
+    pthread_mutex_lock(&consumer->mu);
+    ring_discard(consumer, list);
+    while (!lost && revoke_pending(consumer, list)) {
+        int64_t left = deadline - monotonic_ms();
+
+        if (left <= 0) {
+            consumer->stats.revoke_timeouts++;
+            sl_log_warn(LOG_COMPONENT,
+                        "records still in work when their partitions were "
+                        "revoked; the next owner reads them again client=%s",
+                        rd_kafka_name(consumer->rk));
+            break;
+        }
+        cond_wait_ms(&consumer->cond, &consumer->mu,
+                     left < POLL_SLICE_MS ? left : POLL_SLICE_MS);
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        part_state_t *p =
+            part_find(consumer, list->elems[i].topic, list->elems[i].partition);
+
+        if (p == NULL)
+            continue;
+        p->assigned = false;
+        p->paused = false;
+        p->next_queued = -1;
+        p->handed_end = -1;
+    }
+    consumer->stats.partitions_revoked += (uint64_t)list->cnt;
+    pthread_cond_broadcast(&consumer->cond);
+    pthread_mutex_unlock(&consumer->mu);
+}
+
+static void consumer_assign(kafka_consumer_t *consumer,
+                            const rd_kafka_topic_partition_list_t *list)
+{
+    pthread_mutex_lock(&consumer->mu);
+    for (int i = 0; i < list->cnt; i++) {
+        part_state_t *p =
+            part_get(consumer, list->elems[i].topic, list->elems[i].partition);
+
+        if (p == NULL) {
+            sl_log_error(LOG_COMPONENT,
+                         "cannot track assigned partition topic=%s "
+                         "partition=%d",
+                         list->elems[i].topic, (int)list->elems[i].partition);
+            continue;
+        }
+        p->assigned = true;
+        p->paused = false;
+        p->next_queued = -1;
+        p->handed_end = -1;
+        p->committed_end = -1;
+    }
+    consumer->stats.partitions_assigned += (uint64_t)list->cnt;
+    pthread_mutex_unlock(&consumer->mu);
+}
+
+/* Every partition of the current assignment, for the eager protocol,
+ * whose revocation list may be empty. */
+static rd_kafka_topic_partition_list_t *
+consumer_assigned_list(kafka_consumer_t *consumer)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(0);
+
+    pthread_mutex_lock(&consumer->mu);
+    for (size_t i = 0; i < consumer->part_count; i++) {
+        if (consumer->parts[i].assigned)
+            rd_kafka_topic_partition_list_add(list, consumer->parts[i].topic,
+                                              consumer->parts[i].partition);
+    }
+    pthread_mutex_unlock(&consumer->mu);
+    return list;
+}
+
+/* Applies an assignment change. Runs inside rd_kafka_consumer_poll on the
+ * poll thread, or inside rd_kafka_consumer_close on the thread that
+ * destroys the consumer. sl_consumer_commit commits synchronously on the
+ * stage thread and takes mu only around its bookkeeping, never across the
+ * request, so the wait in consumer_revoke cannot block it. */
 static void rebalance_callback(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
                                void *opaque)
@@ -741,21 +1226,31 @@ static void rebalance_callback(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         sl_log_info(LOG_COMPONENT, "partitions assigned client=%s count=%d",
                     rd_kafka_name(rk), parts->cnt);
-        assigned_add(consumer, parts);
+        consumer_assign(consumer, parts);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
             assign_err = rd_kafka_assign(rk, parts);
+        /* A full queue stays paused for new partitions too. */
+        pthread_mutex_lock(&consumer->mu);
+        if (consumer->paused)
+            parts_set_paused(consumer, true);
+        pthread_mutex_unlock(&consumer->mu);
     } else {
-        sl_log_info(
-            LOG_COMPONENT, "partitions revoked client=%s count=%d lost=%d",
-            rd_kafka_name(rk), parts->cnt, rd_kafka_assignment_lost(rk));
+        bool lost = rd_kafka_assignment_lost(rk) != 0;
+
+        sl_log_info(LOG_COMPONENT,
+                    "partitions revoked client=%s count=%d lost=%d",
+                    rd_kafka_name(rk), parts->cnt, (int)lost);
         if (cooperative) {
-            assigned_remove(consumer, parts);
+            consumer_revoke(consumer, parts, lost);
             error = rd_kafka_incremental_unassign(rk, parts);
         } else {
-            rd_kafka_topic_partition_list_destroy(consumer->assigned);
-            consumer->assigned = rd_kafka_topic_partition_list_new(0);
+            rd_kafka_topic_partition_list_t *all =
+                consumer_assigned_list(consumer);
+
+            consumer_revoke(consumer, all, lost);
+            rd_kafka_topic_partition_list_destroy(all);
             assign_err = rd_kafka_assign(rk, NULL);
         }
     }
@@ -850,9 +1345,20 @@ static sl_consumer_t *kafka_consumer_create(sl_bus_t *base, const char *group,
     consumer->base.ops = &kafka_ops;
     consumer->base.bus = base;
     consumer->bus = bus;
-    consumer->assigned = rd_kafka_topic_partition_list_new(0);
+    consumer->cap_records = bus->queue_records;
+    consumer->cap_bytes = bus->queue_bytes;
+    consumer->revoke_wait_ms = bus->revoke_wait_ms;
+    consumer->stats.queue_cap_records = bus->queue_records;
+    consumer->stats.queue_cap_bytes = bus->queue_bytes;
+    pthread_mutex_init(&consumer->mu, NULL);
+    if (cond_init_monotonic(&consumer->cond) != 0) {
+        pthread_mutex_destroy(&consumer->mu);
+        free(consumer);
+        return NULL;
+    }
+    consumer->ring = calloc(consumer->cap_records, sizeof(*consumer->ring));
     consumer->topics = calloc(topic_count, sizeof(char *));
-    if (consumer->topics == NULL)
+    if (consumer->ring == NULL || consumer->topics == NULL)
         goto err;
     for (size_t i = 0; i < topic_count; i++) {
         consumer->topics[i] = string_dup(topics[i]);
@@ -863,6 +1369,10 @@ static sl_consumer_t *kafka_consumer_create(sl_bus_t *base, const char *group,
     consumer->rk = consumer_client_create(consumer, group);
     if (consumer->rk == NULL || consumer_subscribe(consumer) != SL_OK)
         goto err;
+    if (pthread_create(&consumer->thread, NULL, consumer_thread_main,
+                       consumer) != 0)
+        goto err;
+    consumer->thread_started = true;
     return &consumer->base;
 
 err:
@@ -870,48 +1380,19 @@ err:
     return NULL;
 }
 
+/* Ends the current batch: its records are no longer in flight, and their
+ * memory goes back to librdkafka. */
 static void consumer_release_polled(kafka_consumer_t *consumer)
 {
+    pthread_mutex_lock(&consumer->mu);
+    for (size_t i = 0; i < consumer->part_count; i++)
+        consumer->parts[i].handed_end = -1;
+    pthread_cond_broadcast(&consumer->cond);
+    pthread_mutex_unlock(&consumer->mu);
+
     for (size_t i = 0; i < consumer->polled_count; i++)
         rd_kafka_message_destroy(consumer->polled[i]);
     consumer->polled_count = 0;
-}
-
-/* Returns the next record, waiting up to wait_ms (negative: until the bus
- * is closed). Error events are logged and skipped. */
-static rd_kafka_message_t *consumer_next(kafka_consumer_t *consumer,
-                                         int wait_ms)
-{
-    int64_t deadline = wait_ms < 0 ? -1 : monotonic_ms() + wait_ms;
-
-    for (;;) {
-        int64_t left = deadline < 0 ? POLL_SLICE_MS : deadline - monotonic_ms();
-        rd_kafka_message_t *rkm;
-
-        if (left < 0)
-            left = 0;
-        if (left > POLL_SLICE_MS)
-            left = POLL_SLICE_MS;
-        rkm = rd_kafka_consumer_poll(consumer->rk, (int)left);
-
-        if (rkm != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return rkm;
-        if (rkm != NULL) {
-            if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                sl_log_warn(LOG_COMPONENT,
-                            "consumer error client=%s topic=%s partition=%d "
-                            "error=%s",
-                            rd_kafka_name(consumer->rk),
-                            rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-",
-                            (int)rkm->partition, rd_kafka_err2name(rkm->err));
-            rd_kafka_message_destroy(rkm);
-            continue;
-        }
-        if (atomic_load(&consumer->bus->closed))
-            return NULL;
-        if (deadline >= 0 && monotonic_ms() >= deadline)
-            return NULL;
-    }
 }
 
 static int consumer_reserve(kafka_consumer_t *consumer, size_t max)
@@ -978,11 +1459,38 @@ static int consumer_fill(kafka_consumer_t *consumer, sl_msg_t *msgs)
     return SL_OK;
 }
 
+/* Moves up to max queued records into the batch, waiting up to timeout_ms
+ * (negative: until the bus is closed) for the first. */
+static void consumer_take(kafka_consumer_t *consumer, size_t max,
+                          int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+
+    pthread_mutex_lock(&consumer->mu);
+    while (consumer->ring_count == 0 && !atomic_load(&consumer->bus->closed)) {
+        int64_t left = deadline < 0 ? POLL_SLICE_MS : deadline - monotonic_ms();
+
+        if (left <= 0)
+            break;
+        cond_wait_ms(&consumer->cond, &consumer->mu,
+                     left < POLL_SLICE_MS ? left : POLL_SLICE_MS);
+    }
+    while (consumer->polled_count < max && consumer->ring_count > 0) {
+        rd_kafka_message_t *rkm = ring_pop(consumer);
+        part_state_t *p =
+            part_find(consumer, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+
+        consumer->polled[consumer->polled_count++] = rkm;
+        if (p != NULL && rkm->offset + 1 > p->handed_end)
+            p->handed_end = rkm->offset + 1;
+    }
+    pthread_mutex_unlock(&consumer->mu);
+}
+
 static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
                                size_t *count, int timeout_ms)
 {
     kafka_consumer_t *consumer = (kafka_consumer_t *)base;
-    rd_kafka_message_t *rkm;
     int rc;
 
     consumer_release_polled(consumer);
@@ -994,13 +1502,7 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
 
     if (atomic_load(&consumer->bus->closed))
         timeout_ms = 0;
-    rkm = consumer_next(consumer, timeout_ms);
-    while (rkm != NULL) {
-        consumer->polled[consumer->polled_count++] = rkm;
-        if (consumer->polled_count == max)
-            break;
-        rkm = consumer_next(consumer, 0);
-    }
+    consumer_take(consumer, max, timeout_ms);
 
     rc = consumer_fill(consumer, msgs);
     if (rc != SL_OK) {
@@ -1036,19 +1538,15 @@ static int64_t consumer_high_watermark(kafka_consumer_t *consumer,
     return high;
 }
 
-static int kafka_consumer_commit(sl_consumer_t *base, const char *topic,
-                                 int32_t partition, int64_t next_offset)
+/* Sends one commit request and waits for the answer. */
+static int consumer_commit_request(kafka_consumer_t *consumer,
+                                   const char *topic, int32_t partition,
+                                   int64_t next_offset)
 {
-    kafka_consumer_t *consumer = (kafka_consumer_t *)base;
     rd_kafka_topic_partition_list_t *list;
     rd_kafka_resp_err_t err;
     int64_t high;
 
-    if (!consumer_subscribed(consumer, topic))
-        return SL_EINVAL;
-    if (rd_kafka_topic_partition_list_find(consumer->assigned, topic,
-                                           partition) == NULL)
-        return SL_EBUSY;
     high = consumer_high_watermark(consumer, topic, partition, next_offset);
     if (high < 0)
         return SL_EIO;
@@ -1068,6 +1566,41 @@ static int kafka_consumer_commit(sl_consumer_t *base, const char *topic,
                     topic, (int)partition, (long long)next_offset,
                     rd_kafka_err2name(err));
     return status_from_kafka(err);
+}
+
+static int kafka_consumer_commit(sl_consumer_t *base, const char *topic,
+                                 int32_t partition, int64_t next_offset)
+{
+    kafka_consumer_t *consumer = (kafka_consumer_t *)base;
+    part_state_t *p;
+    int rc;
+
+    if (!consumer_subscribed(consumer, topic))
+        return SL_EINVAL;
+
+    /* committing keeps a revocation waiting until the answer is in, so a
+     * partition is not handed on while its commit is still on the way. */
+    pthread_mutex_lock(&consumer->mu);
+    p = part_find(consumer, topic, partition);
+    if (p == NULL || !p->assigned) {
+        pthread_mutex_unlock(&consumer->mu);
+        return SL_EBUSY;
+    }
+    p->committing++;
+    pthread_mutex_unlock(&consumer->mu);
+
+    rc = consumer_commit_request(consumer, topic, partition, next_offset);
+
+    pthread_mutex_lock(&consumer->mu);
+    p = part_find(consumer, topic, partition);
+    if (p != NULL) {
+        p->committing--;
+        if (rc == SL_OK && next_offset > p->committed_end)
+            p->committed_end = next_offset;
+    }
+    pthread_cond_broadcast(&consumer->cond);
+    pthread_mutex_unlock(&consumer->mu);
+    return rc;
 }
 
 static int64_t kafka_consumer_committed(sl_consumer_t *base, const char *topic,
@@ -1137,23 +1670,51 @@ done:
     return lag;
 }
 
+static int kafka_consumer_stats(sl_consumer_t *base, sl_consumer_stats_t *out)
+{
+    kafka_consumer_t *consumer = (kafka_consumer_t *)base;
+
+    pthread_mutex_lock(&consumer->mu);
+    *out = consumer->stats;
+    out->queued_records = consumer->ring_count;
+    out->queued_bytes = consumer->ring_bytes;
+    out->paused = consumer->paused;
+    pthread_mutex_unlock(&consumer->mu);
+    return SL_OK;
+}
+
 static void kafka_consumer_destroy(sl_consumer_t *base)
 {
     kafka_consumer_t *consumer = (kafka_consumer_t *)base;
 
+    /* Ending the batch first lets a revocation under way stop waiting. */
     consumer_release_polled(consumer);
+    if (consumer->thread_started) {
+        atomic_store(&consumer->stopping, true);
+        pthread_join(consumer->thread, NULL);
+    }
+    pthread_mutex_lock(&consumer->mu);
+    while (consumer->ring_count > 0)
+        rd_kafka_message_destroy(ring_pop(consumer));
+    if (consumer->waiting != NULL)
+        rd_kafka_message_destroy(consumer->waiting);
+    consumer->waiting = NULL;
+    pthread_mutex_unlock(&consumer->mu);
     if (consumer->rk != NULL) {
-        /* Leaves the group, which calls the rebalance callback to revoke. */
+        /* Leaves the group, which calls the rebalance callback to revoke
+         * on this thread. */
         rd_kafka_consumer_close(consumer->rk);
         rd_kafka_destroy(consumer->rk);
     }
     for (size_t i = 0; i < consumer->topic_count; i++)
         free(consumer->topics[i]);
     free(consumer->topics);
-    if (consumer->assigned != NULL)
-        rd_kafka_topic_partition_list_destroy(consumer->assigned);
+    free(consumer->ring);
+    free(consumer->parts);
     free(consumer->polled);
     free(consumer->headers);
+    pthread_cond_destroy(&consumer->cond);
+    pthread_mutex_destroy(&consumer->mu);
     free(consumer);
 }
 
@@ -1202,6 +1763,13 @@ static int bus_copy_config(kafka_bus_t *bus, const sl_bus_kafka_config_t *cfg)
 {
     bus->partitions = cfg->partitions;
     bus->replication_factor = cfg->replication_factor;
+    bus->queue_records = cfg->consumer_queue_records > 0
+                             ? cfg->consumer_queue_records
+                             : DEFAULT_QUEUE_RECORDS;
+    bus->queue_bytes = cfg->consumer_queue_bytes > 0 ? cfg->consumer_queue_bytes
+                                                     : DEFAULT_QUEUE_BYTES;
+    bus->revoke_wait_ms =
+        cfg->revoke_wait_ms > 0 ? cfg->revoke_wait_ms : DEFAULT_REVOKE_WAIT_MS;
     bus->brokers = string_dup(cfg->brokers);
     bus->client_id =
         string_dup(cfg->client_id != NULL ? cfg->client_id : DEFAULT_CLIENT_ID);
@@ -1219,20 +1787,6 @@ static int bus_copy_config(kafka_bus_t *bus, const sl_bus_kafka_config_t *cfg)
         bus->property_count++;
     }
     return SL_OK;
-}
-
-static int cond_init_monotonic(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-    int rc;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc;
 }
 
 static rd_kafka_t *producer_create(kafka_bus_t *bus, char *err, size_t err_size)
@@ -1254,6 +1808,19 @@ static rd_kafka_t *producer_create(kafka_bus_t *bus, char *err, size_t err_size)
     if (rk == NULL)
         rd_kafka_conf_destroy(conf);
     return rk;
+}
+
+/* The producer's message.max.bytes, the bus's record limit. */
+static size_t producer_max_record_bytes(rd_kafka_t *producer)
+{
+    char value[32];
+    size_t size = sizeof(value);
+    long long parsed = 0;
+
+    if (rd_kafka_conf_get(rd_kafka_conf(producer), "message.max.bytes", value,
+                          &size) == RD_KAFKA_CONF_OK)
+        parsed = strtoll(value, NULL, 10);
+    return parsed > 0 ? (size_t)parsed : 1000000;
 }
 
 sl_bus_t *sl_bus_kafka_create(const sl_bus_kafka_config_t *cfg, char *err,
@@ -1289,6 +1856,7 @@ sl_bus_t *sl_bus_kafka_create(const sl_bus_kafka_config_t *cfg, char *err,
     bus->producer = producer_create(bus, err, err_size);
     if (bus->producer == NULL)
         goto err;
+    bus->max_record_bytes = producer_max_record_bytes(bus->producer);
     if (pthread_create(&bus->delivery_thread, NULL, delivery_thread_main,
                        bus) != 0) {
         write_error(err, err_size, "%s", "pthread_create failed");
@@ -1313,5 +1881,6 @@ static const sl_bus_ops_t kafka_ops = {
     .consumer_commit = kafka_consumer_commit,
     .consumer_committed = kafka_consumer_committed,
     .consumer_lag = kafka_consumer_lag,
+    .consumer_stats = kafka_consumer_stats,
     .consumer_destroy = kafka_consumer_destroy,
 };

@@ -169,11 +169,27 @@ struct mem_consumer {
 
 static const sl_bus_ops_t mem_ops;
 
+/* Kafka's default message.max.bytes. */
+#define MEM_DEFAULT_MAX_RECORD_BYTES 1000000
+
 void sl_bus_memory_config_init(sl_bus_memory_config_t *cfg)
 {
     cfg->partitions = 6;
     cfg->partition_capacity = 65536;
     cfg->partition_max_bytes = (size_t)64 << 20;
+    cfg->max_record_bytes = MEM_DEFAULT_MAX_RECORD_BYTES;
+}
+
+/* Key, value and header bytes, measured as the Kafka bus measures them
+ * for its record limit. */
+static size_t record_size(size_t key_len, size_t value_len,
+                          const sl_header_t *headers, size_t header_count)
+{
+    size_t size = key_len + value_len;
+
+    for (size_t i = 0; i < header_count; i++)
+        size += strlen(headers[i].name) + headers[i].value_len;
+    return size;
 }
 
 static int cond_init_monotonic(pthread_cond_t *cond)
@@ -568,6 +584,8 @@ sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg)
     }
     bus->base.ops = &mem_ops;
     bus->cfg = *cfg;
+    if (bus->cfg.max_record_bytes == 0)
+        bus->cfg.max_record_bytes = MEM_DEFAULT_MAX_RECORD_BYTES;
     atomic_init(&bus->closed, false);
     return &bus->base;
 }
@@ -668,6 +686,10 @@ static int mem_publish(sl_bus_t *base, const char *topic_name,
 
     if (atomic_load(&bus->closed))
         return SL_ECLOSED;
+    /* Checked before the copy: a refused record costs nothing. */
+    if (record_size(key_len, value_len, headers, header_count) >
+        bus->cfg.max_record_bytes)
+        return SL_ETOOBIG;
     rec = record_create(key, key_len, value, value_len, headers, header_count);
     if (rec == NULL)
         return SL_ENOMEM;

@@ -53,6 +53,13 @@ void kh_topic_create(kh_cluster_t *cluster, const char *topic, int partitions)
 sl_bus_t *kh_bus_create(const char *bootstraps, const char *const *extra,
                         size_t extra_count)
 {
+    return kh_bus_create_capped(bootstraps, extra, extra_count, 0, 0);
+}
+
+sl_bus_t *kh_bus_create_capped(const char *bootstraps, const char *const *extra,
+                               size_t extra_count, size_t queue_records,
+                               size_t queue_bytes)
+{
     const char *props[KH_MAX_PROPERTIES] = {
         "consumer.fetch.wait.max.ms=10",
         "consumer.heartbeat.interval.ms=500",
@@ -72,6 +79,10 @@ sl_bus_t *kh_bus_create(const char *bootstraps, const char *const *extra,
     cfg.client_id = "sluice-test";
     cfg.properties = props;
     cfg.property_count = count;
+    if (queue_records > 0)
+        cfg.consumer_queue_records = queue_records;
+    if (queue_bytes > 0)
+        cfg.consumer_queue_bytes = queue_bytes;
     bus = sl_bus_kafka_create(&cfg, err, sizeof(err));
     if (bus == NULL)
         fail_msg("sl_bus_kafka_create failed: %s", err);

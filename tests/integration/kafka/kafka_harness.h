@@ -47,6 +47,12 @@ void kh_topic_create(kh_cluster_t *cluster, const char *topic, int partitions);
 sl_bus_t *kh_bus_create(const char *bootstraps, const char *const *extra,
                         size_t extra_count);
 
+/** As kh_bus_create, with each consumer's queue capped at queue_records
+ * records and queue_bytes bytes. */
+sl_bus_t *kh_bus_create_capped(const char *bootstraps, const char *const *extra,
+                               size_t extra_count, size_t queue_records,
+                               size_t queue_bytes);
+
 /** Polls consumer until `want` records arrived or timeout_ms passed,
  * appending copies to out (capacity out_max). Commits after each record
  * when commit is true. Returns the number of records copied. */

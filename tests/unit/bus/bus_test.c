@@ -262,7 +262,8 @@ static void invalid_arguments_rejected(void **state)
     const char *ok_topics[] = {TOPIC};
 
     (void)state;
-    assert_null(sl_bus_memory_create(&(sl_bus_memory_config_t){0, 1, 1}));
+    assert_null(sl_bus_memory_create(&(sl_bus_memory_config_t){
+        .partitions = 0, .partition_capacity = 1, .partition_max_bytes = 1}));
     assert_int_equal(
         sl_bus_publish(bus, "has space", -1, NULL, 0, "v", 1, NULL, 0, 0, NULL),
         SL_EINVAL);
