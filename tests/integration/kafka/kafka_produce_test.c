@@ -15,10 +15,13 @@
 
 #include "bus/bus.h"
 #include "kafka_harness.h"
+#include "obs/metrics.h"
 #include "util/err.h"
 
 #define JOIN_TIMEOUT_MS 20000 /* the mock delays a group's first join 3 s */
 #define LEADER_ID 1           /* the only broker of these clusters */
+#define FAILURES_TIMED_OUT                                                     \
+    "sluice_kafka_delivery_failures_total{reason=\"_MSG_TIMED_OUT\"}"
 
 static int setup(void **state)
 {
@@ -47,10 +50,11 @@ static void publish_seq(sl_bus_t *bus, const char *topic, const char *key,
                      SL_OK);
 }
 
-/* Readings 3 and 4 travel in one produce request that the leader fails
- * with a retriable NOT_LEADER_FOR_PARTITION; the idempotent producer
- * retries it, and the partition must hold 1..6 in order, each once. */
-static void test_retried_request_keeps_order(void **state)
+/* Case B18: readings 3 and 4 travel in one produce request that the
+ * leader fails with a retriable NOT_LEADER_FOR_PARTITION; the idempotent
+ * producer retries it, and the partition must hold 1..6 in order, each
+ * once. */
+static void test_producer_retry_keeps_per_key_order(void **state)
 {
     kh_cluster_t *cluster = *state;
     const char *topic = "retry-readings";
@@ -115,9 +119,26 @@ static void test_retried_request_keeps_order(void **state)
     sl_bus_destroy(bus);
 }
 
-/* With the only broker down, the record times out in the producer and
- * publish reports the failure; nothing claims it was accepted. */
-static void test_undelivered_record_fails(void **state)
+/* Returns the value of one series in the rendered metrics, or -1. */
+static double metric_value(const char *series)
+{
+    char *text = NULL;
+    size_t len = 0;
+    double value = -1;
+    const char *at;
+
+    assert_int_equal(sl_metrics_render(&text, &len), SL_OK);
+    at = strstr(text, series);
+    if (at != NULL && at[strlen(series)] == ' ')
+        value = strtod(at + strlen(series) + 1, NULL);
+    free(text);
+    return value;
+}
+
+/* Case B18's last point: with the only broker down, the record times out
+ * in the producer after its retries; publish reports the failure and the
+ * failure counter grows. Nothing claims the record was accepted. */
+static void test_delivery_failure_is_surfaced(void **state)
 {
     kh_cluster_t *cluster = *state;
     const char *topic = "down-readings";
@@ -126,9 +147,28 @@ static void test_undelivered_record_fails(void **state)
     int64_t started;
     sl_bus_t *bus;
 
+    double failures_before;
+    sl_bus_record_t batch[2] = {
+        {.topic = topic,
+         .partition = -1,
+         .key = "s",
+         .key_len = 1,
+         .value = "a",
+         .value_len = 1},
+        {.topic = topic,
+         .partition = -1,
+         .key = "t",
+         .key_len = 1,
+         .value = "b",
+         .value_len = 1},
+    };
+
     kh_topic_create(cluster, topic, 2);
     bus = kh_bus_create(cluster->bootstraps, props, 1);
     assert_int_equal(sl_bus_partition_count(bus, topic), 2);
+    failures_before = metric_value(FAILURES_TIMED_OUT);
+    if (failures_before < 0)
+        failures_before = 0;
 
     assert_int_equal(rd_kafka_mock_broker_set_down(cluster->mock, LEADER_ID),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -138,8 +178,79 @@ static void test_undelivered_record_fails(void **state)
         SL_ETIMEDOUT);
     assert_true(kh_now_ms() - started < 10000);
     assert_int_equal(offset, 12345);
+
+    /* In a batch, each record reports its own failure. */
+    assert_int_equal(sl_bus_publish_batch(bus, batch, 2, 1000), SL_ETIMEDOUT);
+    assert_int_equal(batch[0].status, SL_ETIMEDOUT);
+    assert_int_equal(batch[1].status, SL_ETIMEDOUT);
+    assert_int_equal(batch[1].offset, -1);
+    assert_true(metric_value(FAILURES_TIMED_OUT) == failures_before + 3);
     assert_int_equal(rd_kafka_mock_broker_set_up(cluster->mock, LEADER_ID),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
+    sl_bus_destroy(bus);
+}
+
+/* Case B26: within one linger period, a 1,500,000-byte record is refused
+ * up front with SL_ETOOBIG, and the three small readings after it on the
+ * same partition are delivered and consumable. */
+static void test_oversized_record_spares_its_neighbours(void **state)
+{
+    enum { BIG = 1500000 };
+    kh_cluster_t *cluster = *state;
+    const char *topic = "oversize-readings";
+    const char *props[] = {"producer.linger.ms=50"};
+    const char *small[] = {
+        "{\"sensor_id\":\"sensor-001\",\"value\":21.5,\"seq\":1}",
+        "{\"sensor_id\":\"sensor-001\",\"value\":21.6,\"seq\":2}",
+        "{\"sensor_id\":\"sensor-002\",\"value\":48.0,\"seq\":3}",
+    };
+    char *big = malloc(BIG);
+    sl_bus_record_t batch[4];
+    kh_record_t got[8];
+    sl_consumer_t *consumer;
+    sl_bus_t *bus;
+
+    assert_non_null(big);
+    memset(big, 'd', BIG);
+    kh_topic_create(cluster, topic, 2);
+    bus = kh_bus_create(cluster->bootstraps, props, 1);
+    batch[0] = (sl_bus_record_t){.topic = topic,
+                                 .partition = 0,
+                                 .key = "order-1",
+                                 .key_len = 7,
+                                 .value = big,
+                                 .value_len = BIG};
+    for (int i = 0; i < 3; i++)
+        batch[i + 1] = (sl_bus_record_t){.topic = topic,
+                                         .partition = 0,
+                                         .key = "sensor-001",
+                                         .key_len = 10,
+                                         .value = small[i],
+                                         .value_len = strlen(small[i])};
+    assert_int_equal(sl_bus_publish_batch(bus, batch, 4, 1000), SL_ETOOBIG);
+    assert_int_equal(batch[0].status, SL_ETOOBIG);
+    assert_int_equal(batch[0].offset, -1);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(batch[i].status, SL_OK);
+        assert_true(batch[i].offset >= 0);
+    }
+    assert_int_equal(batch[2].offset, batch[1].offset + 1);
+    assert_int_equal(batch[3].offset, batch[2].offset + 1);
+    assert_int_equal(
+        sl_bus_publish(bus, topic, 0, "k", 1, big, BIG, NULL, 0, 1000, NULL),
+        SL_ETOOBIG);
+    free(big);
+
+    consumer = sl_consumer_create(bus, "oversize", &topic, 1);
+    assert_non_null(consumer);
+    assert_int_equal(kh_drain(consumer, got, 8, 3, JOIN_TIMEOUT_MS, true), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(got[i].partition, 0);
+        assert_int_equal(got[i].offset, batch[i + 1].offset);
+        /* kh_record_t keeps 63 bytes of a value; these are shorter. */
+        assert_string_equal(got[i].value, small[i]);
+    }
+    sl_consumer_destroy(consumer);
     sl_bus_destroy(bus);
 }
 
@@ -190,8 +301,9 @@ static void test_create_rejects_bad_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_retried_request_keeps_order),
-        cmocka_unit_test(test_undelivered_record_fails),
+        cmocka_unit_test(test_producer_retry_keeps_per_key_order),
+        cmocka_unit_test(test_delivery_failure_is_surfaced),
+        cmocka_unit_test(test_oversized_record_spares_its_neighbours),
         cmocka_unit_test(test_publish_after_close_fails),
         cmocka_unit_test(test_create_rejects_bad_config),
     };

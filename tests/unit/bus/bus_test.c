@@ -511,6 +511,95 @@ static void byte_limit_applies(void **state)
     sl_bus_destroy(bus);
 }
 
+/* Case B26 on the in-process bus: a record above the record limit is
+ * refused with its own status, and the records after it in the batch, of
+ * the same key or another, are still published. */
+static void oversized_record_spares_its_neighbours(void **state)
+{
+    enum { BIG = 1500000, LIMIT = 1000000 };
+    sl_bus_t *bus = bus_new(1, 0, 0);
+    sl_consumer_t *c = consumer_new(bus, "g");
+    char *big = malloc(BIG);
+    const char *small[] = {"reading-1", "reading-2", "reading-3"};
+    sl_bus_record_t recs[4];
+    sl_msg_t msgs[BATCH_MAX];
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(big);
+    memset(big, 'x', BIG);
+    recs[0] = (sl_bus_record_t){.topic = TOPIC,
+                                .partition = -1,
+                                .key = "sensor-1",
+                                .key_len = 8,
+                                .value = big,
+                                .value_len = BIG};
+    for (int i = 0; i < 3; i++)
+        recs[i + 1] = (sl_bus_record_t){.topic = TOPIC,
+                                        .partition = -1,
+                                        .key = i < 2 ? "sensor-1" : "sensor-2",
+                                        .key_len = 8,
+                                        .value = small[i],
+                                        .value_len = strlen(small[i])};
+    assert_int_equal(sl_bus_publish_batch(bus, recs, 4, 0), SL_ETOOBIG);
+    assert_int_equal(recs[0].status, SL_ETOOBIG);
+    assert_int_equal(recs[0].offset, -1);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(recs[i].status, SL_OK);
+        assert_int_equal(recs[i].offset, i - 1);
+    }
+    assert_string_equal(sl_strerror(SL_ETOOBIG), "record too large");
+
+    assert_int_equal(sl_consumer_poll(c, msgs, BATCH_MAX, &n, 0), SL_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(msgs[i].value_len, strlen(small[i]));
+        assert_memory_equal(msgs[i].value, small[i], msgs[i].value_len);
+    }
+
+    /* The limit counts key and value bytes: exactly the limit passes. */
+    assert_int_equal(
+        sl_bus_publish(bus, TOPIC, 0, "k", 1, big, LIMIT - 1, NULL, 0, 0, NULL),
+        SL_OK);
+    assert_int_equal(
+        sl_bus_publish(bus, TOPIC, 0, "k", 1, big, LIMIT, NULL, 0, 0, NULL),
+        SL_ETOOBIG);
+    free(big);
+    sl_consumer_destroy(c);
+    sl_bus_destroy(bus);
+}
+
+/* Any other failure stops the batch: the records after it are not sent,
+ * so no later record of a key overtakes the one that failed. */
+static void batch_stops_at_full_partition(void **state)
+{
+    sl_bus_t *bus = bus_new(1, 2, 0);
+    sl_consumer_t *c = consumer_new(bus, "g");
+    const char *values[] = {"0", "1", "2", "3"};
+    sl_bus_record_t recs[4];
+    sl_msg_t msgs[BATCH_MAX];
+    size_t n = 0;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        recs[i] = (sl_bus_record_t){.topic = TOPIC,
+                                    .partition = -1,
+                                    .key = "k",
+                                    .key_len = 1,
+                                    .value = values[i],
+                                    .value_len = 1};
+    assert_int_equal(sl_bus_publish_batch(bus, recs, 4, 0), SL_EFULL);
+    assert_int_equal(recs[0].status, SL_OK);
+    assert_int_equal(recs[1].status, SL_OK);
+    assert_int_equal(recs[2].status, SL_EFULL);
+    assert_int_equal(recs[3].status, SL_EFULL);
+    assert_int_equal(recs[3].offset, -1);
+    assert_int_equal(sl_consumer_poll(c, msgs, BATCH_MAX, &n, 0), SL_OK);
+    assert_int_equal(n, 2);
+    sl_consumer_destroy(c);
+    sl_bus_destroy(bus);
+}
+
 static void topic_without_group_keeps_records(void **state)
 {
     sl_bus_t *bus = bus_new(1, 3, 0);
@@ -997,6 +1086,8 @@ int main(void)
         cmocka_unit_test(poll_is_fair_across_partitions),
         cmocka_unit_test(full_partition_fails_after_timeout),
         cmocka_unit_test(byte_limit_applies),
+        cmocka_unit_test(oversized_record_spares_its_neighbours),
+        cmocka_unit_test(batch_stops_at_full_partition),
         cmocka_unit_test(topic_without_group_keeps_records),
         cmocka_unit_test(lent_records_survive_commit),
         cmocka_unit_test(headers_round_trip),
