@@ -244,12 +244,69 @@ static int publish_failure(sl_processor_t *proc, const failure_t *f,
                           now_ms, DLQ_PUBLISH_TIMEOUT_MS);
 }
 
+/* Notes in f's error that its dead-letter copy is an excerpt because the
+ * bus rejected the whole value with rc, so dlq_errors records it. */
+static void note_excerpt(failure_t *f, int rc)
+{
+    size_t len = strlen(f->error);
+
+    snprintf(f->error + len, sizeof(f->error) - len,
+             "; the dead-letter copy keeps the first %d bytes because the "
+             "bus rejected the whole value: %s",
+             SL_DLQ_EXCERPT_BYTES, sl_strerror(rc));
+}
+
 /*
- * Publishes the batch's failures to the dead-letter queue. A publish that
- * fails (the bus is full) is retried, pausing consumption: offsets must
- * not be committed for a record that is in neither the store nor the DLQ.
- * Returns true when every failure was accepted, false when the bus closed
- * first, and the caller must then not commit the batch.
+ * Publishes one failure until the bus accepts it or closes. A copy the bus
+ * rejects as too large (SL_ETOOBIG, or SL_EINVAL, which the in-process bus
+ * returns for a record larger than a partition) is never accepted, so an
+ * excerpt with the original size and hash is sent in its place. Other
+ * errors are retried, with a pause unless the publish itself waited (a
+ * full bus), which pauses consumption. Returns SL_OK or SL_ECLOSED.
+ */
+static int publish_until_accepted(sl_processor_t *proc, failure_t *f,
+                                  int64_t now_ms)
+{
+    int64_t pause_ms = 100;
+
+    for (;;) {
+        int rc = publish_failure(proc, f, now_ms);
+
+        if (rc == SL_OK)
+            return SL_OK;
+        if ((rc == SL_ETOOBIG || rc == SL_EINVAL) && !f->excerpt) {
+            sl_log_warn("processor",
+                        "dead-letter copy rejected, sending an excerpt "
+                        "topic=%s partition=%d offset=%" PRId64
+                        " bytes=%zu error=%s",
+                        f->msg->topic, (int)f->msg->partition, f->msg->offset,
+                        f->msg->value_len, sl_strerror(rc));
+            f->excerpt = true;
+            note_excerpt(f, rc);
+            continue;
+        }
+        sl_log_error("processor",
+                     "dead-letter publish failed topic=%s partition=%d "
+                     "offset=%" PRId64 " error=%s%s",
+                     f->msg->topic, (int)f->msg->partition, f->msg->offset,
+                     sl_strerror(rc),
+                     rc == SL_ECLOSED ? "; batch left uncommitted"
+                                      : "; retrying");
+        if (rc == SL_ECLOSED)
+            return rc;
+        if (rc != SL_EFULL) {
+            sl_time_sleep_ms(pause_ms);
+            pause_ms = pause_ms * 2 > 5000 ? 5000 : pause_ms * 2;
+        }
+    }
+}
+
+/*
+ * Publishes the batch's failures to the dead-letter queue, each until it
+ * is accepted: offsets must not be committed for a record that is in
+ * neither the store nor the DLQ. Returns true when every failure was
+ * accepted, false when the bus closed first, and the caller must then not
+ * commit the batch.
  */
 static bool dead_letter(sl_processor_t *proc, failure_t *failures, size_t count)
 {
@@ -258,19 +315,9 @@ static bool dead_letter(sl_processor_t *proc, failure_t *failures, size_t count)
     for (size_t i = 0; i < count; i++) {
         failure_t *f = &failures[i];
         int t = topic_index(f->msg->topic);
-        int rc;
 
-        while ((rc = publish_failure(proc, f, now_ms)) != SL_OK) {
-            sl_log_error("processor",
-                         "dead-letter publish failed topic=%s partition=%d "
-                         "offset=%" PRId64 " error=%s%s",
-                         f->msg->topic, (int)f->msg->partition, f->msg->offset,
-                         sl_strerror(rc),
-                         rc == SL_ECLOSED ? "; batch left uncommitted"
-                                          : "; retrying");
-            if (rc == SL_ECLOSED)
-                return false;
-        }
+        if (publish_until_accepted(proc, f, now_ms) != SL_OK)
+            return false;
         sl_counter_add(proc->metrics.dead_lettered[t][f->cls], 1);
         atomic_fetch_add(&proc->dead_lettered, 1);
         sl_log_debug("processor",

@@ -254,6 +254,83 @@ static void test_size_checked_before_decode(void **state)
     ch_sqlite_remove(location);
 }
 
+/*
+ * A value under the limit that fails to decode has a dead-letter copy the
+ * bus cannot take: with its headers the copy is larger than a partition of
+ * the in-process bus may hold. The processor sends an excerpt in its place
+ * instead of retrying for ever, and the neighbours are stored.
+ */
+static void test_dlq_copy_too_large_excerpt(void **state)
+{
+    const size_t partition_bytes = 100000;
+    const size_t value_len = partition_bytes - 20;
+    sl_bus_memory_config_t bus_cfg;
+    sl_bus_t *bus;
+    ch_codec_t codec;
+    sl_processor_config_t cfg;
+    char location[256];
+    sl_store_t *st;
+    sl_processor_t *proc;
+    sl_reading_t readings[3];
+    uint8_t *value = malloc(value_len);
+    char hash[24];
+    const char *expected = "bad_magic_byte; the dead-letter copy keeps the "
+                           "first 1024 bytes because the bus rejected the "
+                           "whole value";
+    ch_dlq_record_t rec;
+
+    (void)state;
+    assert_non_null(value);
+    memset(value, 'j', value_len);
+    value[0] = 0x01; /* not the Confluent magic byte */
+    sl_bus_memory_config_init(&bus_cfg);
+    bus_cfg.partitions = 2; /* the big value fills partition 0 alone */
+    bus_cfg.partition_max_bytes = partition_bytes;
+    bus = sl_bus_memory_create(&bus_cfg);
+    assert_non_null(bus);
+    ch_sqlite_location(location, sizeof(location));
+    st = ch_store_open(location);
+    ch_codec_init(&codec);
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+
+        snprintf(id, sizeof(id), "sensor-28%d", i);
+        readings[i] = ch_reading(id, SL_SENSOR_TEMPERATURE, T0, 20.0 + i);
+    }
+    ch_publish_reading(bus, &codec, &readings[0], 1);
+    assert_int_equal(sl_bus_publish(bus, SL_TOPIC_SENSOR_READINGS, 0,
+                                    "sensor-281", 10, value, value_len, NULL, 0,
+                                    5000, NULL),
+                     SL_OK);
+    ch_publish_reading(bus, &codec, &readings[2], 1);
+
+    ch_processor_config(&cfg, bus, &codec, location);
+    proc = ch_processor_start(&cfg);
+    assert_int_equal(ch_wait_committed(proc, 3), 0);
+    check_neighbours(st, readings, 3, 1);
+
+    assert_int_equal(ch_read_dlq(bus, "dlq-check", &rec, 1), 1);
+    assert_int_equal(rec.entry.partition, 0);
+    assert_int_equal(rec.entry.offset, 0);
+    assert_int_equal(rec.entry.error_class, SL_DLQ_DECODE);
+    if (strncmp(rec.entry.error, expected, strlen(expected)) != 0)
+        fail_msg("dead-letter error: %s", rec.entry.error);
+    assert_int_equal(rec.value_len, SL_DLQ_EXCERPT_BYTES);
+    assert_memory_equal(rec.value_head, value, sizeof(rec.value_head));
+    snprintf(hash, sizeof(hash), "%016" PRIx64,
+             sl_hash_fnv1a(value, value_len));
+    assert_string_equal(rec.original_fnv1a, hash);
+    assert_string_equal(rec.original_size, "99980");
+
+    sl_bus_close(bus);
+    sl_processor_stop(proc);
+    sl_bus_destroy(bus);
+    sl_store_close(st);
+    free(value);
+    ch_codec_fini(&codec);
+    ch_sqlite_remove(location);
+}
+
 /* The setting travels from flag to processor, and the processor rejects a
  * value outside 1..SL_FRAME_MAX_BYTES at start with a message. */
 static void test_max_payload_setting(void **state)
@@ -287,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oversized_event_default_limit),
         cmocka_unit_test(test_size_checked_before_decode),
+        cmocka_unit_test(test_dlq_copy_too_large_excerpt),
         cmocka_unit_test(test_max_payload_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
