@@ -91,6 +91,10 @@ static const setting_t settings[] = {
     {"kafka-brokers", T_STRING, OFF(kafka_brokers), "", 0, 0,
      "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]; required with "
      "bus=kafka"},
+    {"kafka-properties", T_STRING, OFF(kafka_properties), "", 0, 0,
+     "librdkafka properties for bus=kafka, KEY=VALUE[,KEY=VALUE...], such "
+     "as consumer.session.timeout.ms=6000; a consumer. or producer. prefix "
+     "scopes one to that client"},
     {"registry-url", T_STRING, OFF(registry_url), "", 0, 0,
      "schema registry base URL such as http://127.0.0.1:8081; empty = "
      "each process registers the built-in schemas in memory"},

@@ -51,8 +51,9 @@ typedef struct sl_config {
     int allowed_lateness_seconds;
     int64_t max_payload_bytes; /* larger values are dead-lettered undecoded */
     /* bus */
-    char *bus;           /* "memory" or "kafka" */
-    char *kafka_brokers; /* bootstrap servers, HOST:PORT[,...]; "" unset */
+    char *bus;              /* "memory" or "kafka" */
+    char *kafka_brokers;    /* bootstrap servers, HOST:PORT[,...]; "" unset */
+    char *kafka_properties; /* librdkafka "KEY=VALUE,..."; "" none */
     /* schema registry */
     char *registry_url;    /* remote registry base URL; "" = in-process */
     char *registry_listen; /* `sluice registry` address, HOST:PORT */

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/publish.h"
@@ -72,18 +73,52 @@ int sl_role__require_kafka(const sl_config_t *cfg, const char *role)
     return 2;
 }
 
+/* Most kafka-properties entries accepted. */
+#define KAFKA_PROPERTIES_MAX 64
+
+/* Creates the Kafka bus with the kafka-properties setting split at its
+ * commas; librdkafka rejects an unknown or invalid property by name. */
+static sl_bus_t *kafka_bus_create(const sl_config_t *cfg, const char *client_id,
+                                  char *err, size_t err_size)
+{
+    sl_bus_kafka_config_t kafka;
+    const char *props[KAFKA_PROPERTIES_MAX];
+    char *copy = strdup(cfg->kafka_properties);
+    char *save = NULL;
+    size_t n = 0;
+    sl_bus_t *bus = NULL;
+
+    if (copy == NULL) {
+        snprintf(err, err_size, "out of memory reading kafka-properties");
+        return NULL;
+    }
+    for (char *p = strtok_r(copy, ",", &save); p != NULL;
+         p = strtok_r(NULL, ",", &save)) {
+        if (n == KAFKA_PROPERTIES_MAX) {
+            snprintf(err, err_size, "kafka-properties: more than %d entries",
+                     KAFKA_PROPERTIES_MAX);
+            goto out;
+        }
+        props[n++] = p;
+    }
+    sl_bus_kafka_config_init(&kafka);
+    kafka.brokers = cfg->kafka_brokers;
+    kafka.client_id = client_id;
+    kafka.partitions = cfg->bus_partitions;
+    kafka.properties = props;
+    kafka.property_count = n;
+    bus = sl_bus_kafka_create(&kafka, err, err_size);
+
+out:
+    free(copy);
+    return bus;
+}
+
 sl_bus_t *sl_role__bus_create(const sl_config_t *cfg, const char *client_id,
                               char *err, size_t err_size)
 {
-    if (sl_config_bus_is_kafka(cfg)) {
-        sl_bus_kafka_config_t kafka;
-
-        sl_bus_kafka_config_init(&kafka);
-        kafka.brokers = cfg->kafka_brokers;
-        kafka.client_id = client_id;
-        kafka.partitions = cfg->bus_partitions;
-        return sl_bus_kafka_create(&kafka, err, err_size);
-    }
+    if (sl_config_bus_is_kafka(cfg))
+        return kafka_bus_create(cfg, client_id, err, err_size);
 
     sl_bus_memory_config_t memory;
     sl_bus_t *bus;
