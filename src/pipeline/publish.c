@@ -258,6 +258,9 @@ static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
         status = sl_bus_publish(pub->bus, rec->topic, -1, rec->key,
                                 rec->key_len, rec->value, rec->value_len, NULL,
                                 0, pub->timeout_ms, NULL);
+    if (status == SL_ETOOBIG)
+        status = dead_letter_oversized(pub, rec->topic, rec->key, rec->key_len,
+                                       rec->value, rec->value_len);
     if (status == SL_OK) {
         pub->stats.published++;
         return SL_OK;
@@ -365,6 +368,20 @@ static int count_direct(sl_publisher_t *pub, int rc)
     return rc;
 }
 
+/* Publishes one record on its own; a record the bus refuses for its size
+ * is dead-lettered. */
+static int publish_direct(sl_publisher_t *pub, const char *topic,
+                          const void *key, size_t key_len, const void *value,
+                          size_t value_len)
+{
+    int rc = sl_bus_publish(pub->bus, topic, -1, key, key_len, value, value_len,
+                            NULL, 0, pub->timeout_ms, NULL);
+
+    if (rc == SL_ETOOBIG)
+        rc = dead_letter_oversized(pub, topic, key, key_len, value, value_len);
+    return count_direct(pub, rc);
+}
+
 /* Encodes a reading or event into buf, which has SL_PUBLISH_MAX_BYTES. */
 static int encode(sl_publisher_t *pub, const void *rec, bool is_event,
                   uint8_t *buf, size_t *len)
@@ -408,10 +425,9 @@ static int publish_encoded(sl_publisher_t *pub, const char *topic,
     if (batching(pub))
         return queue_encoded(pub, topic, key, rec, is_event);
     rc = encode(pub, rec, is_event, buf, &len);
-    if (rc == SL_OK)
-        rc = sl_bus_publish(pub->bus, topic, -1, key, strlen(key), buf, len,
-                            NULL, 0, pub->timeout_ms, NULL);
-    return count_direct(pub, rc);
+    if (rc != SL_OK)
+        return count_direct(pub, rc);
+    return publish_direct(pub, topic, key, strlen(key), buf, len);
 }
 
 int sl_publish_reading(sl_publisher_t *pub, const sl_reading_t *rec)
@@ -445,9 +461,7 @@ int sl_publish_frame(sl_publisher_t *pub, const char *topic, const void *key,
         return count_direct(pub, dead_letter_oversized(pub, topic, key, key_len,
                                                        value, value_len));
     if (!batching(pub))
-        return count_direct(pub, sl_bus_publish(pub->bus, topic, -1, key,
-                                                key_len, value, value_len, NULL,
-                                                0, pub->timeout_ms, NULL));
+        return publish_direct(pub, topic, key, key_len, value, value_len);
     if (pub->closed)
         return count_direct(pub, SL_ECLOSED);
     rc = reserve(pub, value_len + key_len + strlen(topic) + 1);

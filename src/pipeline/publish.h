@@ -12,9 +12,10 @@
  * of one key keep their order. Every record ends up counted in exactly
  * one of the sl_publisher_stats_t counters.
  *
- * A value larger than the bus takes (sl_publisher_set_max_payload) is not
- * published: a digest of it goes to dlq-messages instead (see
- * sl_dlq_publish_oversized) and the record counts as dead-lettered.
+ * A frame larger than sl_publisher_set_max_payload allows, or any record
+ * the bus refuses for its size (SL_ETOOBIG), is not published: a digest
+ * of it goes to dlq-messages instead (see sl_dlq_publish_oversized) and
+ * the record counts as dead-lettered.
  */
 #ifndef SLUICE_PIPELINE_PUBLISH_H
 #define SLUICE_PIPELINE_PUBLISH_H

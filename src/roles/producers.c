@@ -20,13 +20,17 @@
  * few Kafka produce requests. */
 #define PRODUCERS_BATCH_RECORDS 1000
 
-/* Creates a publisher that waits for room on a full bus and batches. */
+/* Creates a publisher that waits for room on a full bus and batches. It
+ * dead-letters frames over max-payload-bytes, the limit the processor
+ * enforces too, instead of sending them. */
 static sl_publisher_t *publisher_create(sl_role__producers_t *p)
 {
     sl_publisher_t *pub = sl_publisher_create(p->bus, p->registry, -1);
 
-    if (pub != NULL)
-        sl_publisher_set_batch(pub, PRODUCERS_BATCH_RECORDS);
+    if (pub == NULL)
+        return NULL;
+    sl_publisher_set_batch(pub, PRODUCERS_BATCH_RECORDS);
+    sl_publisher_set_max_payload(pub, (size_t)p->cfg->max_payload_bytes);
     return pub;
 }
 

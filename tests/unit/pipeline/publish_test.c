@@ -722,6 +722,65 @@ static void max_payload_setting(void **state)
         SL_EREJECTED);
 }
 
+typedef struct excerpt_check {
+    int digests;
+    size_t value_len;
+} excerpt_check_t;
+
+static void check_excerpt_msg(const sl_msg_t *msg, void *arg)
+{
+    excerpt_check_t *ec = arg;
+
+    header_equals(msg, SL_DLQ_HDR_ORIGINAL_SIZE, "3000");
+    ec->value_len = msg->value_len;
+    ec->digests++;
+}
+
+/* A bus whose record limit is below the publisher's refuses the record
+ * itself (SL_ETOOBIG), batched or not: it is dead-lettered too, and the
+ * records around it are published. */
+static void bus_refused_size_dead_lettered(void **state)
+{
+    sl_bus_memory_config_t cfg;
+    sl_registry_t *reg = sl_registry_create();
+    static uint8_t value[3000];
+    excerpt_check_t ec = {0};
+    sl_publisher_stats_t st;
+    sl_publisher_t *pub;
+    sl_bus_t *bus;
+    int seen = 0;
+
+    (void)state;
+    sl_bus_memory_config_init(&cfg);
+    cfg.max_record_bytes = 2000;
+    bus = sl_bus_memory_create(&cfg);
+    assert_non_null(bus);
+    pub = sl_publisher_create(bus, reg, 1000);
+    assert_non_null(pub);
+
+    assert_int_equal(
+        sl_publish_frame(pub, "capture", "k", 1, value, sizeof(value)),
+        SL_EREJECTED);
+    assert_int_equal(sl_publisher_set_batch(pub, 10), SL_OK);
+    assert_int_equal(sl_publish_frame(pub, "capture", "k", 1, "a", 1), SL_OK);
+    assert_int_equal(
+        sl_publish_frame(pub, "capture", "k", 1, value, sizeof(value)), SL_OK);
+    assert_int_equal(sl_publish_frame(pub, "capture", "k", 1, "b", 1), SL_OK);
+    assert_int_equal(sl_publisher_flush(pub), SL_EREJECTED);
+
+    sl_publisher_stats(pub, &st);
+    assert_int_equal(st.published, 2);
+    assert_int_equal(st.dead_lettered, 2);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(consume_all(bus, "capture", count_msg, &seen), 2);
+    assert_int_equal(consume_all(bus, SL_TOPIC_DLQ, check_excerpt_msg, &ec), 2);
+    assert_int_equal(ec.value_len, SL_DLQ_EXCERPT_BYTES);
+
+    sl_publisher_destroy(pub);
+    sl_bus_destroy(bus);
+    sl_registry_destroy(reg);
+}
+
 /* Replay of captured frames: the oversized one is counted as
  * dead-lettered and its neighbours are published. */
 static void replay_dead_letters_big_frame(void **state)
@@ -783,6 +842,7 @@ int main(void)
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(max_payload_setting, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test(bus_refused_size_dead_lettered),
         cmocka_unit_test_setup_teardown(replay_dead_letters_big_frame,
                                         fixture_setup, fixture_teardown),
     };
