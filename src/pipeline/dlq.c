@@ -16,7 +16,6 @@
 #include <openssl/evp.h>
 
 #include "util/err.h"
-#include "util/hash.h"
 
 static const char *const class_names[] = {"decode", "validation", "storage",
                                           "processing"};
@@ -105,29 +104,6 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
                           NULL);
 }
 
-int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
-                           const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
-                           const char *error, int64_t now_ms, int timeout_ms)
-{
-    sl_header_t headers[10];
-    header_text_t text;
-    char size[24];
-    char hash[17];
-    size_t excerpt_len = orig->value_len < SL_DLQ_EXCERPT_BYTES
-                             ? orig->value_len
-                             : SL_DLQ_EXCERPT_BYTES;
-
-    fill_copy_headers(headers, &text, orig, origin, cls, error, now_ms);
-    snprintf(size, sizeof(size), "%zu", orig->value_len);
-    snprintf(hash, sizeof(hash), "%016" PRIx64,
-             sl_hash_fnv1a(orig->value, orig->value_len));
-    headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
-    headers[9] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_FNV1A, hash, strlen(hash)};
-    return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
-                          orig->value, excerpt_len, headers, 10, timeout_ms,
-                          NULL);
-}
-
 /* Writes the SHA-256 of data as 64 lowercase hex digits and a NUL. */
 static int sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -144,6 +120,31 @@ static int sha256_hex(const void *data, size_t len, char out[65])
     }
     out[64] = '\0';
     return SL_OK;
+}
+
+int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
+                           const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                           const char *error, int64_t now_ms, int timeout_ms)
+{
+    sl_header_t headers[10];
+    header_text_t text;
+    char sha[65], size[24], full_error[SL_TEXT_MAX + 1];
+    size_t excerpt = orig->value_len < SL_DLQ_EXCERPT_BYTES
+                         ? orig->value_len
+                         : SL_DLQ_EXCERPT_BYTES;
+    int rc = sha256_hex(orig->value, orig->value_len, sha);
+
+    if (rc != SL_OK)
+        return rc;
+    snprintf(size, sizeof(size), "%zu", orig->value_len);
+    snprintf(full_error, sizeof(full_error),
+             "%s; sha256=%s; the payload holds its first %zu bytes", error, sha,
+             excerpt);
+    fill_copy_headers(headers, &text, orig, origin, cls, full_error, now_ms);
+    headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
+    headers[9] = (sl_header_t){SL_DLQ_HDR_SHA256, sha, 64};
+    return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
+                          orig->value, excerpt, headers, 10, timeout_ms, NULL);
 }
 
 int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,

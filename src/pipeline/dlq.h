@@ -35,22 +35,14 @@
 #define SL_DLQ_HDR_ATTEMPT "sluice.dlq.attempt"
 #define SL_DLQ_HDR_FIRST_FAILURE "sluice.dlq.first_failure_ms"
 #define SL_DLQ_HDR_LAST_FAILURE "sluice.dlq.last_failure_ms"
-/* Only on the digest of a value too large for the bus: its size in bytes
- * and its SHA-256 as 64 lowercase hex digits. */
+/* Only on a dead-letter record that keeps just an excerpt of a value too
+ * large to copy (sl_dlq_publish_excerpt, sl_dlq_publish_oversized): the
+ * whole value's size in bytes and its SHA-256 as 64 lowercase hex digits,
+ * so the original can be matched in a producer's logs or spool. */
 #define SL_DLQ_HDR_ORIGINAL_SIZE "sluice.dlq.original_size"
 #define SL_DLQ_HDR_SHA256 "sluice.dlq.sha256"
 
 /* Bytes of an oversized value kept in its dead-letter digest. */
-#define SL_DLQ_EXCERPT_BYTES 1024
-
-/* Headers of a dead-letter copy that contains only an excerpt of a value
- * too large to copy whole (sl_dlq_publish_excerpt). They give the original
- * value's size in bytes and its 64-bit FNV-1a hash as 16 lowercase hex
- * digits, so the original can be matched in a producer's logs or spool. */
-#define SL_DLQ_HDR_ORIGINAL_SIZE "sluice.dlq.original_size"
-#define SL_DLQ_HDR_ORIGINAL_FNV1A "sluice.dlq.original_fnv1a64"
-
-/* Leading bytes of an oversized value that its dead-letter copy keeps. */
 #define SL_DLQ_EXCERPT_BYTES 1024
 
 /* Where a failed record came from, read from the headers of a retry. */
@@ -78,11 +70,12 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
  * Publishes a dead-letter copy of orig like sl_dlq_publish, but with only
  * the first SL_DLQ_EXCERPT_BYTES bytes of its value (all of it when
  * shorter) and two more headers, SL_DLQ_HDR_ORIGINAL_SIZE and
- * SL_DLQ_HDR_ORIGINAL_FNV1A, describing the whole value. For values too
- * large to copy into dlq-messages (payload_too_large): a retry of the
- * excerpt cannot succeed, so use a permanent class. Returns SL_OK once the
- * bus accepted it, or the bus's error: the caller must then not commit
- * orig.
+ * SL_DLQ_HDR_SHA256, describing the whole value. The error header is error
+ * followed by "; sha256=...; the payload holds its first N bytes", so the
+ * dlq_errors row keeps the hash too. For values too large to copy into
+ * dlq-messages: a retry of the excerpt cannot succeed, so use a permanent
+ * class. Returns SL_OK once the bus accepted it, SL_EIO when hashing
+ * failed, or the bus's error: the caller must then not commit orig.
  */
 int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
                            const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
