@@ -23,7 +23,6 @@
 #include "pipeline/offsets.h"
 #include "pipeline/window.h"
 #include "util/err.h"
-#include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -244,16 +243,15 @@ static int publish_failure(sl_processor_t *proc, const failure_t *f,
                           now_ms, DLQ_PUBLISH_TIMEOUT_MS);
 }
 
-/* Notes in f's error that its dead-letter copy is an excerpt because the
- * bus rejected the whole value with rc, so dlq_errors records it. */
+/* Notes in f's error that the bus rejected its whole value with rc, so
+ * the dlq_errors row says why the payload is an excerpt. */
 static void note_excerpt(failure_t *f, int rc)
 {
     size_t len = strlen(f->error);
 
     snprintf(f->error + len, sizeof(f->error) - len,
-             "; the dead-letter copy keeps the first %d bytes because the "
-             "bus rejected the whole value: %s",
-             SL_DLQ_EXCERPT_BYTES, sl_strerror(rc));
+             "; the bus rejected the whole value as a dead-letter copy: %s",
+             sl_strerror(rc));
 }
 
 /*
@@ -281,6 +279,9 @@ static int publish_until_accepted(sl_processor_t *proc, failure_t *f,
                         " bytes=%zu error=%s",
                         f->msg->topic, (int)f->msg->partition, f->msg->offset,
                         f->msg->value_len, sl_strerror(rc));
+            /* XXX: a retryable failure keeps its class, so the handler
+             * retries the excerpt, which then fails to decode and is
+             * parked; only its size and hash identify the whole value. */
             f->excerpt = true;
             note_excerpt(f, rc);
             continue;
@@ -387,8 +388,7 @@ static const sl_dlq_origin_t *origin_of(const batch_origins_t *o,
 }
 
 /* Notes a value over max_payload_bytes as a decode failure, without
- * decoding it: its dead-letter copy keeps an excerpt, and the error text
- * gives the original size and hash, so dlq_errors keeps them too. */
+ * decoding it: its dead-letter copy keeps an excerpt. */
 static void reject_oversized(sl_processor_t *proc, const sl_msg_t *msg,
                              failure_t *failure)
 {
@@ -396,12 +396,9 @@ static void reject_oversized(sl_processor_t *proc, const sl_msg_t *msg,
     failure->cls = SL_DLQ_DECODE;
     failure->excerpt = true;
     snprintf(failure->error, sizeof(failure->error),
-             "%s: value of %zu bytes is over max-payload-bytes %zu; the "
-             "dead-letter copy keeps the first %d bytes, fnv1a64 of the "
-             "whole value %016" PRIx64,
+             "%s: value of %zu bytes is over max-payload-bytes %zu",
              sl_decode_err_name(SL_DECODE_PAYLOAD_TOO_LARGE), msg->value_len,
-             proc->cfg.max_payload_bytes, SL_DLQ_EXCERPT_BYTES,
-             sl_hash_fnv1a(msg->value, msg->value_len));
+             proc->cfg.max_payload_bytes);
 }
 
 /* Returns NULL when both stores can hold event time ts_ms, else the

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "util/err.h"
 #include "util/timeutil.h"
@@ -23,6 +24,21 @@ void ch_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
+}
+
+void ch_sha256_hex(const void *data, size_t len, char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    assert_int_equal(EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL), 1);
+    assert_int_equal(md_len, 32);
+    for (unsigned int i = 0; i < md_len; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 0x0f];
+    }
+    out[64] = '\0';
 }
 
 static sl_encoder_t *encoder_for(sl_registry_t *reg, const char *subject,
@@ -277,8 +293,8 @@ static void copy_dlq_record(ch_dlq_record_t *rec, const sl_msg_t *msg)
         memcpy(rec->value_head, msg->value, head);
     copy_header(msg, SL_DLQ_HDR_ORIGINAL_SIZE, rec->original_size,
                 sizeof(rec->original_size));
-    copy_header(msg, SL_DLQ_HDR_ORIGINAL_FNV1A, rec->original_fnv1a,
-                sizeof(rec->original_fnv1a));
+    copy_header(msg, SL_DLQ_HDR_SHA256, rec->original_sha256,
+                sizeof(rec->original_sha256));
 }
 
 size_t ch_read_dlq(sl_bus_t *bus, const char *group, ch_dlq_record_t *out,

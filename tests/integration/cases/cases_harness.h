@@ -38,7 +38,7 @@ typedef struct ch_dlq_record {
     size_t value_len;
     unsigned char value_head[64]; /* first bytes of the value */
     char original_size[24];       /* SL_DLQ_HDR_ORIGINAL_SIZE, or "" */
-    char original_fnv1a[24];      /* SL_DLQ_HDR_ORIGINAL_FNV1A, or "" */
+    char original_sha256[65];     /* SL_DLQ_HDR_SHA256, or "" */
 } ch_dlq_record_t;
 
 void ch_codec_init(ch_codec_t *codec);
@@ -119,6 +119,9 @@ bool ch_aggregate(sl_store_t *st, const char *sensor_id, int64_t start_ms,
  * want_count; fails the test otherwise. */
 void ch_wait_aggregate(sl_store_t *st, const char *sensor_id, int64_t start_ms,
                        int64_t want_count, sl_aggregate_t *out);
+
+/** Writes the SHA-256 of data as 64 lowercase hex digits. */
+void ch_sha256_hex(const void *data, size_t len, char out[65]);
 
 /** Sleeps ms milliseconds. */
 void ch_sleep_ms(int ms);
