@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Distributed mode end to end, in one process. A producer thread encodes
+ * simulated readings with the publisher's schema and publishes them with
+ * sl_bus_publish_batch to librdkafka's mock cluster. The processor stage
+ * (sl_processor_start) consumes them through its own Kafka bus and writes
+ * them to a throwaway PostgreSQL cluster (tests/support/pg_harness.c,
+ * fsync off). The figure is readings per second from the first publish
+ * to the moment the processor has stored the last reading. In the same
+ * run, the same readings are written with a raw binary COPY into a table
+ * with the same columns, key and CHECKs, in the processor's batch size,
+ * and the pipeline's rate is reported as a fraction of that.
+ *
+ * The mock cluster keeps about 5 MiB per partition and deletes older data
+ * whether or not it was consumed, so the producer keeps at most --window
+ * readings published but not yet consumed. The run fails when the stored
+ * count differs from the number published or any record was
+ * dead-lettered.
+ *
+ * Usage: sluice_bench_distributed [--count N] [--sensors-per-type N]
+ *                                 [--batch N] [--window N]
+ *                                 [--fetch-wait-ms N]
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <libpq-fe.h>
+
+#include "bench_pg.h"
+#include "bus/bus.h"
+#include "pg_harness.h"
+#include "pipeline/generator.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/publish.h"
+#include "schema/schema.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define PARTITIONS 6
+#define TYPES 3
+#define SEED 42
+#define CHUNK 5000     /* readings per sl_bus_publish_batch call */
+#define MAX_FRAME 1024 /* an encoded reading is about 100 bytes */
+#define STALL_MS 60000 /* no progress for this long fails the run */
+#define PUBLISH_TIMEOUT_MS 30000
+/* 2026-01-01T00:00:00Z: event time of the first timed reading. */
+#define T0_MS INT64_C(1767225600000)
+
+struct options {
+    size_t count;
+    int sensors_per_type;
+    int batch;
+    size_t window;
+    int fetch_wait_ms;
+};
+
+/* A simulation that hands out readings in a fixed order: every sensor at
+ * one second of event time, then every sensor at the next second. */
+struct series {
+    sl_sensor_sim_t *sim;
+    int sensors;
+    int64_t t0_ms;
+};
+
+static int series_open(struct series *s, const struct options *opt,
+                       int64_t t0_ms)
+{
+    sl_generator_config_t cfg;
+
+    sl_generator_config_init(&cfg);
+    cfg.sensors_per_type = opt->sensors_per_type;
+    cfg.type_count = TYPES;
+    cfg.seed = SEED;
+    s->sim = sl_sensor_sim_create(&cfg);
+    s->sensors = s->sim != NULL ? sl_sensor_sim_sensor_count(s->sim) : 0;
+    s->t0_ms = t0_ms;
+    return s->sim != NULL ? 0 : -1;
+}
+
+/* sl_bench_reading_fn: reading i; callers ask for i in increasing order. */
+static void series_next(void *ctx, size_t i, sl_reading_t *rec)
+{
+    struct series *s = ctx;
+    int64_t second = (int64_t)(i / (size_t)s->sensors);
+
+    sl_sensor_sim_reading(s->sim, (int)(i % (size_t)s->sensors),
+                          s->t0_ms + second * 1000, rec);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Producer thread                                                         */
+/* ---------------------------------------------------------------------- */
+
+struct producer {
+    sl_bus_t *bus;
+    sl_encoder_t *enc;
+    sl_processor_t *proc;
+    struct series series;
+    size_t first; /* index of the first reading, after the warm-up */
+    size_t count;
+    size_t window;
+    uint64_t consumed_before; /* processor's count when this run began */
+    size_t published;
+    atomic_int failed; /* an sl_err code, or SL_OK */
+    atomic_bool stop;  /* set by the main thread to end the thread early */
+    pthread_t thread;
+};
+
+/* Waits until at most window - n readings are published but unconsumed,
+ * so the mock's retention never deletes an unread record. Returns false
+ * once p->stop is set. */
+static bool pace(struct producer *p, size_t n)
+{
+    while (!atomic_load(&p->stop)) {
+        sl_processor_stats_t stats;
+
+        sl_processor_stats(p->proc, &stats);
+        if (p->published + n <=
+            (size_t)(stats.consumed - p->consumed_before) + p->window)
+            return true;
+        sl_time_sleep_ms(1);
+    }
+    return false;
+}
+
+/* Publishes readings [p->first, p->first + p->count) in chunks. */
+static void *producer_main(void *arg)
+{
+    struct producer *p = arg;
+    static sl_bus_record_t records[CHUNK];
+    static uint8_t frames[CHUNK][MAX_FRAME];
+    static sl_reading_t recs[CHUNK];
+
+    for (size_t done = 0; done < p->count;) {
+        size_t n = p->count - done < CHUNK ? p->count - done : CHUNK;
+        int rc;
+
+        if (!pace(p, n))
+            return NULL;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+
+            series_next(&p->series, p->first + done + i, &recs[i]);
+            rc =
+                sl_reading_encode(p->enc, &recs[i], frames[i], MAX_FRAME, &len);
+            if (rc != SL_OK) {
+                fprintf(stderr, "encoding reading %zu failed: %s\n",
+                        p->first + done + i, sl_strerror(rc));
+                atomic_store(&p->failed, rc);
+                return NULL;
+            }
+            memset(&records[i], 0, sizeof(records[i]));
+            records[i].topic = SL_TOPIC_SENSOR_READINGS;
+            records[i].partition = -1;
+            records[i].key = recs[i].sensor_id;
+            records[i].key_len = strlen(recs[i].sensor_id);
+            records[i].value = frames[i];
+            records[i].value_len = len;
+        }
+        rc = sl_bus_publish_batch(p->bus, records, n, PUBLISH_TIMEOUT_MS);
+        if (rc != SL_OK) {
+            fprintf(stderr, "publishing failed at reading %zu: %s\n", done,
+                    sl_strerror(rc));
+            atomic_store(&p->failed, rc);
+            return NULL;
+        }
+        done += n;
+        p->published = done;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Measurements                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* CPU seconds (user + system) of this process so far. */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+}
+
+/* CPU seconds of one process from /proc/PID/stat, or 0 when it is gone. */
+static double proc_cpu_s(long pid)
+{
+    char path[64], line[1024];
+    unsigned long utime = 0, stime = 0;
+    const char *p;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof(line), f) == NULL) {
+        fclose(f);
+        return 0;
+    }
+    fclose(f);
+    /* The command name may hold spaces: fields resume after its ')'.
+     * utime and stime are fields 14 and 15, so 11 and 12 after state. */
+    p = strrchr(line, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The parent pid of a process, or -1. */
+static long parent_of(long pid)
+{
+    char path[64], line[1024];
+    long ppid = -1;
+    const char *p;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    if (fgets(line, sizeof(line), f) != NULL &&
+        (p = strrchr(line, ')')) != NULL)
+        sscanf(p + 2, "%*c %ld", &ppid);
+    fclose(f);
+    return ppid;
+}
+
+/* CPU seconds of the PostgreSQL server: the postmaster named in
+ * postmaster.pid and its live children (backends and workers). */
+static double server_cpu_s(const sl_pg_harness_t *h)
+{
+    char path[128];
+    long postmaster = -1;
+    struct dirent *entry;
+    double total;
+    DIR *proc;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/data/postmaster.pid", h->dir);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld", &postmaster) != 1)
+        postmaster = -1;
+    fclose(f);
+    if (postmaster <= 0)
+        return 0;
+
+    total = proc_cpu_s(postmaster);
+    proc = opendir("/proc");
+    if (proc == NULL)
+        return total;
+    while ((entry = readdir(proc)) != NULL) {
+        long pid = strtol(entry->d_name, NULL, 10);
+
+        if (pid > 0 && parent_of(pid) == postmaster)
+            total += proc_cpu_s(pid);
+    }
+    closedir(proc);
+    return total;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Set-up                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static int parse_size(const char *flag, const char *text, size_t min,
+                      size_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || text[0] == '-' || v < min) {
+        fprintf(stderr,
+                "%s: invalid value \"%s\"; expected an integer >= %zu\n", flag,
+                text, min);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+    opt->count = 200000;
+    opt->sensors_per_type = 999; /* the generator's maximum */
+    opt->batch = 5000;           /* the processor's default batch-size */
+    opt->window = 60000;
+    opt->fetch_wait_ms = 1;
+    for (int i = 1; i < argc; i++) {
+        size_t v;
+
+        if (i + 1 >= argc) {
+            fprintf(stderr,
+                    "usage: %s [--count N] [--sensors-per-type N] "
+                    "[--batch N] [--window N] [--fetch-wait-ms N]\n",
+                    argv[0]);
+            return -1;
+        }
+        if (parse_size(argv[i], argv[i + 1], 0, &v) != 0)
+            return -1;
+        if (strcmp(argv[i], "--count") == 0 && v >= 1) {
+            opt->count = v;
+        } else if (strcmp(argv[i], "--sensors-per-type") == 0 && v >= 1 &&
+                   v <= 999) {
+            opt->sensors_per_type = (int)v;
+        } else if (strcmp(argv[i], "--batch") == 0 && v >= 1 && v <= 1000000) {
+            opt->batch = (int)v;
+        } else if (strcmp(argv[i], "--window") == 0 && v >= CHUNK) {
+            opt->window = v;
+        } else if (strcmp(argv[i], "--fetch-wait-ms") == 0 && v <= 500) {
+            opt->fetch_wait_ms = (int)v;
+        } else {
+            fprintf(stderr,
+                    "%s %s: unknown option or value out of range "
+                    "(--count >= 1, --sensors-per-type 1..999, "
+                    "--batch 1..1000000, --window >= %d, "
+                    "--fetch-wait-ms 0..500)\n",
+                    argv[i], argv[i + 1], CHUNK);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* The topics the pipeline uses, created up front: the mock cluster does
+ * not support CreateTopics. */
+static int create_topics(rd_kafka_mock_cluster_t *mock)
+{
+    static const char *const topics[] = {SL_TOPIC_SENSOR_READINGS,
+                                         SL_TOPIC_ECOMMERCE_EVENTS,
+                                         SL_TOPIC_DLQ, SL_TOPIC_SYSTEM_ALERTS};
+
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        if (rd_kafka_mock_topic_create(mock, topics[i], PARTITIONS, 1) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "creating topic %s on the mock cluster failed\n",
+                    topics[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A Kafka bus on the mock cluster. The consumer's fetch.wait.max.ms is
+ * set from --fetch-wait-ms. The mock of librdkafka 2.0.2 appears to keep
+ * a fetch for that whole wait even when data arrives, where a real broker
+ * answers once fetch.min.bytes (1) is there. With librdkafka's default of
+ * 500 ms the figure would measure the mock instead of the pipeline. */
+static sl_bus_t *bus_open(const char *bootstraps, const char *client_id,
+                          int fetch_wait_ms)
+{
+    char fetch_wait[64];
+    const char *props[1] = {fetch_wait};
+    sl_bus_kafka_config_t cfg;
+    char err[256] = "";
+    sl_bus_t *bus;
+
+    snprintf(fetch_wait, sizeof(fetch_wait), "consumer.fetch.wait.max.ms=%d",
+             fetch_wait_ms);
+
+    sl_bus_kafka_config_init(&cfg);
+    cfg.brokers = bootstraps;
+    cfg.client_id = client_id;
+    cfg.partitions = PARTITIONS;
+    cfg.properties = props;
+    cfg.property_count = 1;
+    bus = sl_bus_kafka_create(&cfg, err, sizeof(err));
+    if (bus == NULL)
+        fprintf(stderr, "creating the Kafka bus failed: %s\n", err);
+    return bus;
+}
+
+/* Waits until the processor has stored `target` readings in all, failing
+ * when it makes no progress for STALL_MS or dead-letters a record. */
+static int wait_stored(sl_processor_t *proc, uint64_t target,
+                       struct producer *prod)
+{
+    uint64_t last = 0;
+    int64_t last_change = sl_time_mono_ms();
+
+    for (;;) {
+        sl_processor_stats_t stats;
+
+        sl_processor_stats(proc, &stats);
+        if (stats.dead_lettered > 0) {
+            fprintf(stderr, "%" PRIu64 " records were dead-lettered\n",
+                    stats.dead_lettered);
+            return -1;
+        }
+        if (stats.stored >= target)
+            return 0;
+        if (atomic_load(&prod->failed) != SL_OK)
+            return -1;
+        if (stats.stored != last) {
+            last = stats.stored;
+            last_change = sl_time_mono_ms();
+        } else if (sl_time_mono_ms() - last_change > STALL_MS) {
+            fprintf(stderr,
+                    "no progress for %d s: stored %" PRIu64 " of %" PRIu64
+                    ", consumed %" PRIu64 "\n",
+                    STALL_MS / 1000, stats.stored, target, stats.consumed);
+            return -1;
+        }
+        sl_time_sleep_ms(5);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Main                                                                    */
+/* ---------------------------------------------------------------------- */
+
+struct run {
+    struct options opt;
+    sl_pg_harness_t pg;
+    bool pg_started;
+    rd_kafka_t *mock_host;
+    rd_kafka_mock_cluster_t *mock;
+    sl_bus_t *producer_bus;
+    sl_bus_t *processor_bus;
+    sl_registry_t *registry;
+    sl_publisher_t *publisher;
+    sl_encoder_t *enc;
+    sl_processor_t *proc;
+    struct producer prod;
+};
+
+/* Starts PostgreSQL and migrates it. Returns 0 or -1. */
+static int start_store(struct run *r)
+{
+    char err[512] = "";
+    sl_store_t *st;
+    int saved_stdout;
+    bool started;
+    int rc;
+
+    /* initdb prints its progress on stdout, which is this program's
+     * report: send it to stderr instead. */
+    fflush(stdout);
+    saved_stdout = dup(STDOUT_FILENO);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    started = sl_pg_harness_start(&r->pg, err, sizeof(err)) == 0;
+    if (saved_stdout >= 0) {
+        dup2(saved_stdout, STDOUT_FILENO);
+        close(saved_stdout);
+    }
+    if (!started) {
+        fprintf(stderr, "starting PostgreSQL failed: %s\n", err);
+        return -1;
+    }
+    r->pg_started = true;
+    st = sl_store_open(r->pg.url, err, sizeof(err));
+    if (st == NULL) {
+        fprintf(stderr, "opening the store failed: %s\n", err);
+        return -1;
+    }
+    rc = sl_store_migrate(st, err, sizeof(err));
+    sl_store_close(st);
+    if (rc != SL_OK) {
+        fprintf(stderr, "migrating the store failed: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the readings with raw COPY. Returns the seconds, or -1. */
+static double run_raw_copy(struct run *r)
+{
+    struct series s;
+    PGconn *conn = PQconnectdb(r->pg.url);
+    double seconds = -1;
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "connecting failed: %s", PQerrorMessage(conn));
+    } else if (series_open(&s, &r->opt, T0_MS) == 0) {
+        seconds = sl_bench_raw_copy(conn, "raw_readings", r->opt.count,
+                                    (size_t)r->opt.batch, series_next, &s);
+        sl_sensor_sim_destroy(s.sim);
+        /* The pipeline starts from the same database state. */
+        PQclear(PQexec(conn, "DROP TABLE raw_readings"));
+        PQclear(PQexec(conn, "CHECKPOINT"));
+    }
+    PQfinish(conn);
+    return seconds;
+}
+
+/* Starts the mock cluster, the buses, the publisher's schema and the
+ * processor. Returns 0 or -1. */
+static int start_pipeline(struct run *r)
+{
+    char err[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *bootstraps;
+    sl_processor_config_t cfg;
+    avro_schema_t schema;
+    int32_t schema_id;
+
+    /* The host client only owns the mock cluster and connects nowhere:
+     * silence its warning about having no bootstrap.servers. */
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+    r->mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (r->mock_host == NULL) {
+        fprintf(stderr, "creating the mock cluster's host failed: %s\n", err);
+        return -1;
+    }
+    r->mock = rd_kafka_mock_cluster_new(r->mock_host, 1);
+    bootstraps =
+        r->mock != NULL ? rd_kafka_mock_cluster_bootstraps(r->mock) : NULL;
+    if (bootstraps == NULL || create_topics(r->mock) != 0) {
+        fprintf(stderr, "starting the mock cluster failed\n");
+        return -1;
+    }
+    r->producer_bus =
+        bus_open(bootstraps, "sluice-bench-produce", r->opt.fetch_wait_ms);
+    r->processor_bus =
+        bus_open(bootstraps, "sluice-bench-process", r->opt.fetch_wait_ms);
+    r->registry = sl_registry_create();
+    if (r->producer_bus == NULL || r->processor_bus == NULL ||
+        r->registry == NULL)
+        return -1;
+
+    /* The publisher registers the reading schema; the producer thread
+     * encodes with it and publishes whole chunks in one call. */
+    r->publisher =
+        sl_publisher_create(r->producer_bus, r->registry, PUBLISH_TIMEOUT_MS);
+    if (r->publisher == NULL) {
+        fprintf(stderr, "creating the publisher failed\n");
+        return -1;
+    }
+    schema_id = sl_publisher_reading_schema_id(r->publisher);
+    schema = sl_registry_lookup(r->registry, schema_id);
+    r->enc = schema != NULL ? sl_encoder_create(schema, schema_id) : NULL;
+    if (r->enc == NULL) {
+        fprintf(stderr, "creating the reading encoder failed\n");
+        return -1;
+    }
+
+    sl_processor_config_init(&cfg);
+    cfg.bus = r->processor_bus;
+    cfg.registry = r->registry;
+    cfg.store_location = r->pg.url;
+    cfg.batch_size = r->opt.batch;
+    r->proc = sl_processor_start(&cfg, err, sizeof(err));
+    if (r->proc == NULL) {
+        fprintf(stderr, "starting the processor failed: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Publishes count readings from index first with the producer thread and
+ * waits until all are stored. Returns 0 or -1. */
+static int publish_and_wait(struct run *r, size_t first, size_t count,
+                            int64_t t0_ms)
+{
+    struct producer *p = &r->prod;
+    sl_processor_stats_t stats;
+    int rc;
+
+    sl_processor_stats(r->proc, &stats);
+    memset(p, 0, sizeof(*p));
+    p->bus = r->producer_bus;
+    p->enc = r->enc;
+    p->proc = r->proc;
+    p->first = first;
+    p->count = count;
+    p->window = r->opt.window;
+    p->consumed_before = stats.consumed;
+    atomic_init(&p->failed, SL_OK);
+    atomic_init(&p->stop, false);
+    if (series_open(&p->series, &r->opt, t0_ms) != 0)
+        return -1;
+    if (pthread_create(&p->thread, NULL, producer_main, p) != 0) {
+        sl_sensor_sim_destroy(p->series.sim);
+        return -1;
+    }
+    rc = wait_stored(r->proc, stats.stored + count, p);
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    sl_sensor_sim_destroy(p->series.sim);
+    p->series.sim = NULL;
+    return rc == 0 && atomic_load(&p->failed) == SL_OK ? 0 : -1;
+}
+
+static void stop_all(struct run *r)
+{
+    if (r->processor_bus != NULL)
+        sl_bus_close(r->processor_bus);
+    sl_processor_stop(r->proc);
+    sl_encoder_destroy(r->enc);
+    sl_publisher_destroy(r->publisher);
+    if (r->producer_bus != NULL)
+        sl_bus_close(r->producer_bus);
+    sl_bus_destroy(r->producer_bus);
+    sl_bus_destroy(r->processor_bus);
+    sl_registry_destroy(r->registry);
+    if (r->mock != NULL)
+        rd_kafka_mock_cluster_destroy(r->mock);
+    if (r->mock_host != NULL)
+        rd_kafka_destroy(r->mock_host);
+    if (r->pg_started)
+        sl_pg_harness_destroy(&r->pg);
+}
+
+static int64_t stored_count(const struct run *r)
+{
+    char err[512] = "";
+    sl_store_t *st = sl_store_open(r->pg.url, err, sizeof(err));
+    int64_t n = st != NULL ? sl_store_reading_count(st) : -1;
+
+    sl_store_close(st);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r;
+    size_t sensors, warmup;
+    double copy_s, pipe_s, self_cpu, server_cpu, rate, copy_rate;
+    int64_t start_ns, stored;
+    int status = 1;
+
+    if (parse_options(argc, argv, &r.opt) != 0)
+        return 2;
+    sl_log_set_level(SL_LOG_WARN);
+    sensors = (size_t)r.opt.sensors_per_type * TYPES;
+    /* One reading per sensor, a minute before the timed series: it waits
+     * out the group join (about 3 s on the mock), the producer's first
+     * connection and the store's prepared statements. */
+    warmup = sensors;
+
+    if (start_store(&r) != 0)
+        goto out;
+    copy_s = run_raw_copy(&r);
+    if (copy_s < 0 || start_pipeline(&r) != 0)
+        goto out;
+    if (publish_and_wait(&r, 0, warmup, T0_MS - 60000) != 0) {
+        fprintf(stderr, "warm-up failed\n");
+        goto out;
+    }
+
+    self_cpu = self_cpu_s();
+    server_cpu = server_cpu_s(&r.pg);
+    start_ns = sl_time_mono_ns();
+    if (publish_and_wait(&r, 0, r.opt.count, T0_MS) != 0) {
+        fprintf(stderr, "the timed run failed\n");
+        goto out;
+    }
+    pipe_s = (double)(sl_time_mono_ns() - start_ns) / 1e9;
+    self_cpu = self_cpu_s() - self_cpu;
+    server_cpu = server_cpu_s(&r.pg) - server_cpu;
+
+    stored = stored_count(&r);
+    if (stored != (int64_t)(warmup + r.opt.count)) {
+        fprintf(stderr,
+                "FAILED: sensor_readings holds %" PRId64 " rows, expected "
+                "%zu (%zu warm-up + %zu)\n",
+                stored, warmup + r.opt.count, warmup, r.opt.count);
+        goto out;
+    }
+
+    rate = (double)r.opt.count / pipe_s;
+    copy_rate = (double)r.opt.count / copy_s;
+    printf("readings=%zu sensors=%zu (%d types) batch=%d partitions=%d "
+           "window=%zu\n",
+           r.opt.count, sensors, TYPES, r.opt.batch, PARTITIONS, r.opt.window);
+    printf("PostgreSQL: throwaway cluster, unix socket, fsync=off, "
+           "synchronous_commit=off, full_page_writes=off\n");
+    printf("Kafka: librdkafka %s mock cluster in this process, 1 broker, "
+           "consumer fetch.wait.max.ms=%d\n",
+           rd_kafka_version_str(), r.opt.fetch_wait_ms);
+    printf("raw COPY BINARY:  %.2f s  %.0f rows/s\n", copy_s, copy_rate);
+    printf("pipeline:         %.2f s  %.0f readings/s  (%.3f of raw COPY)\n",
+           pipe_s, rate, rate / copy_rate);
+    printf("stored readings:  %" PRId64 " (%zu warm-up + %zu), none "
+           "dead-lettered\n",
+           stored, warmup, r.opt.count);
+    printf("CPU per million readings: %.2f s this process (producer, mock "
+           "broker, processor), %.2f s PostgreSQL server\n",
+           self_cpu * 1e6 / (double)r.opt.count,
+           server_cpu * 1e6 / (double)r.opt.count);
+    printf("peak RSS of this process: %.1f MiB (includes the mock broker's "
+           "log)\n",
+           peak_rss_mb());
+    printf("mode=distributed readings_per_s=%.0f copy_rows_per_s=%.0f "
+           "fraction_of_copy=%.3f peak_rss_mb=%.1f\n",
+           rate, copy_rate, rate / copy_rate, peak_rss_mb());
+    status = 0;
+
+out:
+    stop_all(&r);
+    return status;
+}
