@@ -34,6 +34,24 @@ static void wait_for_signal(const char *role)
     sl_log_info(role, "signal received, stopping");
 }
 
+/* Waits for a signal, setting the dead-letter handler's lag gauge once a
+ * second: unlike the processor and the detector, the handler does not
+ * export its lag itself. */
+static void wait_for_signal_with_dlq(const char *role, sl_dlq_handler_t *dlq)
+{
+    sl_gauge_t *lag = sl_metrics_gauge("sluice_consumer_lag_records",
+                                       "Records not yet committed by the group",
+                                       (const char *[]){"group", "dlq", NULL});
+    unsigned ticks = 0;
+
+    while (!sl_role__signalled()) {
+        if (ticks++ % 10 == 0)
+            sl_gauge_set(lag, (double)sl_dlq_handler_lag(dlq));
+        sl_time_sleep_ms(WAIT_STEP_MS);
+    }
+    sl_log_info(role, "signal received, stopping");
+}
+
 /* Sets sluice_build_info and starts the metrics-listen server when the
  * setting is on; *out stays NULL when it is off. Returns 0, 2 after
  * printing why the address is invalid, or 1 after logging why the server
@@ -222,7 +240,7 @@ int sl_role_process(const sl_config_t *cfg)
                      err);
         goto out;
     }
-    wait_for_signal("process");
+    wait_for_signal_with_dlq("process", dlq);
     status = 0;
 
 out:
@@ -284,7 +302,7 @@ int sl_role__dlq_handler(const sl_config_t *cfg)
         context_close(&ctx);
         return 1;
     }
-    wait_for_signal("dlq");
+    wait_for_signal_with_dlq("dlq", dlq);
     sl_dlq_handler_quiesce(dlq);
     sl_bus_close(ctx.bus);
     sl_dlq_handler_stop(dlq);

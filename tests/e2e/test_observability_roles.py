@@ -145,8 +145,11 @@ def main():
             lambda: value('sluice_registry_requests_total'
                           '{job="sluice-registry"}') > 0,
             "the registry's request count", timeout=60)
+        # The processor's group and its dead-letter handler's.
         assert value('count(sluice_consumer_lag_records'
-                     '{job="sluice-process"})') >= 1
+                     '{job="sluice-process"})') == 2
+        assert value('count(sluice_consumer_lag_records'
+                     '{job="sluice-dlq",group="dlq"})') == 1
 
         promtool = require("promtool")
         for role, port in list(metrics_ports.items()) + [("api", api_port)]:
