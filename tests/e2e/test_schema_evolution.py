@@ -13,6 +13,8 @@ processor do with each version.
 - While the registry is down, a frame whose writer id sluice has cached is
   stored, and one with an id it has not fetched waits in the DLQ as
   retryable until the registry is back.
+- While PostgreSQL is down the registry answers HTTP 500 with
+  error_code 50001, and it serves the same ids once the server is back.
 - Breaking changes get HTTP 409 with error_code 409 and the reason. PUT
   /config and PUT /config/{subject} change the decision as the Confluent
   registry's levels NONE, FORWARD and FULL do.
@@ -235,7 +237,7 @@ def check_registry_outage(registry_factory, registry, v1, v2, work):
                     timestamp=now_ms + 1)
 
     # Holding the FIFO open for writing keeps sluice's reader from seeing
-    # end of input, so frames can be fed after the registry is stopped.
+    # the end of input, so frames can be fed after the registry is stopped.
     fifo = os.path.join(work, "outage.frames")
     os.mkfifo(fifo)
     feed = os.open(fifo, os.O_RDWR)
@@ -252,6 +254,9 @@ def check_registry_outage(registry_factory, registry, v1, v2, work):
                                        (uncached, v2, schema)):
         os.write(feed, frames_line(writer, schema_id,
                                    reading).encode("ascii"))
+    # The end of input makes the replay publish the records it has queued
+    # (it sends them in batches of up to 1,000).
+    os.close(feed)
 
     def stored(sensor_id):
         status, body = run.get("/api/v1/sensors/latest?sensor_id=" +
@@ -278,11 +283,29 @@ def check_registry_outage(registry_factory, registry, v1, v2, work):
                    "the retried reading after the registry came back")
     run.wait_until(lambda: dlq_entries()[0]["status"] == "resolved",
                    "the DLQ row to be resolved")
-    # NOTE: sluice run does not stop on SIGTERM while its replay reader
-    # waits for input, so end the input first.
-    os.close(feed)
     assert run.stop() == 0, run.read_log()
     return registry
+
+
+def check_database_outage(pg, registry, v2):
+    """Stops PostgreSQL under the registry: requests get HTTP 500 with
+    error_code 50001, and once the server is back the registry reconnects
+    and serves the same ids."""
+    pg.stop()
+    status, body = registry.request("GET", "/schemas/ids/%d" % v2)
+    assert status == 500, (status, body)
+    assert body.get("error_code") == 50001, body
+    status, body = registry.register(SUBJECT, schema_file("v2"))
+    assert status == 500, (status, body)
+    assert registry.proc.poll() is None, read_text(registry.log_path)
+
+    pg.start()
+    # The store retries the connection with a backoff of at most 5 s.
+    deadline = time.time() + 30
+    while registry.request("GET", "/schemas/ids/%d" % v2)[0] != 200:
+        assert time.time() < deadline, read_text(registry.log_path)
+        time.sleep(0.2)
+    assert registered_id(registry, SUBJECT, "v2") == v2
 
 
 def main():
@@ -306,6 +329,7 @@ def run_evolution(binary, work):
     registry = check_registry_outage(registry_factory, registry, v1, v2,
                                      work)
     check_levels(registry)
+    check_database_outage(pg, registry, v2)
     registry.stop()
     print("schema evolution: v1 id %d, v2 id %d on PostgreSQL; v2 frames "
           "stored under the v1 reader" % (v1, v2))
