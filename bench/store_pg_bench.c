@@ -2,8 +2,9 @@
 /*
  * Measures the PostgreSQL store's batch write against a raw COPY baseline,
  * in the same run, on a throwaway cluster (tests/support/pg_harness.c,
- * fsync off). Both write the same readings (1,000 sensors, in event-time
- * order) in 10,000-row transactions:
+ * fsync off). Both write the same readings (by default 1,000 sensors, in
+ * event-time order) in transactions of the same size (by default 10,000
+ * rows):
  *
  *   raw COPY:       binary COPY straight into a copy of sensor_readings
  *                   (same columns, primary key and CHECKs), nothing else;
@@ -15,7 +16,8 @@
  *                   the staged path (COPY into the staging table, INSERT
  *                   ... SELECT ... ON CONFLICT), which adds nothing.
  *
- * Usage: store_pg_bench [rows]   (default 1000000)
+ * Usage: store_pg_bench [rows [batch [sensors]]]
+ *        (defaults 1000000, 10000 and 1000)
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -31,17 +33,19 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-#define BATCH_ROWS 10000
-#define SENSORS 1000
+/* Rows per transaction and sensor count: the defaults, and the second and
+ * third arguments. */
+static size_t batch_rows = 10000;
+static size_t sensors = 1000;
 #define T0_MS INT64_C(1767225600000)
 
 static void make_reading(sl_reading_t *rec, size_t i)
 {
     memset(rec, 0, sizeof(*rec));
     snprintf(rec->sensor_id, sizeof(rec->sensor_id), "sensor-%04zu",
-             i % SENSORS);
+             i % sensors);
     snprintf(rec->location, sizeof(rec->location), "hall-a");
-    rec->timestamp_ms = T0_MS + (int64_t)(i / SENSORS) * 1000;
+    rec->timestamp_ms = T0_MS + (int64_t)(i / sensors) * 1000;
     rec->value = 20.0 + (double)(i % 97) * 0.125;
     rec->sensor_type = SL_SENSOR_TEMPERATURE;
     rec->battery_level = 80;
@@ -60,15 +64,15 @@ static void next_reading(void *ctx, size_t i, sl_reading_t *rec)
  * -1. */
 static double run_store_write(sl_store_t *st, size_t rows, bool replay)
 {
-    sl_reading_t *recs = malloc(BATCH_ROWS * sizeof(*recs));
+    sl_reading_t *recs = malloc(batch_rows * sizeof(*recs));
     int64_t start = sl_time_mono_ns();
 
     if (recs == NULL)
         return -1;
-    for (size_t done = 0; done < rows; done += BATCH_ROWS) {
+    for (size_t done = 0; done < rows; done += batch_rows) {
         sl_store_batch_t batch = {0};
         sl_store_result_t result;
-        size_t n = rows - done < BATCH_ROWS ? rows - done : BATCH_ROWS;
+        size_t n = rows - done < batch_rows ? rows - done : batch_rows;
 
         for (size_t i = 0; i < n; i++)
             make_reading(&recs[i], done + i);
@@ -96,14 +100,24 @@ static double run_store_write(sl_store_t *st, size_t rows, bool replay)
 int main(int argc, char **argv)
 {
     size_t rows = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
+    size_t replay_rows;
     sl_pg_harness_t h;
     char err[512] = "";
     sl_store_t *st;
     PGconn *conn;
-    size_t replay_rows = rows / 10 > 0 ? rows / 10 : rows;
     double raw_s, store_s, replay_s;
     int rc = 1;
 
+    if (argc > 2)
+        batch_rows = (size_t)strtoull(argv[2], NULL, 10);
+    if (argc > 3)
+        sensors = (size_t)strtoull(argv[3], NULL, 10);
+    if (rows == 0 || batch_rows == 0 || sensors == 0) {
+        fprintf(stderr, "usage: %s [rows [batch [sensors]]], each above 0\n",
+                argv[0]);
+        return 2;
+    }
+    replay_rows = rows / 10 > 0 ? rows / 10 : rows;
     if (sl_pg_harness_start(&h, err, sizeof(err)) != 0) {
         fprintf(stderr, "starting PostgreSQL failed: %s\n", err);
         return 1;
@@ -116,14 +130,14 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    raw_s = sl_bench_raw_copy(conn, "raw_readings", rows, BATCH_ROWS,
+    raw_s = sl_bench_raw_copy(conn, "raw_readings", rows, batch_rows,
                               next_reading, NULL);
     store_s = run_store_write(st, rows, false);
     replay_s = run_store_write(st, replay_rows, true);
     if (raw_s < 0 || store_s < 0 || replay_s < 0)
         goto out;
-    printf("rows=%zu batch=%d sensors=%d (fsync off, unix socket)\n", rows,
-           BATCH_ROWS, SENSORS);
+    printf("rows=%zu batch=%zu sensors=%zu (fsync off, unix socket)\n", rows,
+           batch_rows, sensors);
     printf("raw COPY BINARY:  %.2f s  %.0f rows/s\n", raw_s, rows / raw_s);
     printf("sl_store_write:   %.2f s  %.0f rows/s  (%.2fx the raw time)\n",
            store_s, rows / store_s, store_s / raw_s);
