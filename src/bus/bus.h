@@ -290,9 +290,10 @@ typedef struct sl_consumer_stats {
     uint64_t revoke_timeouts;     /* revocations that stopped waiting */
     uint64_t pauses;              /* times the full queue paused fetching */
     uint64_t records_dropped;     /* of revoked partitions, or repeated */
-    size_t queued_records;        /* now */
-    size_t queued_bytes;          /* now, key+value bytes */
-    size_t queued_records_max;    /* the most ever queued */
+    size_t revoking;       /* partitions whose revocation waits for the stage */
+    size_t queued_records; /* now */
+    size_t queued_bytes;   /* now, key+value bytes */
+    size_t queued_records_max; /* the most ever queued */
     size_t queued_bytes_max;
     size_t queue_cap_records;
     size_t queue_cap_bytes;

@@ -1135,6 +1135,7 @@ static void consumer_revoke(kafka_consumer_t *consumer,
 
     pthread_mutex_lock(&consumer->mu);
     ring_discard(consumer, list);
+    consumer->stats.revoking = (size_t)list->cnt;
     while (!lost && revoke_pending(consumer, list)) {
         int64_t left = deadline - monotonic_ms();
 
@@ -1160,6 +1161,7 @@ static void consumer_revoke(kafka_consumer_t *consumer,
         p->next_queued = -1;
         p->handed_end = -1;
     }
+    consumer->stats.revoking = 0;
     consumer->stats.partitions_revoked += (uint64_t)list->cnt;
     pthread_cond_broadcast(&consumer->cond);
     pthread_mutex_unlock(&consumer->mu);

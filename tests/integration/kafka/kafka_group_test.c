@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -226,11 +227,164 @@ static void test_group_rebalance_mid_run(void **state)
     sl_bus_destroy(bus);
 }
 
+static void publish_to(sl_bus_t *bus, const char *topic, int32_t partition,
+                       int from, int to)
+{
+    char value[16];
+
+    for (int i = from; i < to; i++) {
+        snprintf(value, sizeof(value), "%d", i);
+        assert_int_equal(sl_bus_publish(bus, topic, partition, "k", 1, value,
+                                        strlen(value), NULL, 0, 1000, NULL),
+                         SL_OK);
+    }
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Counts a polled record in seen[], indexed by partition and value. */
+static void count_seen(int *seen, int per_partition, const sl_msg_t *msg)
+{
+    kh_record_t rec;
+
+    kh_record_copy(&rec, msg);
+    seen[msg->partition * per_partition + atoi(rec.value) % 1000]++;
+}
+
+/* Case B17, normal revoke path: a member holds a batch of both partitions
+ * when a second member joins. The revocation waits for the member to
+ * finish; it commits the batch during the wait, so the new owner starts
+ * after it and no record is read twice. */
+static void test_revoke_waits_for_finished_work(void **state)
+{
+    kh_cluster_t *cluster = *state;
+    enum { PER_ROUND = 10, ROUNDS = 3, PER_PARTITION = PER_ROUND * ROUNDS };
+    const char *topic = "revoke-readings";
+    int seen[2 * PER_PARTITION] = {0};
+    int64_t held_end[2] = {-1, -1};
+    int64_t b_first[2] = {-1, -1};
+    sl_msg_t held[64], msgs[64];
+    sl_consumer_stats_t stats;
+    sl_consumer_t *a, *b;
+    sl_bus_t *bus;
+    size_t n = 0, held_count = 0;
+    int64_t deadline;
+
+    kh_topic_create(cluster, topic, 2);
+    bus = kh_bus_create(cluster->bootstraps, NULL, 0);
+    for (int p = 0; p < 2; p++)
+        publish_to(bus, topic, p, p * 1000, p * 1000 + PER_ROUND);
+
+    /* A stores and commits its first batch. */
+    a = sl_consumer_create(bus, "revoke", &topic, 1);
+    assert_non_null(a);
+    deadline = kh_now_ms() + JOIN_TIMEOUT_MS;
+    while (n == 0 && kh_now_ms() < deadline)
+        assert_int_equal(sl_consumer_poll(a, msgs, 64, &n, 100), SL_OK);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        count_seen(seen, PER_PARTITION, &msgs[i]);
+        assert_int_equal(
+            sl_consumer_commit(a, topic, msgs[i].partition, msgs[i].offset + 1),
+            SL_OK);
+    }
+
+    /* A's next batch holds records of both partitions; A keeps it. */
+    for (int p = 0; p < 2; p++)
+        publish_to(bus, topic, p, p * 1000 + PER_ROUND,
+                   p * 1000 + 2 * PER_ROUND);
+    sleep_ms(1500);
+    assert_int_equal(sl_consumer_poll(a, held, 64, &held_count, 1000), SL_OK);
+    for (size_t i = 0; i < held_count; i++) {
+        count_seen(seen, PER_PARTITION, &held[i]);
+        held_end[held[i].partition] = held[i].offset + 1;
+    }
+    /* It took all that was published: both partitions up to round 2. */
+    assert_int_equal(held_end[0], 2 * PER_ROUND);
+    assert_int_equal(held_end[1], 2 * PER_ROUND);
+
+    b = sl_consumer_create(bus, "revoke", &topic, 1);
+    assert_non_null(b);
+
+    /* A's poll thread now waits in the revocation for the batch. */
+    deadline = kh_now_ms() + 6 * JOIN_TIMEOUT_MS;
+    do {
+        assert_int_equal(sl_consumer_poll(b, msgs, 64, &n, 50), SL_OK);
+        assert_int_equal(n, 0);
+        assert_int_equal(sl_consumer_stats(a, &stats), SL_OK);
+    } while (stats.revoking == 0 && kh_now_ms() < deadline);
+    assert_true(stats.revoking > 0);
+
+    /* The store write ends within the wait; the commits still count. */
+    sleep_ms(300);
+    for (int p = 0; p < 2; p++)
+        assert_int_equal(sl_consumer_commit(a, topic, p, held_end[p]), SL_OK);
+
+    /* The rest: A and B share it, and nothing comes twice. */
+    for (int p = 0; p < 2; p++)
+        publish_to(bus, topic, p, p * 1000 + 2 * PER_ROUND,
+                   p * 1000 + PER_PARTITION);
+    deadline = kh_now_ms() + 4 * JOIN_TIMEOUT_MS;
+    while (kh_now_ms() < deadline) {
+        sl_consumer_t *members[] = {a, b};
+        int missing = 0;
+
+        for (int i = 0; i < 2 * PER_PARTITION; i++)
+            missing += seen[i] == 0;
+        if (missing == 0)
+            break;
+
+        for (int m = 0; m < 2; m++) {
+            assert_int_equal(sl_consumer_poll(members[m], msgs, 64, &n, 50),
+                             SL_OK);
+            for (size_t i = 0; i < n; i++) {
+                int32_t p = msgs[i].partition;
+                int rc;
+
+                count_seen(seen, PER_PARTITION, &msgs[i]);
+                if (m == 1 && b_first[p] < 0)
+                    b_first[p] = msgs[i].offset;
+                /* The mock's second cooperative round may refuse a commit
+                 * (SL_EBUSY); those later records may then come twice. */
+                rc = sl_consumer_commit(members[m], topic, p,
+                                        msgs[i].offset + 1);
+                assert_true(rc == SL_OK || rc == SL_EBUSY);
+            }
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < PER_PARTITION; i++) {
+            if (i < 2 * PER_ROUND)
+                assert_int_equal(seen[p * PER_PARTITION + i], 1);
+            else
+                assert_true(seen[p * PER_PARTITION + i] >= 1);
+        }
+    }
+
+    /* The new owner began after the held batch: nothing of it re-read. */
+    assert_true(b_first[0] >= 0 || b_first[1] >= 0);
+    for (int p = 0; p < 2; p++)
+        assert_true(b_first[p] < 0 || b_first[p] >= held_end[p]);
+    assert_int_equal(sl_consumer_stats(a, &stats), SL_OK);
+    assert_int_equal(stats.revoke_timeouts, 0);
+    assert_true(stats.partitions_revoked >= 1);
+
+    sl_consumer_destroy(a);
+    sl_consumer_destroy(b);
+    sl_bus_destroy(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_resumes_at_commit),
         cmocka_unit_test(test_group_rebalance_mid_run),
+        cmocka_unit_test(test_revoke_waits_for_finished_work),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
