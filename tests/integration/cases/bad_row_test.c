@@ -129,10 +129,53 @@ static void check_stats(sl_processor_t *proc)
     assert_int_equal(stats.dead_lettered, 1);
 }
 
-static void stop(sl_bus_t *bus, sl_processor_t *proc)
+/* Starts the dead-letter handler, which records dlq-messages in the
+ * store's dlq_errors table. */
+static sl_dlq_handler_t *handler_start(sl_bus_t *bus, const char *location)
 {
+    sl_dlq_handler_config_t cfg;
+    char err[512] = "";
+    sl_dlq_handler_t *handler;
+
+    sl_dlq_handler_config_init(&cfg);
+    cfg.bus = bus;
+    cfg.store_location = location;
+    handler = sl_dlq_handler_start(&cfg, err, sizeof(err));
+    if (handler == NULL)
+        fail_msg("sl_dlq_handler_start failed: %s", err);
+    return handler;
+}
+
+/* Checks the one dlq_errors row: the bad row, parked as dead because a
+ * validation failure does not heal by retrying. */
+static void check_dlq_row(sl_store_t *st)
+{
+    int64_t deadline = sl_time_mono_ms() + CH_WAIT_MS;
+    sl_dlq_query_t q = {.status = -1, .topic = NULL, .limit = 4};
+    sl_dlq_entry_t rows[4];
+    size_t n = 0;
+
+    while (sl_store_dlq_count(st) < 1 && sl_time_mono_ms() < deadline)
+        ch_sleep_ms(20);
+    assert_int_equal(sl_store_dlq_list(st, &q, rows, 4, &n), SL_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].topic, SL_TOPIC_SENSOR_READINGS);
+    assert_int_equal(rows[0].partition, 0);
+    assert_int_equal(rows[0].offset, BAD_ROW);
+    assert_int_equal(rows[0].error_class, SL_DLQ_VALIDATION);
+    assert_int_equal(rows[0].status, SL_DLQ_DEAD);
+    assert_non_null(strstr(rows[0].error, "ts_out_of_range: timestamp "
+                                          "9223372036854775807 ms is "
+                                          "outside"));
+}
+
+/* Stops the stages; handler may be NULL. */
+static void stop(sl_bus_t *bus, sl_processor_t *proc, sl_dlq_handler_t *handler)
+{
+    sl_dlq_handler_quiesce(handler);
     sl_bus_close(bus);
     sl_processor_stop(proc);
+    sl_dlq_handler_stop(handler);
     sl_bus_destroy(bus);
 }
 
@@ -143,8 +186,13 @@ static void run_case(const char *location)
     ch_codec_t codec;
     sl_processor_config_t cfg;
     sl_store_t *st = ch_store_open(location);
+    sl_dlq_handler_t *handler;
     sl_processor_t *proc;
 
+    /* The check group subscribes before the handler runs, so that the
+     * in-process bus keeps dlq-messages records until it read them. */
+    assert_int_equal(ch_group_lag(bus, "dlq-check", SL_TOPIC_DLQ), 0);
+    handler = handler_start(bus, location);
     ch_codec_init(&codec);
     publish_rows(bus, &codec);
     ch_processor_config(&cfg, bus, &codec, location);
@@ -156,8 +204,9 @@ static void run_case(const char *location)
     check_stats(proc);
     check_stored_rows(st);
     check_dead_letter(bus, "dlq-check");
+    check_dlq_row(st);
 
-    stop(bus, proc);
+    stop(bus, proc, handler);
     sl_store_close(st);
     ch_codec_fini(&codec);
 }
@@ -260,7 +309,7 @@ static void test_commit_waits_for_dlq(void **state)
     check_stored_rows(st);
     check_dead_letter(bus, "dlq-check");
 
-    stop(bus, proc);
+    stop(bus, proc, NULL);
     sl_store_close(st);
     ch_codec_fini(&codec);
     ch_sqlite_remove(location);
@@ -309,7 +358,7 @@ static void test_commit_waits_for_store(void **state)
     check_stored_rows(st);
     check_dead_letter(bus, "dlq-check");
 
-    stop(bus, proc);
+    stop(bus, proc, NULL);
     sl_store_close(st);
     ch_codec_fini(&codec);
     sl_pg_harness_destroy(&pg);
