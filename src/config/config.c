@@ -103,6 +103,12 @@ static const setting_t settings[] = {
     {"metrics-listen", T_STRING, OFF(metrics_listen), "", 0, 0,
      "address, HOST:PORT, where a role other than api serves /metrics for "
      "Prometheus; empty = no listener (the API serves /metrics itself)"},
+    {"trace-endpoint", T_STRING, OFF(trace_endpoint), "", 0, 0,
+     "OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces "
+     "(Jaeger); empty = no tracing"},
+    {"trace-sample-ratio", T_DOUBLE, OFF(trace_sample_ratio), "0", 0, 1,
+     "fraction of requests traced when trace-endpoint is set; a request "
+     "with a sampled W3C traceparent header is always traced"},
     {"bus-partitions", T_INT, OFF(bus_partitions), "6", 1, 256,
      "partitions per topic of the in-process bus, and of the Kafka topics "
      "sluice creates"},

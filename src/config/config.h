@@ -60,6 +60,9 @@ typedef struct sl_config {
     char *metrics_listen;  /* a role's own /metrics address; "" = none */
     int bus_partitions;
     int bus_capacity;
+    /* tracing */
+    char *trace_endpoint;      /* OTLP/HTTP traces URL; "" = no tracing */
+    double trace_sample_ratio; /* of root spans, 0..1 */
     /* detector */
     bool detector;
     int detect_retrain_every; /* readings of a type; 0: the model default */
