@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "bus/bus.h"
@@ -44,6 +45,7 @@
 #define DEFAULT_QUEUE_RECORDS 10000
 #define DEFAULT_QUEUE_BYTES ((size_t)16 << 20)
 #define DEFAULT_REVOKE_WAIT_MS 3000
+#define DEFAULT_STATS_INTERVAL_MS "5000" /* librdkafka statistics */
 
 /* The outcome of one produced record, filled by the delivery report. */
 typedef struct delivery {
@@ -101,6 +103,7 @@ typedef struct kafka_consumer {
     sl_consumer_t base;
     kafka_bus_t *bus;
     rd_kafka_t *rk;
+    char *group;
     char **topics;
     size_t topic_count;
 
@@ -511,6 +514,46 @@ static int32_t topic_ensure(kafka_bus_t *bus, const char *topic)
 static int32_t kafka_partition_count(sl_bus_t *base, const char *topic)
 {
     return topic_ensure((kafka_bus_t *)base, topic);
+}
+
+/* ---------------------------------------------------------- statistics */
+
+/* librdkafka's statistics (statistics.interval.ms) feed a few gauges. The
+ * handles are looked up at each report, every few seconds, because a
+ * handle kept across sl_metrics_reset would dangle. */
+
+static int64_t json_int(const json_t *obj, const char *key, int64_t fallback)
+{
+    const json_t *value = json_object_get(obj, key);
+
+    return json_is_integer(value) ? (int64_t)json_integer_value(value)
+                                  : fallback;
+}
+
+/* Returns 0: librdkafka frees json. */
+static int producer_stats_callback(rd_kafka_t *rk, char *json, size_t json_len,
+                                   void *opaque)
+{
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+
+    (void)rk;
+    (void)opaque;
+    if (root == NULL)
+        return 0;
+    /* XXX: unlabelled, so with several buses in one process the last
+     * report wins; the distributed roles run one bus per process. */
+    sl_gauge_set(sl_metrics_gauge("sluice_kafka_producer_queue_messages",
+                                  "Records in the Kafka producer's queues, "
+                                  "not yet acknowledged by the cluster.",
+                                  NULL),
+                 (double)json_int(root, "msg_cnt", 0));
+    sl_gauge_set(sl_metrics_gauge("sluice_kafka_producer_queue_bytes",
+                                  "Bytes of the records in the Kafka "
+                                  "producer's queues.",
+                                  NULL),
+                 (double)json_int(root, "msg_size", 0));
+    json_decref(root);
+    return 0;
 }
 
 /* ------------------------------------------------------------ producer */
@@ -1210,6 +1253,53 @@ consumer_assigned_list(kafka_consumer_t *consumer)
     return list;
 }
 
+/* Publishes the group's lag per partition from librdkafka's statistics:
+ * high watermark minus the group's commit. A partition this member does
+ * not own (any more) shows 0, so a moved partition does not keep a stale
+ * value here. Runs on the poll thread. Returns 0: librdkafka frees json. */
+static int consumer_stats_callback(rd_kafka_t *rk, char *json, size_t json_len,
+                                   void *opaque)
+{
+    kafka_consumer_t *consumer = opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL);
+    const json_t *topics = json_object_get(root, "topics");
+
+    (void)rk;
+    pthread_mutex_lock(&consumer->mu);
+    for (size_t i = 0; json_is_object(topics) && i < consumer->part_count;
+         i++) {
+        const part_state_t *p = &consumer->parts[i];
+        const json_t *parts =
+            json_object_get(json_object_get(topics, p->topic), "partitions");
+        char number[16];
+        int64_t lag;
+
+        snprintf(number, sizeof(number), "%d", (int)p->partition);
+        lag = p->assigned
+                  ? json_int(json_object_get(parts, number), "consumer_lag", -1)
+                  : 0;
+        if (lag < 0) /* nothing committed yet, or no watermark yet */
+            continue;
+        sl_gauge_set(sl_metrics_gauge(
+                         "sluice_kafka_consumer_lag",
+                         "Records of a partition the consumer group has not "
+                         "committed yet (high watermark minus commit), as this "
+                         "member sees it.",
+                         (const char *[]){"group", consumer->group, "topic",
+                                          p->topic, "partition", number, NULL}),
+                     (double)lag);
+    }
+    sl_gauge_set(
+        sl_metrics_gauge("sluice_kafka_consumer_queued_records",
+                         "Fetched records waiting in the consumer's queue "
+                         "for the stage.",
+                         (const char *[]){"group", consumer->group, NULL}),
+        (double)consumer->ring_count);
+    pthread_mutex_unlock(&consumer->mu);
+    json_decref(root);
+    return 0;
+}
+
 /* Applies an assignment change. Runs inside rd_kafka_consumer_poll on the
  * poll thread, or inside rd_kafka_consumer_close on the thread that
  * destroys the consumer. sl_consumer_commit commits synchronously on the
@@ -1270,9 +1360,13 @@ static void rebalance_callback(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static rd_kafka_t *consumer_client_create(kafka_consumer_t *consumer,
                                           const char *group)
 {
-    static const char *const defaults[] = {
-        "partition.assignment.strategy", "cooperative-sticky",
-        "auto.offset.reset", "earliest", NULL};
+    static const char *const defaults[] = {"partition.assignment.strategy",
+                                           "cooperative-sticky",
+                                           "auto.offset.reset",
+                                           "earliest",
+                                           "statistics.interval.ms",
+                                           DEFAULT_STATS_INTERVAL_MS,
+                                           NULL};
     static const char *const forced[] = {"enable.auto.commit", "false",
                                          "enable.auto.offset.store", "false",
                                          NULL};
@@ -1292,6 +1386,7 @@ static rd_kafka_t *consumer_client_create(kafka_consumer_t *consumer,
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_callback);
+    rd_kafka_conf_set_stats_cb(conf, consumer_stats_callback);
     rd_kafka_conf_set_opaque(conf, consumer);
 
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
@@ -1360,7 +1455,9 @@ static sl_consumer_t *kafka_consumer_create(sl_bus_t *base, const char *group,
     }
     consumer->ring = calloc(consumer->cap_records, sizeof(*consumer->ring));
     consumer->topics = calloc(topic_count, sizeof(char *));
-    if (consumer->ring == NULL || consumer->topics == NULL)
+    consumer->group = string_dup(group);
+    if (consumer->ring == NULL || consumer->topics == NULL ||
+        consumer->group == NULL)
         goto err;
     for (size_t i = 0; i < topic_count; i++) {
         consumer->topics[i] = string_dup(topics[i]);
@@ -1711,6 +1808,7 @@ static void kafka_consumer_destroy(sl_consumer_t *base)
     for (size_t i = 0; i < consumer->topic_count; i++)
         free(consumer->topics[i]);
     free(consumer->topics);
+    free(consumer->group);
     free(consumer->ring);
     free(consumer->parts);
     free(consumer->polled);
@@ -1793,9 +1891,15 @@ static int bus_copy_config(kafka_bus_t *bus, const sl_bus_kafka_config_t *cfg)
 
 static rd_kafka_t *producer_create(kafka_bus_t *bus, char *err, size_t err_size)
 {
-    static const char *const defaults[] = {
-        "linger.ms",      "5", "message.timeout.ms", "30000", "partitioner",
-        "murmur2_random", NULL};
+    static const char *const defaults[] = {"linger.ms",
+                                           "5",
+                                           "message.timeout.ms",
+                                           "30000",
+                                           "partitioner",
+                                           "murmur2_random",
+                                           "statistics.interval.ms",
+                                           DEFAULT_STATS_INTERVAL_MS,
+                                           NULL};
     static const char *const forced[] = {"enable.idempotence", "true", "acks",
                                          "all", NULL};
     rd_kafka_conf_t *conf;
@@ -1805,6 +1909,7 @@ static rd_kafka_t *producer_create(kafka_bus_t *bus, char *err, size_t err_size)
     if (conf == NULL)
         return NULL;
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+    rd_kafka_conf_set_stats_cb(conf, producer_stats_callback);
     rd_kafka_conf_set_opaque(conf, bus);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, err_size);
     if (rk == NULL)

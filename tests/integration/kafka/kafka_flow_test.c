@@ -7,14 +7,17 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "bus/bus.h"
 #include "kafka_harness.h"
+#include "obs/metrics.h"
 #include "util/err.h"
 
 #define JOIN_TIMEOUT_MS 20000 /* the mock delays a group's first join 3 s */
@@ -343,6 +346,109 @@ static void test_partitioner_matches_librdkafka(void **state)
     rd_kafka_destroy(rk);
 }
 
+/* Returns the value of one rendered series, or -1 when it is absent. */
+static double metric_value(const char *series)
+{
+    char *text = NULL;
+    size_t len = 0;
+    double value = -1;
+    const char *at;
+
+    assert_int_equal(sl_metrics_render(&text, &len), SL_OK);
+    at = strstr(text, series);
+    if (at != NULL && at[strlen(series)] == ' ')
+        value = strtod(at + strlen(series) + 1, NULL);
+    free(text);
+    return value;
+}
+
+/* Waits up to timeout_ms until every partition's lag series shows want[p].
+ * Returns true when it did. */
+static bool wait_for_lag(const char *group, const char *topic,
+                         const int64_t *want, int partitions, int timeout_ms)
+{
+    int64_t deadline = kh_now_ms() + timeout_ms;
+
+    do {
+        int matched = 0;
+
+        for (int p = 0; p < partitions; p++) {
+            char series[160];
+
+            snprintf(series, sizeof(series),
+                     "sluice_kafka_consumer_lag{group=\"%s\",topic=\"%s\","
+                     "partition=\"%d\"}",
+                     group, topic, p);
+            matched += metric_value(series) == (double)want[p];
+        }
+        if (matched == partitions)
+            return true;
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    } while (kh_now_ms() < deadline);
+    return false;
+}
+
+/* librdkafka's statistics feed the consumer-lag and producer-queue
+ * gauges: the lag per partition follows the group's commits down to 0. */
+static void test_stats_feed_lag_and_queue_metrics(void **state)
+{
+    kh_cluster_t *cluster = *state;
+    enum { TOTAL = 30, PARTITIONS = 3 };
+    const char *topic = "stats-readings";
+    const char *props[] = {"statistics.interval.ms=200"};
+    kh_record_t got[TOTAL + 5];
+    int64_t end[PARTITIONS] = {0}, lag[PARTITIONS], zero[PARTITIONS] = {0};
+    char key[16], value[16];
+    sl_consumer_t *consumer;
+    sl_bus_t *bus;
+    int64_t deadline;
+
+    kh_topic_create(cluster, topic, PARTITIONS);
+    bus = kh_bus_create(cluster->bootstraps, props, 1);
+    for (int i = 0; i < TOTAL; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(value, sizeof(value), "%d", i);
+        assert_int_equal(sl_bus_publish(bus, topic, i % PARTITIONS, key,
+                                        strlen(key), value, strlen(value), NULL,
+                                        0, 1000, NULL),
+                         SL_OK);
+    }
+    consumer = sl_consumer_create(bus, "stats", &topic, 1);
+    assert_non_null(consumer);
+    assert_int_equal(
+        kh_drain(consumer, got, TOTAL + 5, TOTAL, JOIN_TIMEOUT_MS, false),
+        TOTAL);
+    for (int i = 0; i < TOTAL; i++) {
+        if (got[i].offset + 1 > end[got[i].partition])
+            end[got[i].partition] = got[i].offset + 1;
+    }
+
+    /* A commit of 3 per partition leaves end - 3 behind. */
+    for (int p = 0; p < PARTITIONS; p++) {
+        assert_int_equal(end[p], TOTAL / PARTITIONS);
+        assert_int_equal(sl_consumer_commit(consumer, topic, p, 3), SL_OK);
+        lag[p] = end[p] - 3;
+    }
+    assert_true(wait_for_lag("stats", topic, lag, PARTITIONS, 10000));
+    for (int p = 0; p < PARTITIONS; p++)
+        assert_int_equal(sl_consumer_commit(consumer, topic, p, end[p]), SL_OK);
+    assert_true(wait_for_lag("stats", topic, zero, PARTITIONS, 10000));
+
+    /* Every publish waited for its acknowledgement: the queue is empty. */
+    deadline = kh_now_ms() + 10000;
+    while (metric_value("sluice_kafka_producer_queue_messages") != 0 &&
+           kh_now_ms() < deadline)
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    assert_true(metric_value("sluice_kafka_producer_queue_messages") == 0);
+    assert_true(metric_value("sluice_kafka_producer_queue_bytes") == 0);
+    assert_true(
+        metric_value("sluice_kafka_consumer_queued_records{group=\"stats\"}") ==
+        0);
+
+    sl_consumer_destroy(consumer);
+    sl_bus_destroy(bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_flow_per_key_order_10000),
         cmocka_unit_test(test_flow_headers_binary_round_trip),
         cmocka_unit_test(test_partitioner_matches_librdkafka),
+        cmocka_unit_test(test_stats_feed_lag_and_queue_metrics),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
