@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -283,6 +284,35 @@ static void session_reset(session_t *ss)
     memset(ss, 0, sizeof(*ss));
 }
 
+/* Begins the request's server span, continuing the client's trace when
+ * the request carries a W3C traceparent header. */
+static void begin_request_span(struct lws *wsi, sl_span_t *span)
+{
+    char parent[SL_TRACEPARENT_LEN + 2];
+
+    if (lws_hdr_custom_copy(wsi, parent, sizeof(parent),
+                            "traceparent:", (int)strlen("traceparent:")) < 0)
+        parent[0] = '\0';
+    sl_span_begin(span, "HTTP", SL_SPAN_SERVER,
+                  parent[0] != '\0' ? parent : NULL);
+}
+
+/* Ends the span, named after the route template rather than the path so
+ * that the number of span names stays small. */
+static void end_request_span(sl_span_t *span, const char *method,
+                             sl_api_route_t route, int status)
+{
+    snprintf(span->name, sizeof(span->name), "%s %s",
+             method != NULL ? method : "HTTP", sl_api__route_label(route));
+    sl_span_attr_text(span, "http.request.method",
+                      method != NULL ? method : "");
+    sl_span_attr_text(span, "http.route", sl_api__route_label(route));
+    sl_span_attr_int(span, "http.response.status_code", status);
+    if (status >= 500)
+        sl_span_set_error(span, "server error");
+    sl_span_end(span);
+}
+
 /* Fills ss->resp for a request, falling back to a fixed 503 when memory
  * runs out. HEAD is served as GET without the body. */
 static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
@@ -291,7 +321,10 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
     sl_api_route_t route = SL_API_ROUTE_UNMATCHED;
     int64_t start_ns = sl_time_mono_ns();
     request_t req;
+    sl_span_t span;
     int rc;
+
+    begin_request_span(wsi, &span);
 
     rc = request_init(wsi, &req);
     if (rc == SL_OK) {
@@ -315,6 +348,7 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
 
     ss->route = route;
     record_request(api, route, ss->resp.status, start_ns);
+    end_request_span(&span, req.method, route, ss->resp.status);
     sl_log_debug(LOG_COMPONENT, "request method=%s path=%s route=%s status=%d",
                  req.method, req.path != NULL ? req.path : "-",
                  sl_api__route_label(route), ss->resp.status);

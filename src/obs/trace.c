@@ -543,6 +543,20 @@ int sl_trace_start(const sl_trace_config_t *cfg, char *err, size_t err_size)
     return SL_OK;
 }
 
+int sl_trace_start_endpoint(const char *endpoint, const char *service_name,
+                            double sample_ratio, char *err, size_t err_size)
+{
+    sl_trace_config_t cfg;
+
+    if (endpoint == NULL || endpoint[0] == '\0')
+        return SL_OK;
+    sl_trace_config_init(&cfg);
+    cfg.endpoint = endpoint;
+    cfg.service_name = service_name;
+    cfg.sample_ratio = sample_ratio;
+    return sl_trace_start(&cfg, err, err_size);
+}
+
 void sl_trace_stop(void)
 {
     exporter_t *ex;

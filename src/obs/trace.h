@@ -89,6 +89,14 @@ void sl_trace_config_init(sl_trace_config_t *cfg);
  */
 int sl_trace_start(const sl_trace_config_t *cfg, char *err, size_t err_size);
 
+/**
+ * Starts tracing with the defaults of sl_trace_config_init() and the given
+ * endpoint, service name and ratio, or does nothing and returns SL_OK when
+ * endpoint is empty. Errors as sl_trace_start().
+ */
+int sl_trace_start_endpoint(const char *endpoint, const char *service_name,
+                            double sample_ratio, char *err, size_t err_size);
+
 /** Exports what is queued, within one timeout per POST, stops the thread
  * and frees the exporter. Safe to call when tracing never started. */
 void sl_trace_stop(void);

@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/dlq.h"
 #include "pipeline/pipeline.h"
 #include "roles/producers.h"
@@ -52,10 +53,26 @@ static void wait_for_signal_with_dlq(const char *role, sl_dlq_handler_t *dlq)
     sl_log_info(role, "signal received, stopping");
 }
 
-/* Sets sluice_build_info and starts the metrics-listen server when the
- * setting is on; *out stays NULL when it is off. Returns 0, 2 after
- * printing why the address is invalid, or 1 after logging why the server
- * could not listen. */
+/* Starts the span exporter when trace-endpoint is set. Returns SL_OK,
+ * or an error after printing why. */
+static int trace_open(const sl_config_t *cfg, const char *role)
+{
+    char service[64], err[512];
+    int rc;
+
+    snprintf(service, sizeof(service), "sluice-%s", role);
+    rc = sl_trace_start_endpoint(cfg->trace_endpoint, service,
+                                 cfg->trace_sample_ratio, err, sizeof(err));
+    if (rc != SL_OK)
+        fprintf(stderr, "sluice: invalid configuration: trace-endpoint: %s\n",
+                err);
+    return rc;
+}
+
+/* Sets sluice_build_info, starts tracing when trace-endpoint is set, and
+ * starts the metrics-listen server when that setting is on; *out stays
+ * NULL when it is off. Returns 0, 2 after printing why a setting is
+ * invalid, or 1 after logging why the server could not listen. */
 static int metrics_open(const sl_config_t *cfg, const char *role,
                         sl_metrics_server_t **out)
 {
@@ -64,18 +81,22 @@ static int metrics_open(const sl_config_t *cfg, const char *role,
 
     *out = NULL;
     sl_metrics_build_info(SLUICE_VERSION);
+    if (trace_open(cfg, role) != SL_OK)
+        return 2;
     if (cfg->metrics_listen[0] == '\0')
         return 0;
     if (sl_config_split_address("metrics-listen", cfg->metrics_listen, host,
                                 sizeof(host), &port, err,
                                 sizeof(err)) != SL_OK) {
         fprintf(stderr, "sluice: invalid configuration: %s\n", err);
+        sl_trace_stop();
         return 2;
     }
     *out = sl_metrics_server_start(host, port, err, sizeof(err));
     if (*out == NULL) {
         sl_log_error(role, "cannot serve metrics on %s: %s",
                      cfg->metrics_listen, err);
+        sl_trace_stop();
         return 1;
     }
     sl_log_info(role, "metrics on http://%s:%d/metrics", host,
@@ -97,6 +118,7 @@ static void context_close(context_t *ctx)
         sl_bus_close(ctx->bus);
     sl_registry_destroy(ctx->registry);
     sl_bus_destroy(ctx->bus);
+    sl_trace_stop(); /* exports the spans still queued */
     /* Last, so a final scrape still sees the closing counts. */
     sl_metrics_server_stop(ctx->metrics);
     ctx->bus = NULL;
@@ -329,6 +351,8 @@ int sl_role_api(const sl_config_t *cfg)
     /* The API serves /metrics on its own port, so metrics-listen is
      * not used here. */
     sl_metrics_build_info(SLUICE_VERSION);
+    if (trace_open(cfg, "api") != SL_OK)
+        return 2;
     sl_api_config_init(&api_cfg);
     api_cfg.listen_host = host;
     api_cfg.port = port;
@@ -336,12 +360,14 @@ int sl_role_api(const sl_config_t *cfg)
     api = sl_api_start(&api_cfg, err, sizeof(err));
     if (api == NULL) {
         sl_log_error("api", "cannot start the API on %s: %s", cfg->listen, err);
+        sl_trace_stop();
         return 1;
     }
     sl_log_info("api", "API listening on http://%s:%d/ store=%s", host,
                 sl_api_port(api), cfg->db);
     wait_for_signal("api");
     sl_api_stop(api);
+    sl_trace_stop();
     sl_log_info("api", "stopped");
     return 0;
 }
@@ -386,6 +412,7 @@ int sl_role_registry(const sl_config_t *cfg)
         sl_log_error("registry", "cannot start the schema registry on %s: %s",
                      cfg->registry_listen, err);
         sl_metrics_server_stop(metrics);
+        sl_trace_stop();
         return 1;
     }
     sl_log_info("registry",
@@ -396,5 +423,6 @@ int sl_role_registry(const sl_config_t *cfg)
                 sl_registry_server_requests(srv));
     sl_registry_server_stop(srv);
     sl_metrics_server_stop(metrics);
+    sl_trace_stop();
     return 0;
 }

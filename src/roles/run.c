@@ -19,6 +19,7 @@
 #include "api/api.h"
 #include "bus/bus.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/dlq.h"
 #include "pipeline/generator.h"
 #include "pipeline/pipeline.h"
@@ -212,6 +213,13 @@ int sl_role_run(const sl_config_t *cfg)
         return 1;
     sl_role__install_signals();
     sl_metrics_build_info(SLUICE_VERSION);
+    if (sl_trace_start_endpoint(cfg->trace_endpoint, "sluice",
+                                cfg->trace_sample_ratio, err,
+                                sizeof(err)) != SL_OK) {
+        fprintf(stderr, "sluice: invalid configuration: trace-endpoint: %s\n",
+                err);
+        return 2;
+    }
 
     rs.bus = sl_role__bus_create(cfg, "sluice-run", err, sizeof(err));
     if (rs.bus == NULL) {
@@ -284,6 +292,7 @@ out:
     sl_alert_feed_stop(c.feed);
     sl_dlq_handler_stop(c.dlq);
     sl_api_stop(api);
+    sl_trace_stop(); /* exports the spans still queued */
     sl_registry_destroy(rs.registry);
     sl_bus_destroy(rs.bus);
     sl_log_info("run", "stopped");
