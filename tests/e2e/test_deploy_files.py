@@ -183,6 +183,11 @@ def check_compose_addresses(compose):
         assert store.username == pg["POSTGRES_USER"], name
         assert store.password == pg["POSTGRES_PASSWORD"], name
         assert store.path.lstrip("/") == pg["POSTGRES_DB"], name
+        if "SLUICE_TRACE_ENDPOINT" in env:
+            host, port = host_port(env["SLUICE_TRACE_ENDPOINT"])
+            assert host in services, (name, host)
+            assert "127.0.0.1:%d:%d" % (port, port) in \
+                services[host]["ports"], (name, env["SLUICE_TRACE_ENDPOINT"])
         if "SLUICE_REGISTRY_URL" in env:
             assert host_port(env["SLUICE_REGISTRY_URL"]) == (
                 "sluice-registry", registry_port), (name, env)

@@ -27,4 +27,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ printf "0.0.0.0:%v" .Values.metricsPort | quote }}
 - name: SLUICE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- if .Values.tracing.endpoint }}
+- name: SLUICE_TRACE_ENDPOINT
+  value: {{ .Values.tracing.endpoint | quote }}
+- name: SLUICE_TRACE_SAMPLE_RATIO
+  value: {{ .Values.tracing.sampleRatio | quote }}
+{{- end }}
 {{- end -}}
