@@ -219,14 +219,20 @@ static int listen_on(const char *host, int port, char *err, size_t err_size)
 
 static int bound_port(int fd)
 {
-    struct sockaddr_storage addr;
+    union {
+        struct sockaddr any;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+        struct sockaddr_storage storage;
+    } addr;
     socklen_t len = sizeof(addr);
 
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+    memset(&addr, 0, sizeof(addr));
+    if (getsockname(fd, &addr.any, &len) != 0)
         return -1;
-    if (addr.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.any.sa_family == AF_INET6)
+        return ntohs(addr.v6.sin6_port);
+    return ntohs(addr.v4.sin_port);
 }
 
 sl_metrics_server_t *sl_metrics_server_start(const char *host, int port,
