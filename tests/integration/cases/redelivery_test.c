@@ -173,11 +173,142 @@ static void test_redelivery_kafka(void **state)
     kh_cluster_stop(&cluster);
 }
 
+/* Starts the dead-letter handler on bus for the store at location. */
+static sl_dlq_handler_t *handler_start(sl_bus_t *bus, const char *location)
+{
+    sl_dlq_handler_config_t cfg;
+    char err[512] = "";
+    sl_dlq_handler_t *handler;
+
+    sl_dlq_handler_config_init(&cfg);
+    cfg.bus = bus;
+    cfg.store_location = location;
+    handler = sl_dlq_handler_start(&cfg, err, sizeof(err));
+    if (handler == NULL)
+        fail_msg("sl_dlq_handler_start failed: %s", err);
+    return handler;
+}
+
+/* Moves the group's commit of partition 0 back to next_offset, as a
+ * member that crashed before its last commit leaves it. */
+static void rewind_group(sl_bus_t *bus, int64_t next_offset)
+{
+    const char *topics[] = {SL_TOPIC_SENSOR_READINGS};
+    sl_consumer_t *consumer =
+        sl_consumer_create(bus, PROCESSOR_GROUP, topics, 1);
+    int64_t deadline = sl_time_mono_ms() + CH_WAIT_MS;
+    int rc = SL_EBUSY;
+
+    assert_non_null(consumer);
+    /* A commit needs the partition assigned, which takes a group join:
+     * SL_EBUSY until then. The polls return nothing, all is committed. */
+    while (rc == SL_EBUSY && sl_time_mono_ms() < deadline) {
+        sl_msg_t msg;
+        size_t n = 0;
+
+        assert_int_equal(sl_consumer_poll(consumer, &msg, 1, &n, 100), SL_OK);
+        assert_int_equal(n, 0);
+        rc = sl_consumer_commit(consumer, SL_TOPIC_SENSOR_READINGS, 0,
+                                next_offset);
+    }
+    assert_int_equal(rc, SL_OK);
+    sl_consumer_destroy(consumer);
+}
+
+/* One run of processor and dead-letter handler on a fresh bus of the
+ * cluster, until the group committed everything; want_consumed records
+ * are expected. OUT: *stats. */
+static void run_stages(kh_cluster_t *cluster, const char *location,
+                       uint64_t want_consumed, sl_processor_stats_t *stats)
+{
+    sl_bus_t *bus = kh_bus_create(cluster->bootstraps, NULL, 0);
+    ch_codec_t codec;
+    sl_processor_config_t cfg;
+    sl_dlq_handler_t *handler = handler_start(bus, location);
+    sl_processor_t *proc;
+
+    ch_codec_init(&codec);
+    ch_processor_config(&cfg, bus, &codec, location);
+    proc = ch_processor_start(&cfg);
+    assert_int_equal(ch_wait_committed(proc, want_consumed), 0);
+    sl_processor_stats(proc, stats);
+    sl_dlq_handler_quiesce(handler);
+    sl_bus_close(bus);
+    sl_processor_stop(proc);
+    sl_dlq_handler_stop(handler);
+    sl_bus_destroy(bus);
+    ch_codec_fini(&codec);
+}
+
+/*
+ * A record that failed is dead-lettered again when it is redelivered, but
+ * the store keeps one dlq_errors row per source position. Offset 7 of the
+ * case gets an event time no store can hold; after a first run the group
+ * is rewound to 5 and a second processor gets 5..9 again.
+ */
+static void test_redelivered_failure_one_dlq_row(void **state)
+{
+    const int bad = 7;
+    kh_cluster_t cluster;
+    sl_bus_t *bus;
+    ch_codec_t codec;
+    sl_reading_t rows[ROWS + 1];
+    char location[256];
+    sl_store_t *st;
+    sl_processor_stats_t first, second;
+    sl_dlq_query_t q = {.status = -1, .topic = NULL, .limit = 4};
+    sl_dlq_entry_t dlq_rows[4];
+    size_t n = 0;
+
+    (void)state;
+    kh_cluster_start(&cluster, 1);
+    kh_topic_create(&cluster, SL_TOPIC_SENSOR_READINGS, 1);
+    kh_topic_create(&cluster, SL_TOPIC_ECOMMERCE_EVENTS, 1);
+    kh_topic_create(&cluster, SL_TOPIC_DLQ, 1);
+    ch_sqlite_location(location, sizeof(location));
+    st = ch_store_open(location);
+    ch_codec_init(&codec);
+    bus = kh_bus_create(cluster.bootstraps, NULL, 0);
+    assert_int_equal(
+        ch_load_readings("B17", "partition0_offsets.csv", rows, ROWS + 1),
+        ROWS);
+    rows[bad].timestamp_ms = INT64_MAX;
+    for (int i = 0; i < ROWS; i++)
+        assert_int_equal(ch_publish_reading(bus, &codec, &rows[i], 0), i);
+    sl_bus_close(bus);
+    sl_bus_destroy(bus);
+
+    run_stages(&cluster, location, ROWS, &first);
+    assert_int_equal(first.stored, ROWS - 1);
+    assert_int_equal(first.dead_lettered, 1);
+
+    bus = kh_bus_create(cluster.bootstraps, NULL, 0);
+    rewind_group(bus, COMMITTED_BY_FIRST);
+    sl_bus_destroy(bus);
+    run_stages(&cluster, location, ROWS - COMMITTED_BY_FIRST, &second);
+    assert_int_equal(second.consumed, ROWS - COMMITTED_BY_FIRST);
+    assert_int_equal(second.duplicates, ROWS - COMMITTED_BY_FIRST - 1);
+    assert_int_equal(second.stored, 0);
+    assert_int_equal(second.dead_lettered, 1);
+
+    assert_int_equal(sl_store_reading_count(st), ROWS - 1);
+    assert_int_equal(sl_store_dlq_list(st, &q, dlq_rows, 4, &n), SL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(dlq_rows[0].offset, bad);
+    assert_int_equal(dlq_rows[0].status, SL_DLQ_DEAD);
+
+    sl_store_close(st);
+    ch_codec_fini(&codec);
+    ch_sqlite_remove(location);
+    kh_cluster_stop(&cluster);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redelivery_memory_bus),
         cmocka_unit_test(test_redelivery_kafka),
+        cmocka_unit_test(test_redelivered_failure_one_dlq_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
