@@ -243,13 +243,24 @@ static open_window_t *window_get(sensor_state_t *s, int64_t start_ms)
     return &s->windows[i];
 }
 
+/* Returns true when the window end and watermark arithmetic of ts_ms
+ * stays inside int64. */
+static bool time_in_range(const sl_windows_t *win, int64_t ts_ms)
+{
+    return ts_ms <= INT64_MAX - win->window_ms &&
+           ts_ms >= INT64_MIN + win->lateness_ms + win->window_ms;
+}
+
 int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
                    bool already_stored)
 {
-    sensor_state_t *s = sensor_get(win, rec);
+    sensor_state_t *s;
     int64_t start, watermark;
     open_window_t *w;
 
+    if (!time_in_range(win, rec->timestamp_ms))
+        return SL_EINVAL;
+    s = sensor_get(win, rec);
     if (s == NULL)
         return SL_ENOMEM;
     s->last_seen_mono_ms = sl_time_mono_ms();

@@ -50,7 +50,9 @@ void sl_windows_destroy(sl_windows_t *win);
  * Adds a stored reading. already_stored is true when the store reported
  * the row as a duplicate. Returns true when the reading was late (its
  * window had closed), false otherwise. Returns SL_ENOMEM as a negative
- * value when the state cannot grow.
+ * value when the state cannot grow, and SL_EINVAL, adding nothing, for an
+ * event time so close to the int64 limits that its window's end or the
+ * sensor's watermark would overflow.
  */
 int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
                    bool already_stored);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pipeline/window.h"
+#include "util/err.h"
 #include "util/rng.h"
 
 #define MINUTE 60000
@@ -201,6 +202,22 @@ static void test_negative_timestamps_align_to_floor(void **state)
     sl_windows_destroy(win);
 }
 
+/* Event times at the int64 limits are refused instead of overflowing
+ * the window end or the watermark, and leave no sensor state behind. */
+static void test_extreme_timestamps_rejected(void **state)
+{
+    sl_windows_t *win = sl_windows_create(MINUTE, 5 * MINUTE);
+
+    (void)state;
+    assert_int_equal(add(win, "edge", INT64_MAX, 1), SL_EINVAL);
+    assert_int_equal(add(win, "edge", INT64_MAX - MINUTE + 1, 1), SL_EINVAL);
+    assert_int_equal(add(win, "edge", INT64_MIN, 1), SL_EINVAL);
+    assert_int_equal(sl_windows_sensor_count(win), 0);
+    assert_int_equal(add(win, "edge", T10, 1), 0);
+    assert_int_equal(sl_windows_sensor_count(win), 1);
+    sl_windows_destroy(win);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_sensors_keep_their_own_watermark),
         cmocka_unit_test(test_window_arithmetic_matches_naive),
         cmocka_unit_test(test_negative_timestamps_align_to_floor),
+        cmocka_unit_test(test_extreme_timestamps_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
