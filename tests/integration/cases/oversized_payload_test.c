@@ -344,7 +344,9 @@ static void test_max_payload_setting(void **state)
     const size_t invalid[] = {0, SL_FRAME_MAX_BYTES + 1};
 
     (void)state;
+    /* The setting's default and bound are the decoder's own limit. */
     sl_config_init(&config);
+    assert_int_equal(config.max_payload_bytes, SL_FRAME_MAX_BYTES);
     assert_int_equal(sl_config_load(&config, 2, argv, NULL, err, sizeof(err)),
                      SL_OK);
     sl_role__processor_config(&config, NULL, NULL, &cfg);
