@@ -30,6 +30,8 @@ import urllib.parse
 
 import yaml
 
+from cluster import Postgres
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "deploy")
@@ -265,6 +267,35 @@ def check_grafana(compose):
           "tables" % len(files))
 
 
+def check_dashboard_sql():
+    """Runs every SQL query of the dashboards on a PostgreSQL database that
+    `sluice migrate` created, with Grafana's time macro replaced."""
+    pg = Postgres()
+    result = subprocess.run([BINARY, "migrate", "--store", pg.url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    count = 0
+    for name in sorted(glob.glob(os.path.join(DEPLOY, "grafana",
+                                              "dashboards", "*.json"))):
+        with open(name) as f:
+            dashboard = json.load(f)
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                if "rawSql" not in target:
+                    continue
+                # $__unixEpochFilter(x) is Grafana's "x within the time
+                # range", with x in seconds since the epoch.
+                sql = re.sub(r"\$__unixEpochFilter\(([^()]*(?:\([^()]*\))?"
+                             r"[^()]*)\)", r"(\1) BETWEEN 0 AND 4102444800",
+                             target["rawSql"])
+                assert "$__" not in sql, "unknown macro in %s" % sql
+                pg.psql(sql)
+                count += 1
+    pg.stop()
+    assert count >= 4, "only %d SQL queries found" % count
+    print("grafana: %d SQL queries run on the migrated schema" % count)
+
+
 def check_helm(roles, settings):
     chart = "deploy/helm/sluice"
     values = load_yaml(chart + "/values.yaml")
@@ -454,6 +485,7 @@ def main():
     check_scrape_targets(compose)
     check_compose_addresses(compose)
     check_grafana(compose)
+    check_dashboard_sql()
     check_helm(roles, settings)
     check_dockerfile(settings)
     check_connect(compose)
