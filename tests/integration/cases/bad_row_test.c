@@ -129,23 +129,6 @@ static void check_stats(sl_processor_t *proc)
     assert_int_equal(stats.dead_lettered, 1);
 }
 
-/* Starts the dead-letter handler, which records dlq-messages in the
- * store's dlq_errors table. */
-static sl_dlq_handler_t *handler_start(sl_bus_t *bus, const char *location)
-{
-    sl_dlq_handler_config_t cfg;
-    char err[512] = "";
-    sl_dlq_handler_t *handler;
-
-    sl_dlq_handler_config_init(&cfg);
-    cfg.bus = bus;
-    cfg.store_location = location;
-    handler = sl_dlq_handler_start(&cfg, err, sizeof(err));
-    if (handler == NULL)
-        fail_msg("sl_dlq_handler_start failed: %s", err);
-    return handler;
-}
-
 /* Checks the one dlq_errors row: the bad row, parked as dead because a
  * validation failure does not heal by retrying. */
 static void check_dlq_row(sl_store_t *st)
@@ -169,16 +152,6 @@ static void check_dlq_row(sl_store_t *st)
                                           "outside"));
 }
 
-/* Stops the stages; handler may be NULL. */
-static void stop(sl_bus_t *bus, sl_processor_t *proc, sl_dlq_handler_t *handler)
-{
-    sl_dlq_handler_quiesce(handler);
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
-    sl_dlq_handler_stop(handler);
-    sl_bus_destroy(bus);
-}
-
 /* The whole case on the store at location. */
 static void run_case(const char *location)
 {
@@ -192,7 +165,7 @@ static void run_case(const char *location)
     /* The check group subscribes before the handler runs, so that the
      * in-process bus keeps dlq-messages records until it read them. */
     assert_int_equal(ch_group_lag(bus, "dlq-check", SL_TOPIC_DLQ), 0);
-    handler = handler_start(bus, location);
+    handler = ch_dlq_handler_start(bus, location);
     ch_codec_init(&codec);
     publish_rows(bus, &codec);
     ch_processor_config(&cfg, bus, &codec, location);
@@ -206,7 +179,7 @@ static void run_case(const char *location)
     check_dead_letter(bus, "dlq-check");
     check_dlq_row(st);
 
-    stop(bus, proc, handler);
+    ch_stages_stop(bus, proc, handler);
     sl_store_close(st);
     ch_codec_fini(&codec);
 }
@@ -278,23 +251,19 @@ static void test_commit_waits_for_dlq(void **state)
 {
     const size_t capacity = 16;
     sl_bus_t *bus = bus_create(capacity);
-    ch_codec_t codec;
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
     sl_processor_stats_t stats;
 
     (void)state;
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
+    ch_env_open(&env);
     fill_dlq(bus, capacity);
-    publish_rows(bus, &codec);
-    ch_processor_config(&cfg, bus, &codec, location);
+    publish_rows(bus, &env.codec);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     proc = ch_processor_start(&cfg);
 
-    assert_int_equal(ch_wait_reading_count(st, 4), 4);
+    assert_int_equal(ch_wait_reading_count(env.st, 4), 4);
     /* Give the processor time to commit if it wrongly would. */
     ch_sleep_ms(1500);
     assert_int_equal(sl_processor_lag(proc), ROWS);
@@ -306,13 +275,11 @@ static void test_commit_waits_for_dlq(void **state)
     assert_int_equal(
         ch_committed(bus, PROCESSOR_GROUP, SL_TOPIC_SENSOR_READINGS, 0), ROWS);
     check_stats(proc);
-    check_stored_rows(st);
+    check_stored_rows(env.st);
     check_dead_letter(bus, "dlq-check");
 
-    stop(bus, proc, NULL);
-    sl_store_close(st);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_stages_stop(bus, proc, NULL);
+    ch_env_close(&env);
 }
 
 /* While PostgreSQL is down the batch waits, uncommitted; once it is back
@@ -358,7 +325,7 @@ static void test_commit_waits_for_store(void **state)
     check_stored_rows(st);
     check_dead_letter(bus, "dlq-check");
 
-    stop(bus, proc, NULL);
+    ch_stages_stop(bus, proc, NULL);
     sl_store_close(st);
     ch_codec_fini(&codec);
     sl_pg_harness_destroy(&pg);

@@ -74,6 +74,41 @@ void ch_codec_fini(ch_codec_t *codec)
     memset(codec, 0, sizeof(*codec));
 }
 
+void ch_env_open(ch_env_t *env)
+{
+    ch_sqlite_location(env->location, sizeof(env->location));
+    env->st = ch_store_open(env->location);
+    ch_codec_init(&env->codec);
+}
+
+void ch_env_close(ch_env_t *env)
+{
+    sl_store_close(env->st);
+    env->st = NULL;
+    ch_codec_fini(&env->codec);
+    ch_sqlite_remove(env->location);
+}
+
+sl_bus_t *ch_memory_bus(int32_t partitions)
+{
+    sl_bus_memory_config_t cfg;
+    sl_bus_t *bus;
+
+    sl_bus_memory_config_init(&cfg);
+    cfg.partitions = partitions;
+    bus = sl_bus_memory_create(&cfg);
+    assert_non_null(bus);
+    return bus;
+}
+
+void ch_kafka_cluster_start(kh_cluster_t *cluster)
+{
+    kh_cluster_start(cluster, 1);
+    kh_topic_create(cluster, SL_TOPIC_SENSOR_READINGS, 1);
+    kh_topic_create(cluster, SL_TOPIC_ECOMMERCE_EVENTS, 1);
+    kh_topic_create(cluster, SL_TOPIC_DLQ, 1);
+}
+
 sl_reading_t ch_reading(const char *sensor_id, sl_sensor_type_t type,
                         int64_t ts_ms, double value)
 {
@@ -232,6 +267,31 @@ sl_processor_t *ch_processor_start(const sl_processor_config_t *cfg)
     if (proc == NULL)
         fail_msg("sl_processor_start failed: %s", err);
     return proc;
+}
+
+sl_dlq_handler_t *ch_dlq_handler_start(sl_bus_t *bus, const char *location)
+{
+    sl_dlq_handler_config_t cfg;
+    char err[512] = "";
+    sl_dlq_handler_t *handler;
+
+    sl_dlq_handler_config_init(&cfg);
+    cfg.bus = bus;
+    cfg.store_location = location;
+    handler = sl_dlq_handler_start(&cfg, err, sizeof(err));
+    if (handler == NULL)
+        fail_msg("sl_dlq_handler_start failed: %s", err);
+    return handler;
+}
+
+void ch_stages_stop(sl_bus_t *bus, sl_processor_t *proc,
+                    sl_dlq_handler_t *handler)
+{
+    sl_dlq_handler_quiesce(handler);
+    sl_bus_close(bus);
+    sl_processor_stop(proc);
+    sl_dlq_handler_stop(handler);
+    sl_bus_destroy(bus);
 }
 
 int64_t ch_wait_reading_count(sl_store_t *st, int64_t want)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "kafka_harness.h"
 #include "pipeline/dlq.h"
 #include "pipeline/pipeline.h"
 #include "schema/schema.h"
@@ -43,6 +44,27 @@ typedef struct ch_dlq_record {
 
 void ch_codec_init(ch_codec_t *codec);
 void ch_codec_fini(ch_codec_t *codec);
+
+/* What most tests set up: an SQLite store in a temporary folder and the
+ * codec of the built-in schemas. */
+typedef struct ch_env {
+    char location[256];
+    sl_store_t *st; /* the test's own handle, migrated */
+    ch_codec_t codec;
+} ch_env_t;
+
+/** Creates the folder, opens and migrates the store, and the codec. */
+void ch_env_open(ch_env_t *env);
+
+/** Closes the store, removes its files and frees the codec. */
+void ch_env_close(ch_env_t *env);
+
+/** Creates an in-process bus with partitions partitions per topic. */
+sl_bus_t *ch_memory_bus(int32_t partitions);
+
+/** Starts a one-broker mock cluster with sensor-readings,
+ * ecommerce-events and dlq-messages of one partition each. */
+void ch_kafka_cluster_start(kh_cluster_t *cluster);
 
 /** Returns a valid reading of sensor_id at ts_ms with value. */
 sl_reading_t ch_reading(const char *sensor_id, sl_sensor_type_t type,
@@ -83,6 +105,16 @@ void ch_processor_config(sl_processor_config_t *cfg, sl_bus_t *bus,
 
 /** Starts the processor; fails the test with the reason on error. */
 sl_processor_t *ch_processor_start(const sl_processor_config_t *cfg);
+
+/** Starts the dead-letter handler, which records dlq-messages in the
+ * dlq_errors table of the store at location. */
+sl_dlq_handler_t *ch_dlq_handler_start(sl_bus_t *bus, const char *location);
+
+/** Stops handler (may be NULL) from retrying, closes the bus, stops the
+ * processor, which writes its open windows, and the handler, and
+ * destroys the bus. */
+void ch_stages_stop(sl_bus_t *bus, sl_processor_t *proc,
+                    sl_dlq_handler_t *handler);
 
 /** Waits up to CH_WAIT_MS until the store contains want readings in all.
  * Returns the last count seen. */

@@ -52,35 +52,25 @@ typedef struct run_result {
  * reading of each sensor, and returns the window aggregates. */
 static void run(const int *order, run_result_t *out)
 {
-    sl_bus_memory_config_t bus_cfg;
-    sl_bus_t *bus;
-    ch_codec_t codec;
+    sl_bus_t *bus = ch_memory_bus(1);
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
 
-    sl_bus_memory_config_init(&bus_cfg);
-    bus_cfg.partitions = 1;
-    bus = sl_bus_memory_create(&bus_cfg);
-    assert_non_null(bus);
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
+    ch_env_open(&env);
 
     for (size_t s = 0; s < SENSOR_COUNT; s++) {
         for (int i = 0; i < SEQ_COUNT; i++) {
             sl_reading_t rec = ch_reading(
                 sensors[s].sensor_id, SL_SENSOR_PRESSURE,
                 T0 + order[i] * sensors[s].step_ms, (double)order[i]);
-            ch_publish_reading(bus, &codec, &rec, 0);
+            ch_publish_reading(bus, &env.codec, &rec, 0);
         }
     }
-    ch_processor_config(&cfg, bus, &codec, location);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, SENSOR_COUNT * SEQ_COUNT), 0);
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
+    ch_stages_stop(bus, proc, NULL);
 
     for (size_t s = 0; s < SENSOR_COUNT; s++) {
         sl_reading_query_t q;
@@ -90,20 +80,18 @@ static void run(const int *order, run_result_t *out)
         sl_reading_query_init(&q);
         q.sensor_id = sensors[s].sensor_id;
         q.limit = 1;
-        assert_int_equal(sl_store_readings(st, &q, &latest, 1, &n), SL_OK);
+        assert_int_equal(sl_store_readings(env.st, &q, &latest, 1, &n), SL_OK);
         assert_int_equal(n, 1);
         assert_int_equal(latest.timestamp_ms,
                          T0 + SEQ_COUNT * sensors[s].step_ms);
         assert_true(latest.value == (double)SEQ_COUNT);
         for (int w = 0; w < WINDOW_COUNT; w++)
-            out->found[s][w] = ch_aggregate(
-                st, sensors[s].sensor_id, T0 + w * MINUTE_MS, &out->agg[s][w]);
+            out->found[s][w] =
+                ch_aggregate(env.st, sensors[s].sensor_id, T0 + w * MINUTE_MS,
+                             &out->agg[s][w]);
     }
 
-    sl_store_close(st);
-    ch_codec_fini(&codec);
-    sl_bus_destroy(bus);
-    ch_sqlite_remove(location);
+    ch_env_close(&env);
 }
 
 static void check_window(const run_result_t *r, size_t sensor, int window,

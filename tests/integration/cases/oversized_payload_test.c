@@ -18,7 +18,6 @@
 
 #include "cases_harness.h"
 #include "config/config.h"
-#include "kafka_harness.h"
 #include "obs/metrics.h"
 #include "roles/setup.h"
 #include "util/err.h"
@@ -35,18 +34,6 @@ static uint64_t too_large_count(void)
 
     assert_non_null(counter);
     return sl_counter_value(counter);
-}
-
-static sl_bus_t *bus_create(void)
-{
-    sl_bus_memory_config_t cfg;
-    sl_bus_t *bus;
-
-    sl_bus_memory_config_init(&cfg);
-    cfg.partitions = 1;
-    bus = sl_bus_memory_create(&cfg);
-    assert_non_null(bus);
-    return bus;
 }
 
 /* Checks the dead-letter copy of value (len bytes) that was published at
@@ -110,6 +97,19 @@ static void check_neighbours(sl_store_t *st, const sl_reading_t *readings,
     }
 }
 
+/* Fills readings[0..count) with small readings of sensors prefix0, ... */
+static void make_readings(sl_reading_t *readings, size_t count,
+                          const char *prefix)
+{
+    for (size_t i = 0; i < count; i++) {
+        char id[32];
+
+        snprintf(id, sizeof(id), "%s%zu", prefix, i);
+        readings[i] =
+            ch_reading(id, SL_SENSOR_TEMPERATURE, T0, 20.0 + (double)i);
+    }
+}
+
 /* A framed commerce event grown to BIG_EVENT_BYTES, as an event with a
  * 1.5 MB description field would be. The caller frees it. */
 static uint8_t *big_event(ch_codec_t *codec)
@@ -146,10 +146,8 @@ static void test_oversized_event_default_limit(void **state)
     const char *props[] = {"producer.message.max.bytes=4000000"};
     kh_cluster_t cluster;
     sl_bus_t *bus;
-    ch_codec_t codec;
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
     sl_reading_t readings[NEIGHBOURS];
     ch_dlq_record_t rec;
@@ -160,28 +158,19 @@ static void test_oversized_event_default_limit(void **state)
     int64_t offset = -1;
 
     (void)state;
-    kh_cluster_start(&cluster, 1);
-    kh_topic_create(&cluster, SL_TOPIC_SENSOR_READINGS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_ECOMMERCE_EVENTS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_DLQ, 1);
+    ch_kafka_cluster_start(&cluster);
     bus = kh_bus_create(cluster.bootstraps, props, 1);
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
-    frame = big_event(&codec);
+    ch_env_open(&env);
+    frame = big_event(&env.codec);
     assert_int_equal(sl_bus_publish(bus, SL_TOPIC_ECOMMERCE_EVENTS, 0, "user-1",
                                     6, frame, BIG_EVENT_BYTES, NULL, 0, 5000,
                                     &offset),
                      SL_OK);
-    for (int i = 0; i < NEIGHBOURS; i++) {
-        char id[32];
+    make_readings(readings, NEIGHBOURS, "sensor-26");
+    for (int i = 0; i < NEIGHBOURS; i++)
+        ch_publish_reading(bus, &env.codec, &readings[i], 0);
 
-        snprintf(id, sizeof(id), "sensor-26%d", i);
-        readings[i] = ch_reading(id, SL_SENSOR_TEMPERATURE, T0, 20.0 + i);
-        ch_publish_reading(bus, &codec, &readings[i], 0);
-    }
-
-    ch_processor_config(&cfg, bus, &codec, location);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     assert_int_equal(cfg.max_payload_bytes, SL_FRAME_MAX_BYTES);
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, NEIGHBOURS + 1), 0);
@@ -190,7 +179,7 @@ static void test_oversized_event_default_limit(void **state)
     assert_int_equal(stats.stored, NEIGHBOURS);
     assert_int_equal(stats.dead_lettered, 1);
     assert_int_equal(too_large_count(), errors_before + 1);
-    check_neighbours(st, readings, NEIGHBOURS, NEIGHBOURS);
+    check_neighbours(env.st, readings, NEIGHBOURS, NEIGHBOURS);
     assert_int_equal(ch_read_dlq(bus, "dlq-check", &rec, 1), 1);
     too_large_reason(reason, sizeof(reason), BIG_EVENT_BYTES,
                      SL_FRAME_MAX_BYTES);
@@ -198,14 +187,10 @@ static void test_oversized_event_default_limit(void **state)
                   BIG_EVENT_BYTES, reason);
     assert_string_equal(rec.key, "user-1");
 
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
-    sl_bus_destroy(bus);
+    ch_stages_stop(bus, proc, NULL);
     kh_cluster_stop(&cluster);
-    sl_store_close(st);
     free(frame);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_env_close(&env);
 }
 
 /*
@@ -216,11 +201,9 @@ static void test_oversized_event_default_limit(void **state)
 static void test_size_checked_before_decode(void **state)
 {
     const size_t limit = 150;
-    sl_bus_t *bus = bus_create();
-    ch_codec_t codec;
+    sl_bus_t *bus = ch_memory_bus(1);
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
     sl_reading_t readings[3];
     uint8_t frame[1024];
@@ -229,39 +212,29 @@ static void test_size_checked_before_decode(void **state)
     char reason[160];
 
     (void)state;
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
-    for (int i = 0; i < 3; i++) {
-        char id[32];
-
-        snprintf(id, sizeof(id), "sensor-27%d", i);
-        readings[i] = ch_reading(id, SL_SENSOR_TEMPERATURE, T0, 20.0 + i);
-    }
+    ch_env_open(&env);
+    make_readings(readings, 3, "sensor-27");
     memset(readings[1].location, 'x', 200);
     readings[1].location[200] = '\0';
-    ch_encode_reading(&codec, &readings[1], frame, sizeof(frame), &len);
+    ch_encode_reading(&env.codec, &readings[1], frame, sizeof(frame), &len);
     assert_true(len > limit);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(ch_publish_reading(bus, &codec, &readings[i], 0), i);
+        assert_int_equal(ch_publish_reading(bus, &env.codec, &readings[i], 0),
+                         i);
 
-    ch_processor_config(&cfg, bus, &codec, location);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     cfg.max_payload_bytes = limit;
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, 3), 0);
 
-    check_neighbours(st, readings, 3, 1);
+    check_neighbours(env.st, readings, 3, 1);
     assert_int_equal(ch_read_dlq(bus, "dlq-check", &rec, 1), 1);
     too_large_reason(reason, sizeof(reason), len, limit);
     check_excerpt(&rec, SL_TOPIC_SENSOR_READINGS, 1, frame, len, reason);
     assert_string_equal(rec.key, "sensor-271");
 
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
-    sl_bus_destroy(bus);
-    sl_store_close(st);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_stages_stop(bus, proc, NULL);
+    ch_env_close(&env);
 }
 
 /*
@@ -276,10 +249,8 @@ static void test_dlq_copy_too_large_excerpt(void **state)
     const size_t value_len = partition_bytes - 20;
     sl_bus_memory_config_t bus_cfg;
     sl_bus_t *bus;
-    ch_codec_t codec;
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
     sl_reading_t readings[3];
     uint8_t *value = malloc(value_len);
@@ -297,26 +268,19 @@ static void test_dlq_copy_too_large_excerpt(void **state)
     bus_cfg.partition_max_bytes = partition_bytes;
     bus = sl_bus_memory_create(&bus_cfg);
     assert_non_null(bus);
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
-    for (int i = 0; i < 3; i++) {
-        char id[32];
-
-        snprintf(id, sizeof(id), "sensor-28%d", i);
-        readings[i] = ch_reading(id, SL_SENSOR_TEMPERATURE, T0, 20.0 + i);
-    }
-    ch_publish_reading(bus, &codec, &readings[0], 1);
+    ch_env_open(&env);
+    make_readings(readings, 3, "sensor-28");
+    ch_publish_reading(bus, &env.codec, &readings[0], 1);
     assert_int_equal(sl_bus_publish(bus, SL_TOPIC_SENSOR_READINGS, 0,
                                     "sensor-281", 10, value, value_len, NULL, 0,
                                     5000, NULL),
                      SL_OK);
-    ch_publish_reading(bus, &codec, &readings[2], 1);
+    ch_publish_reading(bus, &env.codec, &readings[2], 1);
 
-    ch_processor_config(&cfg, bus, &codec, location);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, 3), 0);
-    check_neighbours(st, readings, 3, 1);
+    check_neighbours(env.st, readings, 3, 1);
 
     assert_int_equal(ch_read_dlq(bus, "dlq-check", &rec, 1), 1);
     assert_int_equal(rec.entry.partition, 0);
@@ -324,13 +288,9 @@ static void test_dlq_copy_too_large_excerpt(void **state)
     check_excerpt(&rec, SL_TOPIC_SENSOR_READINGS, 0, value, value_len,
                   expected);
 
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
-    sl_bus_destroy(bus);
-    sl_store_close(st);
+    ch_stages_stop(bus, proc, NULL);
     free(value);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_env_close(&env);
 }
 
 /* The setting travels from flag to processor, and the processor rejects a

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "cases_harness.h"
-#include "kafka_harness.h"
 #include "util/err.h"
 #include "util/timeutil.h"
 
@@ -96,24 +95,20 @@ static void first_member(sl_bus_t *bus, ch_codec_t *codec, sl_store_t *st)
 /* The case on bus, which has one partition per topic. */
 static void run_case(sl_bus_t *bus)
 {
-    ch_codec_t codec;
+    ch_env_t env;
     sl_processor_config_t cfg;
-    char location[256];
-    sl_store_t *st;
     sl_processor_t *proc;
     sl_processor_stats_t stats;
     sl_aggregate_t agg;
 
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
-    publish_rows(bus, &codec);
-    first_member(bus, &codec, st);
+    ch_env_open(&env);
+    publish_rows(bus, &env.codec);
+    first_member(bus, &env.codec, env.st);
     assert_int_equal(
         ch_committed(bus, PROCESSOR_GROUP, SL_TOPIC_SENSOR_READINGS, 0),
         COMMITTED_BY_FIRST);
 
-    ch_processor_config(&cfg, bus, &codec, location);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, ROWS - COMMITTED_BY_FIRST), 0);
     assert_int_equal(
@@ -125,34 +120,27 @@ static void run_case(sl_bus_t *bus)
     assert_int_equal(stats.duplicates, ROWS - COMMITTED_BY_FIRST);
     assert_int_equal(stats.stored, 0);
     assert_int_equal(stats.dead_lettered, 0);
-    assert_int_equal(sl_store_reading_count(st), ROWS);
+    assert_int_equal(sl_store_reading_count(env.st), ROWS);
     assert_int_equal(ch_group_lag(bus, "dlq-check", SL_TOPIC_DLQ), 0);
 
     /* Stopping writes the open window. */
     sl_bus_close(bus);
     sl_processor_stop(proc);
-    assert_true(ch_aggregate(st, "sensor-030", T0, &agg));
+    assert_true(ch_aggregate(env.st, "sensor-030", T0, &agg));
     assert_int_equal(agg.window_end_ms, T0 + MINUTE_MS);
     assert_int_equal(agg.count, ROWS);
     assert_true(fabs(agg.avg - 24.5) < 1e-9);
     assert_true(agg.min == 20.0);
     assert_true(agg.max == 29.0);
 
-    sl_store_close(st);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_env_close(&env);
 }
 
 static void test_redelivery_memory_bus(void **state)
 {
-    sl_bus_memory_config_t cfg;
-    sl_bus_t *bus;
+    sl_bus_t *bus = ch_memory_bus(1);
 
     (void)state;
-    sl_bus_memory_config_init(&cfg);
-    cfg.partitions = 1;
-    bus = sl_bus_memory_create(&cfg);
-    assert_non_null(bus);
     run_case(bus);
     sl_bus_destroy(bus);
 }
@@ -163,30 +151,11 @@ static void test_redelivery_kafka(void **state)
     sl_bus_t *bus;
 
     (void)state;
-    kh_cluster_start(&cluster, 1);
-    kh_topic_create(&cluster, SL_TOPIC_SENSOR_READINGS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_ECOMMERCE_EVENTS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_DLQ, 1);
+    ch_kafka_cluster_start(&cluster);
     bus = kh_bus_create(cluster.bootstraps, NULL, 0);
     run_case(bus);
     sl_bus_destroy(bus);
     kh_cluster_stop(&cluster);
-}
-
-/* Starts the dead-letter handler on bus for the store at location. */
-static sl_dlq_handler_t *handler_start(sl_bus_t *bus, const char *location)
-{
-    sl_dlq_handler_config_t cfg;
-    char err[512] = "";
-    sl_dlq_handler_t *handler;
-
-    sl_dlq_handler_config_init(&cfg);
-    cfg.bus = bus;
-    cfg.store_location = location;
-    handler = sl_dlq_handler_start(&cfg, err, sizeof(err));
-    if (handler == NULL)
-        fail_msg("sl_dlq_handler_start failed: %s", err);
-    return handler;
 }
 
 /* Moves the group's commit of partition 0 back to next_offset, as a
@@ -224,7 +193,7 @@ static void run_stages(kh_cluster_t *cluster, const char *location,
     sl_bus_t *bus = kh_bus_create(cluster->bootstraps, NULL, 0);
     ch_codec_t codec;
     sl_processor_config_t cfg;
-    sl_dlq_handler_t *handler = handler_start(bus, location);
+    sl_dlq_handler_t *handler = ch_dlq_handler_start(bus, location);
     sl_processor_t *proc;
 
     ch_codec_init(&codec);
@@ -232,11 +201,7 @@ static void run_stages(kh_cluster_t *cluster, const char *location,
     proc = ch_processor_start(&cfg);
     assert_int_equal(ch_wait_committed(proc, want_consumed), 0);
     sl_processor_stats(proc, stats);
-    sl_dlq_handler_quiesce(handler);
-    sl_bus_close(bus);
-    sl_processor_stop(proc);
-    sl_dlq_handler_stop(handler);
-    sl_bus_destroy(bus);
+    ch_stages_stop(bus, proc, handler);
     ch_codec_fini(&codec);
 }
 
@@ -251,55 +216,46 @@ static void test_redelivered_failure_one_dlq_row(void **state)
     const int bad = 7;
     kh_cluster_t cluster;
     sl_bus_t *bus;
-    ch_codec_t codec;
+    ch_env_t env;
     sl_reading_t rows[ROWS + 1];
-    char location[256];
-    sl_store_t *st;
     sl_processor_stats_t first, second;
     sl_dlq_query_t q = {.status = -1, .topic = NULL, .limit = 4};
     sl_dlq_entry_t dlq_rows[4];
     size_t n = 0;
 
     (void)state;
-    kh_cluster_start(&cluster, 1);
-    kh_topic_create(&cluster, SL_TOPIC_SENSOR_READINGS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_ECOMMERCE_EVENTS, 1);
-    kh_topic_create(&cluster, SL_TOPIC_DLQ, 1);
-    ch_sqlite_location(location, sizeof(location));
-    st = ch_store_open(location);
-    ch_codec_init(&codec);
+    ch_kafka_cluster_start(&cluster);
+    ch_env_open(&env);
     bus = kh_bus_create(cluster.bootstraps, NULL, 0);
     assert_int_equal(
         ch_load_readings("B17", "partition0_offsets.csv", rows, ROWS + 1),
         ROWS);
     rows[bad].timestamp_ms = INT64_MAX;
     for (int i = 0; i < ROWS; i++)
-        assert_int_equal(ch_publish_reading(bus, &codec, &rows[i], 0), i);
+        assert_int_equal(ch_publish_reading(bus, &env.codec, &rows[i], 0), i);
     sl_bus_close(bus);
     sl_bus_destroy(bus);
 
-    run_stages(&cluster, location, ROWS, &first);
+    run_stages(&cluster, env.location, ROWS, &first);
     assert_int_equal(first.stored, ROWS - 1);
     assert_int_equal(first.dead_lettered, 1);
 
     bus = kh_bus_create(cluster.bootstraps, NULL, 0);
     rewind_group(bus, COMMITTED_BY_FIRST);
     sl_bus_destroy(bus);
-    run_stages(&cluster, location, ROWS - COMMITTED_BY_FIRST, &second);
+    run_stages(&cluster, env.location, ROWS - COMMITTED_BY_FIRST, &second);
     assert_int_equal(second.consumed, ROWS - COMMITTED_BY_FIRST);
     assert_int_equal(second.duplicates, ROWS - COMMITTED_BY_FIRST - 1);
     assert_int_equal(second.stored, 0);
     assert_int_equal(second.dead_lettered, 1);
 
-    assert_int_equal(sl_store_reading_count(st), ROWS - 1);
-    assert_int_equal(sl_store_dlq_list(st, &q, dlq_rows, 4, &n), SL_OK);
+    assert_int_equal(sl_store_reading_count(env.st), ROWS - 1);
+    assert_int_equal(sl_store_dlq_list(env.st, &q, dlq_rows, 4, &n), SL_OK);
     assert_int_equal(n, 1);
     assert_int_equal(dlq_rows[0].offset, bad);
     assert_int_equal(dlq_rows[0].status, SL_DLQ_DEAD);
 
-    sl_store_close(st);
-    ch_codec_fini(&codec);
-    ch_sqlite_remove(location);
+    ch_env_close(&env);
     kh_cluster_stop(&cluster);
 }
 
