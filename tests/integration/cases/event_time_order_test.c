@@ -5,9 +5,9 @@
  * a producer retry can reorder them. The store's latest reading of the
  * sensor must be seq 6, the newest by event time, not seq 4, the last to
  * arrive. Every window aggregate must equal the one of an in-order
- * arrival. sensor-050 has the case's spacing of one second; sensor-051
- * has 20 seconds, so that its readings span three 1-minute windows and
- * seq 4 arrives after seq 6 has opened the next window.
+ * arrival. sensor-050 has the case's spacing of one second. sensor-051
+ * has 20 seconds, so its readings span three 1-minute windows, and seq 4
+ * arrives after seq 6 has opened the next window.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -72,7 +72,8 @@ static void too_large_reason(char *out, size_t out_size, size_t len,
              len, max_bytes);
 }
 
-/* Stores the small neighbours: the readings of the batch, except skip. */
+/* Checks that the store contains readings[0..count) except readings[skip]
+ * (none skipped when skip >= count), and nothing else. */
 static void check_neighbours(sl_store_t *st, const sl_reading_t *readings,
                              size_t count, size_t skip)
 {

@@ -208,8 +208,8 @@ static void run_stages(kh_cluster_t *cluster, const char *location,
 /*
  * A record that failed is dead-lettered again when it is redelivered, but
  * the store keeps one dlq_errors row per source position. Offset 7 of the
- * case gets an event time no store can hold; after a first run the group
- * is rewound to 5 and a second processor gets 5..9 again.
+ * case gets an event time no store can hold. After a first run the group
+ * is rewound to 5, and a second processor gets 5..9 again.
  */
 static void test_redelivered_failure_one_dlq_row(void **state)
 {
