@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Distributed mode end to end, in one process. A producer thread encodes
- * simulated readings with the publisher's schema and publishes them with
- * sl_bus_publish_batch to librdkafka's mock cluster. The processor stage
+ * Distributed mode end to end, in one process. A producer thread publishes
+ * simulated readings through the publisher, batched
+ * (sl_publisher_set_batch), to librdkafka's mock cluster. The processor stage
  * (sl_processor_start) consumes them through its own Kafka bus and writes
  * them to a throwaway PostgreSQL cluster (tests/support/pg_harness.c,
  * fsync off). The figure is readings per second from the first publish
@@ -43,7 +43,6 @@
 #include "pipeline/generator.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/publish.h"
-#include "schema/schema.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -52,8 +51,7 @@
 #define PARTITIONS 6
 #define TYPES 3
 #define SEED 42
-#define CHUNK 5000     /* readings per sl_bus_publish_batch call */
-#define MAX_FRAME 1024 /* an encoded reading is about 100 bytes */
+#define CHUNK 5000     /* readings per publisher batch */
 #define STALL_MS 60000 /* no progress for this long fails the run */
 #define PUBLISH_TIMEOUT_MS 30000
 /* 2026-01-01T00:00:00Z: event time of the first timed reading. */
@@ -105,8 +103,7 @@ static void series_next(void *ctx, size_t i, sl_reading_t *rec)
 /* ---------------------------------------------------------------------- */
 
 struct producer {
-    sl_bus_t *bus;
-    sl_encoder_t *enc;
+    sl_publisher_t *pub;
     sl_processor_t *proc;
     struct series series;
     size_t first; /* index of the first reading, after the warm-up */
@@ -136,49 +133,43 @@ static bool pace(struct producer *p, size_t n)
     return false;
 }
 
-/* Publishes readings [p->first, p->first + p->count) in chunks. */
+/* Publishes readings [p->first, p->first + p->count) through the
+ * publisher's batching, flushing after each chunk so that pace() sees
+ * every published record. */
 static void *producer_main(void *arg)
 {
     struct producer *p = arg;
-    static sl_bus_record_t records[CHUNK];
-    static uint8_t frames[CHUNK][MAX_FRAME];
-    static sl_reading_t recs[CHUNK];
+    sl_publisher_stats_t stats;
+    sl_reading_t rec;
 
     for (size_t done = 0; done < p->count;) {
         size_t n = p->count - done < CHUNK ? p->count - done : CHUNK;
-        int rc;
+        int rc = SL_OK;
 
         if (!pace(p, n))
             return NULL;
-        for (size_t i = 0; i < n; i++) {
-            size_t len = 0;
-
-            series_next(&p->series, p->first + done + i, &recs[i]);
-            rc =
-                sl_reading_encode(p->enc, &recs[i], frames[i], MAX_FRAME, &len);
-            if (rc != SL_OK) {
-                fprintf(stderr, "encoding reading %zu failed: %s\n",
-                        p->first + done + i, sl_strerror(rc));
-                atomic_store(&p->failed, rc);
-                return NULL;
-            }
-            memset(&records[i], 0, sizeof(records[i]));
-            records[i].topic = SL_TOPIC_SENSOR_READINGS;
-            records[i].partition = -1;
-            records[i].key = recs[i].sensor_id;
-            records[i].key_len = strlen(recs[i].sensor_id);
-            records[i].value = frames[i];
-            records[i].value_len = len;
+        for (size_t i = 0; i < n && rc == SL_OK; i++) {
+            series_next(&p->series, p->first + done + i, &rec);
+            rc = sl_publish_reading(p->pub, &rec);
         }
-        rc = sl_bus_publish_batch(p->bus, records, n, PUBLISH_TIMEOUT_MS);
+        if (rc == SL_OK)
+            rc = sl_publisher_flush(p->pub);
         if (rc != SL_OK) {
-            fprintf(stderr, "publishing failed at reading %zu: %s\n", done,
-                    sl_strerror(rc));
+            fprintf(stderr, "publishing failed near reading %zu: %s\n",
+                    p->first + done, sl_strerror(rc));
             atomic_store(&p->failed, rc);
             return NULL;
         }
         done += n;
         p->published = done;
+    }
+    sl_publisher_stats(p->pub, &stats);
+    if (stats.failed > 0 || stats.dead_lettered > 0) {
+        fprintf(stderr,
+                "the publisher failed %" PRIu64 " and dead-lettered %" PRIu64
+                " records\n",
+                stats.failed, stats.dead_lettered);
+        atomic_store(&p->failed, SL_EIO);
     }
     return NULL;
 }
@@ -449,7 +440,6 @@ struct run {
     sl_bus_t *processor_bus;
     sl_registry_t *registry;
     sl_publisher_t *publisher;
-    sl_encoder_t *enc;
     sl_processor_t *proc;
     struct producer prod;
 };
@@ -513,7 +503,7 @@ static double run_raw_copy(struct run *r)
     return seconds;
 }
 
-/* Starts the mock cluster, the buses, the publisher's schema and the
+/* Starts the mock cluster, the buses, the publisher and the
  * processor. Returns 0 or -1. */
 static int start_pipeline(struct run *r)
 {
@@ -521,8 +511,6 @@ static int start_pipeline(struct run *r)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *bootstraps;
     sl_processor_config_t cfg;
-    avro_schema_t schema;
-    int32_t schema_id;
 
     /* The host client only owns the mock cluster and connects nowhere:
      * silence its warning about having no bootstrap.servers. */
@@ -548,19 +536,12 @@ static int start_pipeline(struct run *r)
         r->registry == NULL)
         return -1;
 
-    /* The publisher registers the reading schema; the producer thread
-     * encodes with it and publishes whole chunks in one call. */
+    /* The producer thread publishes through it in batches of CHUNK. */
     r->publisher =
         sl_publisher_create(r->producer_bus, r->registry, PUBLISH_TIMEOUT_MS);
-    if (r->publisher == NULL) {
+    if (r->publisher == NULL ||
+        sl_publisher_set_batch(r->publisher, CHUNK) != SL_OK) {
         fprintf(stderr, "creating the publisher failed\n");
-        return -1;
-    }
-    schema_id = sl_publisher_reading_schema_id(r->publisher);
-    schema = sl_registry_lookup(r->registry, schema_id);
-    r->enc = schema != NULL ? sl_encoder_create(schema, schema_id) : NULL;
-    if (r->enc == NULL) {
-        fprintf(stderr, "creating the reading encoder failed\n");
         return -1;
     }
 
@@ -588,8 +569,7 @@ static int publish_and_wait(struct run *r, size_t first, size_t count,
 
     sl_processor_stats(r->proc, &stats);
     memset(p, 0, sizeof(*p));
-    p->bus = r->producer_bus;
-    p->enc = r->enc;
+    p->pub = r->publisher;
     p->proc = r->proc;
     p->first = first;
     p->count = count;
@@ -616,7 +596,6 @@ static void stop_all(struct run *r)
     if (r->processor_bus != NULL)
         sl_bus_close(r->processor_bus);
     sl_processor_stop(r->proc);
-    sl_encoder_destroy(r->enc);
     sl_publisher_destroy(r->publisher);
     if (r->producer_bus != NULL)
         sl_bus_close(r->producer_bus);
