@@ -13,7 +13,9 @@ binary, since no Docker engine or Kubernetes runs the tests.
   ports and credentials. Grafana's dashboards use provisioned data
   sources and tables that the PostgreSQL migrations create.
 - The runtime image installs the package of every library the binary
-  links to.
+  links to, and the build stage copies every source CMake reads.
+- Every SQL query of the dashboards runs on a schema `sluice migrate`
+  created in a throwaway PostgreSQL.
 - deploy/connect/register.sh PUTs each connector config to a Kafka
   Connect stand-in on loopback.
 - The CI workflow has the jobs and triggers it promises.
@@ -359,6 +361,30 @@ def package_closure(packages):
     return closure
 
 
+def check_build_context(dockerfile):
+    """Every source the CMake configure step reads without the tests is
+    copied into the build stage."""
+    build_stage = dockerfile.split("FROM debian:12-slim")[0]
+    copied = [src for src, _ in re.findall(r"^COPY (\S+) (\S+)$",
+                                           build_stage, re.M)]
+
+    def is_copied(path):
+        return any(path == c or path.startswith(c.rstrip("/") + "/")
+                   for c in copied)
+
+    top = read("CMakeLists.txt").split("if(SLUICE_BUILD_TESTS)")
+    needed = set(re.findall(r"add_subdirectory\(([^)\s]+)\)",
+                            top[0] + top[1].split("endif()", 1)[1]))
+    for cmake in [os.path.join(ROOT, "CMakeLists.txt")] + [
+            os.path.join(ROOT, d, "CMakeLists.txt") for d in needed]:
+        with open(cmake) as f:
+            needed |= set(re.findall(r"\$\{CMAKE_SOURCE_DIR\}/([\w./-]+)",
+                                     f.read()))
+    missing = sorted(p for p in needed
+                     if not is_copied(p) and "*" not in p)
+    assert not missing, "the image build does not copy %s" % missing
+
+
 def check_dockerfile(settings):
     text = read("Dockerfile")
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?", text, re.M)
@@ -374,6 +400,7 @@ def check_dockerfile(settings):
     missing = sorted(p for p in linked_packages() if p not in available)
     assert not missing, "runtime image lacks %s" % missing
     assert 'ENTRYPOINT ["/usr/local/bin/sluice"]' in text
+    check_build_context(text)
     print("Dockerfile: %d stages, runtime has every linked library" %
           len(stages))
 
