@@ -457,6 +457,34 @@ static void label_values_escaped(void **state)
     free(text);
 }
 
+static void label_values_escaped_in_every_kind(void **state)
+{
+    static const double bounds[] = {1};
+    static const char *const expected[] = {
+        "sluice_test_gauge{id=\"a\\\"b\\\\c\\nd\"} 2\n",
+        "sluice_test_hist_bucket{id=\"a\\\"b\\\\c\\nd\",le=\"1\"} 1\n",
+        "sluice_test_hist_bucket{id=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n",
+        "sluice_test_hist_sum{id=\"a\\\"b\\\\c\\nd\"} 0.5\n",
+        "sluice_test_hist_count{id=\"a\\\"b\\\\c\\nd\"} 1\n",
+        "sluice_build_info{version=\"1.0 \\\"rc\\\"\"} 1\n",
+    };
+    const char *const labels[] = {"id", "a\"b\\c\nd", NULL};
+    char *text;
+
+    (void)state;
+    sl_gauge_set(sl_metrics_gauge("sluice_test_gauge", "G", labels), 2);
+    sl_histogram_observe(
+        sl_metrics_histogram("sluice_test_hist", "H", bounds, 1, labels), 0.5);
+    sl_metrics_build_info("1.0 \"rc\"");
+
+    text = render_checked();
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+        if (strstr(text, expected[i]) == NULL)
+            fail_msg("missing line %s in:\n%s", expected[i], text);
+    }
+    free(text);
+}
+
 static void help_text_escaped(void **state)
 {
     char *text;
@@ -729,6 +757,8 @@ int main(void)
         cmocka_unit_test_teardown(render_empty_registry, reset_registry),
         cmocka_unit_test_teardown(label_values_escaped, reset_registry),
         cmocka_unit_test_teardown(invalid_utf8_label_refused, reset_registry),
+        cmocka_unit_test_teardown(label_values_escaped_in_every_kind,
+                                  reset_registry),
         cmocka_unit_test_teardown(help_text_escaped, reset_registry),
         cmocka_unit_test_teardown(gauge_value_formats, reset_registry),
         cmocka_unit_test_teardown(histogram_special_observations,
