@@ -9,7 +9,11 @@
  * store error.
  *
  * Registering is idempotent per subject: a schema equal (as parsed JSON)
- * to one of the subject's versions returns that version's id.
+ * to one of the subject's versions returns that version's id. A schema
+ * that other subjects registered gets their id, so an id names one schema
+ * whichever subjects use it, as in Confluent's registry. Compatibility
+ * levels are kept in the store, so they survive a restart and registry
+ * servers sharing one database see each other's levels.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,103 +97,146 @@ static int decode_segment(const char *in, char *out, size_t out_size,
 
 /* ---- compatibility levels ----------------------------------------------- */
 
-static sl_compat_level_t level_of(const sl_registry_routes_t *routes,
-                                  const char *subject)
-{
-    for (size_t i = 0; subject != NULL && i < routes->level_count; i++) {
-        if (strcmp(routes->level_subjects[i], subject) == 0) {
-            return routes->subject_levels[i];
-        }
-    }
-    return routes->level;
-}
+/*
+ * Levels live in the store's schema_config table and are read there on
+ * every use, without a cache: registry servers sharing one database then
+ * agree at once, and a registration reads its level once.
+ */
 
-static int set_subject_level(sl_registry_routes_t *routes, const char *subject,
-                             sl_compat_level_t level)
-{
-    char **names;
-    sl_compat_level_t *levels;
-    size_t n = routes->level_count;
+/* The level when none is stored, as in Confluent's registry. */
+#define DEFAULT_LEVEL SL_COMPAT_BACKWARD
 
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(routes->level_subjects[i], subject) == 0) {
-            routes->subject_levels[i] = level;
-            return SL_OK;
-        }
+/* Reads the level stored for subject, or the global level when subject is
+ * NULL. OUT: *level, *found (false leaves *level alone). Returns SL_OK or
+ * a store error; a stored name that does not parse is SL_EIO. */
+static int stored_level(const sl_registry_routes_t *routes, const char *subject,
+                        sl_compat_level_t *level, bool *found)
+{
+    char name[SL_STORE_LEVEL_MAX + 1];
+    int rc = sl_store_schema_config_get(routes->st, subject, name);
+
+    *found = false;
+    if (rc == SL_ENOTFOUND) {
+        return SL_OK;
     }
-    names = realloc(routes->level_subjects, (n + 1) * sizeof(*names));
-    if (names == NULL) {
-        return SL_ENOMEM;
+    if (rc != SL_OK) {
+        return rc;
     }
-    routes->level_subjects = names;
-    levels = realloc(routes->subject_levels, (n + 1) * sizeof(*levels));
-    if (levels == NULL) {
-        return SL_ENOMEM;
+    if (sl_compat_level_parse(name, level) != SL_OK) {
+        sl_log_error(LOG_COMPONENT,
+                     "stored level is invalid subject=%s level=%s",
+                     subject != NULL ? subject : "(global)", name);
+        return SL_EIO;
     }
-    routes->subject_levels = levels;
-    names[n] = strdup(subject);
-    if (names[n] == NULL) {
-        return SL_ENOMEM;
-    }
-    levels[n] = level;
-    routes->level_count++;
+    *found = true;
     return SL_OK;
 }
 
-void sl_registry__routes_fini(sl_registry_routes_t *routes)
+/* Finds the level that applies to subject: its own, else the global one,
+ * else DEFAULT_LEVEL. OUT: *level. Returns SL_OK or a store error. */
+static int effective_level(const sl_registry_routes_t *routes,
+                           const char *subject, sl_compat_level_t *level)
 {
-    for (size_t i = 0; i < routes->level_count; i++) {
-        free(routes->level_subjects[i]);
-    }
-    free(routes->level_subjects);
-    free(routes->subject_levels);
-    routes->level_subjects = NULL;
-    routes->subject_levels = NULL;
-    routes->level_count = 0;
-}
-
-/* GET or PUT /config and /config/{subject}. */
-static int handle_config(sl_registry_routes_t *routes, const char *method,
-                         const char *subject, const char *body,
-                         sl_registry_reply_t *reply)
-{
-    json_t *req;
-    const char *name;
-    sl_compat_level_t level;
+    bool found = false;
     int rc = SL_OK;
 
-    if (strcmp(method, "GET") == 0) {
-        /* XXX: a subject without its own level reports the global one, as
-         * Confluent's defaultToGlobal=true does; no 40408 is returned. */
-        return reply_json(
-            reply, 200,
-            json_pack("{s:s}", "compatibilityLevel",
-                      sl_compat_level_name(level_of(routes, subject))));
+    *level = DEFAULT_LEVEL;
+    if (subject != NULL) {
+        rc = stored_level(routes, subject, level, &found);
     }
-    if (strcmp(method, "PUT") != 0) {
-        return reply_error(reply, 405, 405, "Method not allowed");
+    if (rc == SL_OK && !found) {
+        rc = stored_level(routes, NULL, level, &found);
     }
-    req = body ? json_loads(body, 0, NULL) : NULL;
-    name = json_string_value(json_object_get(req, "compatibility"));
+    return rc;
+}
+
+static int reply_level(sl_registry_reply_t *reply, const char *key,
+                       const char *name)
+{
+    return reply_json(reply, 200, json_pack("{s:s}", key, name));
+}
+
+static int get_config(sl_registry_routes_t *routes, const char *subject,
+                      sl_registry_reply_t *reply)
+{
+    sl_compat_level_t level;
+    int rc = effective_level(routes, subject, &level);
+
+    if (rc != SL_OK) {
+        return reply_store_error(reply, rc);
+    }
+    /* XXX: a subject without its own level reports the global one, as
+     * Confluent's defaultToGlobal=true does; no 40408 is returned. */
+    return reply_level(reply, "compatibilityLevel",
+                       sl_compat_level_name(level));
+}
+
+static int put_config(sl_registry_routes_t *routes, const char *subject,
+                      const char *body, sl_registry_reply_t *reply)
+{
+    json_t *req = body ? json_loads(body, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(req, "compatibility"));
+    sl_compat_level_t level;
+    int rc;
+
     if (sl_compat_level_parse(name, &level) != SL_OK) {
         json_decref(req);
         return reply_error(reply, 422, 42203, "Invalid compatibility level");
     }
     json_decref(req);
-
-    /* XXX: levels live in memory only: the schemas table has no column for
-     * them, so a restarted server is back at BACKWARD. */
-    if (subject == NULL) {
-        routes->level = level;
-    } else {
-        rc = set_subject_level(routes, subject, level);
-        if (rc != SL_OK) {
-            return rc;
-        }
+    rc = sl_store_schema_config_set(
+        routes->st, subject, sl_compat_level_name(level), sl_time_now_ms());
+    if (rc != SL_OK) {
+        return reply_store_error(reply, rc);
     }
-    return reply_json(
-        reply, 200,
-        json_pack("{s:s}", "compatibility", sl_compat_level_name(level)));
+    sl_log_info(LOG_COMPONENT, "compatibility level set subject=%s level=%s",
+                subject != NULL ? subject : "(global)",
+                sl_compat_level_name(level));
+    return reply_level(reply, "compatibility", sl_compat_level_name(level));
+}
+
+/* Deletes subject's own level, which makes it follow the global level, or
+ * the global level, which makes it DEFAULT_LEVEL. Replies with the deleted
+ * level; a subject without one gets 40401, as from Confluent's registry. */
+static int delete_config(sl_registry_routes_t *routes, const char *subject,
+                         sl_registry_reply_t *reply)
+{
+    char old[SL_STORE_LEVEL_MAX + 1];
+    int rc = sl_store_schema_config_delete(routes->st, subject, old);
+
+    if (rc == SL_ENOTFOUND && subject == NULL) {
+        return reply_level(reply, "compatibilityLevel",
+                           sl_compat_level_name(DEFAULT_LEVEL));
+    }
+    if (rc == SL_ENOTFOUND) {
+        return reply_error(reply, 404, 40401,
+                           "Subject not found: it has no compatibility level "
+                           "of its own");
+    }
+    if (rc != SL_OK) {
+        return reply_store_error(reply, rc);
+    }
+    sl_log_info(LOG_COMPONENT,
+                "compatibility level deleted subject=%s level=%s",
+                subject != NULL ? subject : "(global)", old);
+    return reply_level(reply, "compatibilityLevel", old);
+}
+
+/* GET, PUT or DELETE /config and /config/{subject}. */
+static int handle_config(sl_registry_routes_t *routes, const char *method,
+                         const char *subject, const char *body,
+                         sl_registry_reply_t *reply)
+{
+    if (strcmp(method, "GET") == 0) {
+        return get_config(routes, subject, reply);
+    }
+    if (strcmp(method, "PUT") == 0) {
+        return put_config(routes, subject, body, reply);
+    }
+    if (strcmp(method, "DELETE") == 0) {
+        return delete_config(routes, subject, reply);
+    }
+    return reply_error(reply, 405, 405, "Method not allowed");
 }
 
 /* ---- subjects and versions ---------------------------------------------- */
@@ -329,6 +376,24 @@ static int handle_schema_by_id(sl_registry_routes_t *routes,
 
 /* ---- registration and compatibility ------------------------------------- */
 
+/* Returns tree as compact JSON with sorted keys, the form schemas are
+ * compared by (free()), or NULL when out of memory. */
+static char *normalize_tree(const json_t *tree)
+{
+    return json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+/* Returns the normalized form of a stored schema text (free()), or NULL
+ * when it is not JSON or memory ran out. */
+static char *normalize_text(const char *json)
+{
+    json_t *tree = json_loads(json, JSON_DECODE_ANY, NULL);
+    char *text = tree != NULL ? normalize_tree(tree) : NULL;
+
+    json_decref(tree);
+    return text;
+}
+
 /*
  * Takes the "schema" member of a request body and checks that it is an
  * Avro schema. OUT: *normalized, compact JSON with sorted keys (free()).
@@ -362,8 +427,7 @@ static int parse_request_schema(const char *body, const char **schema,
         return SL_EINVAL;
     }
     avro_schema_decref(parsed);
-    *normalized =
-        json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    *normalized = normalize_tree(tree);
     json_decref(tree);
     if (*normalized == NULL) {
         *reply_rc = SL_ENOMEM;
@@ -378,19 +442,52 @@ find_same_schema(const sl_store_schema_row_t *rows, size_t n,
                  const char *normalized)
 {
     for (size_t i = 0; i < n; i++) {
-        json_t *tree = json_loads(rows[i].schema, JSON_DECODE_ANY, NULL);
-        char *text = tree ? json_dumps(tree, JSON_COMPACT | JSON_SORT_KEYS |
-                                                 JSON_ENCODE_ANY)
-                          : NULL;
+        char *text = rows[i].normalized == NULL ? normalize_text(rows[i].schema)
+                                                : rows[i].normalized;
         int same = text != NULL && strcmp(text, normalized) == 0;
 
-        free(text);
-        json_decref(tree);
+        if (text != rows[i].normalized) {
+            free(text);
+        }
         if (same) {
             return &rows[i];
         }
     }
     return NULL;
+}
+
+/*
+ * Stores the normalized text of rows registered before the store kept it,
+ * so that the store finds them when it looks for an id to share. Runs at
+ * every registration, because a process of an older version sharing the
+ * database adds rows without it; afterwards it is one query.
+ */
+static int fill_normalized(sl_registry_routes_t *routes)
+{
+    sl_store_schema_row_t *rows = NULL;
+    size_t n = 0;
+    int rc = sl_store_schema_list(routes->st, NULL, &rows, &n);
+
+    for (size_t i = 0; rc == SL_OK && i < n; i++) {
+        char *text;
+
+        if (rows[i].normalized != NULL) {
+            continue;
+        }
+        text = normalize_text(rows[i].schema);
+        if (text == NULL) {
+            /* Stored rows were checked when registered; skip a bad one. */
+            sl_log_warn(LOG_COMPONENT,
+                        "stored schema is not JSON subject=%s version=%d",
+                        rows[i].subject, (int)rows[i].version);
+            continue;
+        }
+        rc = sl_store_schema_set_normalized(routes->st, rows[i].subject,
+                                            rows[i].version, text);
+        free(text);
+    }
+    sl_store_schema_rows_free(rows, n);
+    return rc;
 }
 
 /* Checks schema against rows[0..n) at level. Returns SL_OK, SL_EREJECTED
@@ -413,19 +510,58 @@ static int check_rows(sl_compat_level_t level, const char *schema,
     return rc;
 }
 
-static int handle_register(sl_registry_routes_t *routes, const char *subject,
-                           const char *body, sl_registry_reply_t *reply)
+/* Checks a schema new to subject against the subject's rows at its level
+ * and stores it. Writes the reply; returns SL_OK or SL_ENOMEM. */
+static int register_new(sl_registry_routes_t *routes, const char *subject,
+                        const char *schema, const char *normalized,
+                        const sl_store_schema_row_t *rows, size_t n,
+                        sl_registry_reply_t *reply)
 {
     char reason[MESSAGE_MAX / 2];
     char message[MESSAGE_MAX];
+    sl_compat_level_t level;
+    int32_t id;
+    int32_t version;
+    int rc = effective_level(routes, subject, &level);
+
+    if (rc != SL_OK) {
+        return reply_store_error(reply, rc);
+    }
+    rc = check_rows(level, schema, rows, n, reason, sizeof(reason));
+    if (rc == SL_EREJECTED || rc == SL_EINVAL) {
+        snprintf(message, sizeof(message),
+                 "Schema being registered is incompatible with an earlier "
+                 "schema for subject \"%s\" (%s): %s",
+                 subject, sl_compat_level_name(level), reason);
+        return reply_error(reply, 409, 409, message);
+    }
+    if (rc != SL_OK) {
+        return rc;
+    }
+
+    /* The store gives the schema the id it has under other subjects. */
+    rc = fill_normalized(routes);
+    if (rc == SL_OK) {
+        rc = sl_store_schema_insert(routes->st, subject, schema, normalized,
+                                    sl_time_now_ms(), &id, &version);
+    }
+    if (rc != SL_OK) {
+        return reply_store_error(reply, rc);
+    }
+    sl_log_info(LOG_COMPONENT, "registered schema subject=%s version=%d id=%d",
+                subject, (int)version, (int)id);
+    return reply_json(reply, 200, json_pack("{s:i}", "id", id));
+}
+
+static int handle_register(sl_registry_routes_t *routes, const char *subject,
+                           const char *body, sl_registry_reply_t *reply)
+{
     sl_store_schema_row_t *rows = NULL;
     const sl_store_schema_row_t *same;
     const char *schema;
     json_t *req = NULL;
     char *normalized = NULL;
     size_t n = 0;
-    int32_t id;
-    int32_t version;
     int rc = SL_OK;
 
     if (parse_request_schema(body, &schema, &req, &normalized, reply, &rc) !=
@@ -436,41 +572,11 @@ static int handle_register(sl_registry_routes_t *routes, const char *subject,
     rc = sl_store_schema_list(routes->st, subject, &rows, &n);
     if (rc != SL_OK) {
         rc = reply_store_error(reply, rc);
-        goto out;
-    }
-    same = find_same_schema(rows, n, normalized);
-    if (same != NULL) {
+    } else if ((same = find_same_schema(rows, n, normalized)) != NULL) {
         rc = reply_json(reply, 200, json_pack("{s:i}", "id", same->id));
-        goto out;
+    } else {
+        rc = register_new(routes, subject, schema, normalized, rows, n, reply);
     }
-
-    rc = check_rows(level_of(routes, subject), schema, rows, n, reason,
-                    sizeof(reason));
-    if (rc == SL_EREJECTED || rc == SL_EINVAL) {
-        snprintf(message, sizeof(message),
-                 "Schema being registered is incompatible with an earlier "
-                 "schema for subject \"%s\" (%s): %s",
-                 subject, sl_compat_level_name(level_of(routes, subject)),
-                 reason);
-        rc = reply_error(reply, 409, 409, message);
-        goto out;
-    }
-    if (rc != SL_OK) {
-        goto out;
-    }
-
-    /* XXX: the schemas table makes id UNIQUE, so one schema registered
-     * under two subjects gets two ids here; Confluent would reuse the id. */
-    rc = sl_store_schema_insert(routes->st, subject, schema, sl_time_now_ms(),
-                                &id, &version);
-    if (rc != SL_OK) {
-        rc = reply_store_error(reply, rc);
-        goto out;
-    }
-    sl_log_info(LOG_COMPONENT, "registered schema subject=%s version=%d id=%d",
-                subject, (int)version, (int)id);
-    rc = reply_json(reply, 200, json_pack("{s:i}", "id", id));
-out:
     sl_store_schema_rows_free(rows, n);
     free(normalized);
     json_decref(req);
@@ -487,7 +593,7 @@ static int handle_check(sl_registry_routes_t *routes, const char *subject,
     const char *schema;
     json_t *req = NULL;
     char *normalized = NULL;
-    sl_compat_level_t level = level_of(routes, subject);
+    sl_compat_level_t level;
     size_t n = 0;
     size_t upto;
     int rc = SL_OK;
@@ -502,6 +608,11 @@ static int handle_check(sl_registry_routes_t *routes, const char *subject,
     }
     row = find_version(rows, n, version, reply, &rc);
     if (row == NULL) {
+        goto out;
+    }
+    rc = effective_level(routes, subject, &level);
+    if (rc != SL_OK) {
+        rc = reply_store_error(reply, rc);
         goto out;
     }
 

@@ -284,7 +284,6 @@ sl_registry_server_t *sl_registry_server_start(const char *store_location,
     }
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->requests, 0);
-    srv->routes.level = SL_COMPAT_BACKWARD;
     srv->routes.st = sl_store_open(store_location, err, err_size);
     if (srv->routes.st == NULL ||
         sl_store_migrate(srv->routes.st, err, err_size) != SL_OK) {
@@ -335,7 +334,6 @@ void sl_registry_server_stop(sl_registry_server_t *srv)
     if (srv->ctx != NULL) {
         lws_context_destroy(srv->ctx);
     }
-    sl_registry__routes_fini(&srv->routes);
     sl_store_close(srv->routes.st);
     free(srv);
 }

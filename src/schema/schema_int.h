@@ -166,13 +166,10 @@ sl_decode_err_t sl_value__get_int32(avro_value_t *record, const char *name,
 /* ---- Registry server internals (registry_server.c, registry_routes.c) - */
 
 /* State the request handlers share; owned by the server's service
- * thread, which is the only thread that touches it. */
+ * thread, which is the only thread that touches it. Schemas and
+ * compatibility levels are all in the store. */
 typedef struct sl_registry_routes {
     sl_store_t *st;
-    sl_compat_level_t level; /* global compatibility level */
-    char **level_subjects;   /* subjects with their own level */
-    sl_compat_level_t *subject_levels;
-    size_t level_count;
 } sl_registry_routes_t;
 
 /* One reply of the registry API: status and a heap-allocated JSON body. */
@@ -191,8 +188,5 @@ typedef struct sl_registry_reply {
 int sl_registry__route(sl_registry_routes_t *routes, const char *method,
                        const char *path, const char *body,
                        sl_registry_reply_t *reply);
-
-/** Frees the per-subject levels. */
-void sl_registry__routes_fini(sl_registry_routes_t *routes);
 
 #endif

@@ -377,26 +377,46 @@ const char *sl_dlq_status_name(sl_dlq_status_t status);
 
 /* ---- Schema registry rows (the schemas table) ---------------------------- */
 
-/* One registered version of a subject. subject and schema are heap copies
- * owned by the row; sl_store_schema_rows_free() releases them. */
+/* One registered version of a subject. The strings are heap copies owned
+ * by the row; sl_store_schema_rows_free() releases them. One id may appear
+ * under several subjects: it names one schema, which any number of
+ * subjects can register. */
 typedef struct sl_store_schema_row {
     char *subject;
-    int32_t version; /* 1, 2, ... within the subject */
-    int32_t id;      /* unique over the whole table */
-    char *schema;    /* the schema's JSON text as stored */
+    int32_t version;  /* 1, 2, ... within the subject */
+    int32_t id;       /* the same for every row of one normalized schema */
+    char *schema;     /* the schema's JSON text as registered */
+    char *normalized; /* the text schemas are compared by; NULL for a row
+                       * stored before the column existed */
     int64_t created_at_ms;
 } sl_store_schema_row_t;
 
 /**
- * Stores schema as the next version of subject under the next free id, in
- * one transaction. The caller decides beforehand whether the schema is new
- * (see the registry server). OUT: *id, *version.
- * Returns SL_OK, SL_EINVAL when the back end keeps no schemas (its
- * operation table leaves the entry NULL), or SL_EIO.
+ * Stores schema as the next version of subject, in one transaction that
+ * excludes other registrations, also those of other processes. normalized
+ * is the schema in the form the caller compares schemas by (the registry
+ * uses compact JSON with sorted keys).
+ *
+ * When subject already has a version with this normalized text (or, for a
+ * row without one, this schema text), nothing is stored and that version
+ * is returned: two registry servers may both have decided the schema is
+ * new. Otherwise the new row takes the id of a row of any subject with
+ * this normalized text, or the next free id.
+ * OUT: *id, *version. Returns SL_OK, SL_EINVAL when the back end keeps no
+ * schemas (its operation table leaves the entry NULL), or SL_EIO.
  */
 int sl_store_schema_insert(sl_store_t *st, const char *subject,
-                           const char *schema, int64_t now_ms, int32_t *id,
-                           int32_t *version);
+                           const char *schema, const char *normalized,
+                           int64_t now_ms, int32_t *id, int32_t *version);
+
+/**
+ * Sets the normalized text of version of subject when the row has none,
+ * which is the case for rows stored before the column existed. A row that
+ * has one, or no such row, is left alone.
+ * Returns SL_OK, SL_EINVAL (no schema support) or SL_EIO.
+ */
+int sl_store_schema_set_normalized(sl_store_t *st, const char *subject,
+                                   int32_t version, const char *normalized);
 
 /**
  * Lists the versions of subject, oldest first, or every row ordered by
@@ -408,7 +428,8 @@ int sl_store_schema_list(sl_store_t *st, const char *subject,
                          sl_store_schema_row_t **rows, size_t *n);
 
 /**
- * Fetches the row with schema id `id`. OUT: *row (free its strings with
+ * Fetches a row with schema id `id`; of several subjects sharing the id,
+ * the first by subject and version. OUT: *row (free its strings with
  * sl_store_schema_row_fini).
  * Returns SL_OK, SL_ENOTFOUND, SL_EINVAL (no schema support) or SL_EIO.
  */
@@ -419,5 +440,40 @@ void sl_store_schema_row_fini(sl_store_schema_row_t *row);
 
 /** Frees an array of n rows from sl_store_schema_list. Accepts NULL. */
 void sl_store_schema_rows_free(sl_store_schema_row_t *rows, size_t n);
+
+/* ---- Schema registry compatibility levels (the schema_config table) ----- */
+
+/* Maximum length of a level name, in bytes. The longest Confluent level
+ * name, "FORWARD_TRANSITIVE", has 18. */
+#define SL_STORE_LEVEL_MAX 31
+
+/**
+ * Fetches the compatibility level stored for subject, or the global level
+ * when subject is NULL. The store keeps the name as given ("FULL"); the
+ * table accepts only the Confluent level names. Nothing falls back here:
+ * a subject without a level of its own is SL_ENOTFOUND.
+ * OUT: level, SL_STORE_LEVEL_MAX + 1 bytes.
+ * Returns SL_OK, SL_ENOTFOUND, SL_EINVAL (no schema support) or SL_EIO.
+ */
+int sl_store_schema_config_get(sl_store_t *st, const char *subject,
+                               char level[SL_STORE_LEVEL_MAX + 1]);
+
+/**
+ * Stores the compatibility level of subject, or the global level when
+ * subject is NULL, replacing an earlier one. Returns SL_OK, SL_EINVAL (an
+ * empty subject, a level that is empty or too long, or no schema support)
+ * or SL_EIO (also for a name that is not a Confluent level).
+ */
+int sl_store_schema_config_set(sl_store_t *st, const char *subject,
+                               const char *level, int64_t now_ms);
+
+/**
+ * Deletes the level of subject, or the global level when subject is NULL,
+ * in one statement. OUT: old_level (may be NULL), the deleted level,
+ * SL_STORE_LEVEL_MAX + 1 bytes.
+ * Returns SL_OK, SL_ENOTFOUND (none was stored), SL_EINVAL or SL_EIO.
+ */
+int sl_store_schema_config_delete(sl_store_t *st, const char *subject,
+                                  char old_level[SL_STORE_LEVEL_MAX + 1]);
 
 #endif

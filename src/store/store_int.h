@@ -60,17 +60,41 @@ struct sl_store_ops {
                      sl_dlq_entry_t *out, void **bytes);
     int (*dlq_unclaim)(sl_store_t *st, int64_t id, int64_t next_ms);
     int (*dlq_status_counts)(sl_store_t *st, int64_t counts[4]);
-    /* Schema registry rows. Optional: a back end that leaves them NULL
-     * makes the sl_store_schema_* calls return SL_EINVAL. */
-    int (*schema_insert)(sl_store_t *st, const char *subject,
-                         const char *schema, int64_t now_ms, int32_t *id,
-                         int32_t *version);
-    int (*schema_list)(sl_store_t *st, const char *subject,
-                       sl_store_schema_row_t **rows, size_t *n);
-    int (*schema_get)(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
+    /* Schema registry rows and levels. Optional: a back end that leaves
+     * it NULL makes the sl_store_schema_* calls return SL_EINVAL. */
+    const struct sl_store_registry_ops *registry;
     /* NULL when the back end keeps no materialized views (SQLite). */
     int (*refresh_views)(sl_store_t *st);
 };
+
+/* One back end's implementation of the schema registry calls of store.h,
+ * kept apart from sl_store_ops because only the registry server uses them.
+ * subject NULL in the schema_config calls names the global level. */
+struct sl_store_registry_ops {
+    int (*schema_insert)(sl_store_t *st, const char *subject,
+                         const char *schema, const char *normalized,
+                         int64_t now_ms, int32_t *id, int32_t *version);
+    int (*schema_set_normalized)(sl_store_t *st, const char *subject,
+                                 int32_t version, const char *normalized);
+    int (*schema_list)(sl_store_t *st, const char *subject,
+                       sl_store_schema_row_t **rows, size_t *n);
+    int (*schema_get)(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
+    int (*config_get)(sl_store_t *st, const char *subject,
+                      char level[SL_STORE_LEVEL_MAX + 1]);
+    int (*config_set)(sl_store_t *st, const char *subject, const char *level,
+                      int64_t now_ms);
+    int (*config_delete)(sl_store_t *st, const char *subject,
+                         char old_level[SL_STORE_LEVEL_MAX + 1]);
+};
+
+/* The registry operations of each back end (store_sqlite_schemas.c,
+ * store_pg_registry.c). */
+extern const struct sl_store_registry_ops sl_sqlite__registry_ops;
+extern const struct sl_store_registry_ops sl_pg__registry_ops;
+
+/* The schema_config row of the global level: no subject is empty, because
+ * the registry rejects an empty path segment. */
+#define SL_STORE_GLOBAL_SUBJECT ""
 
 /* The part every back end's handle starts with. */
 struct sl_store {
@@ -190,15 +214,6 @@ int sl_sqlite__dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
                          sl_dlq_entry_t *out, void **bytes);
 int sl_sqlite__dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
 int sl_sqlite__dlq_status_counts(sl_store_t *st, int64_t counts[4]);
-
-/* Schema registry rows (store_sqlite_schemas.c). */
-int sl_sqlite__schema_insert(sl_store_t *st, const char *subject,
-                             const char *schema, int64_t now_ms, int32_t *id,
-                             int32_t *version);
-int sl_sqlite__schema_list(sl_store_t *st, const char *subject,
-                           sl_store_schema_row_t **rows, size_t *n);
-int sl_sqlite__schema_get(sl_store_t *st, int32_t id,
-                          sl_store_schema_row_t *row);
 
 /**
  * Binds the 12 parameters of a sensor_readings row (see stmt_sql in

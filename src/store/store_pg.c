@@ -79,9 +79,7 @@ static const struct sl_store_ops pg_ops = {
     .dlq_unclaim = sl_pg__dlq_unclaim,
     .dlq_status_counts = sl_pg__dlq_status_counts,
     .refresh_views = pg_refresh_views,
-    .schema_insert = sl_pg__schema_insert,
-    .schema_list = sl_pg__schema_list,
-    .schema_get = sl_pg__schema_get,
+    .registry = &sl_pg__registry_ops,
 };
 
 /* ---------------------------------------------------------------------- */

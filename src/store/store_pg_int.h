@@ -174,14 +174,6 @@ int sl_pg__dlq_claim(sl_store_t *st, int64_t id, int64_t now_ms,
 int sl_pg__dlq_unclaim(sl_store_t *st, int64_t id, int64_t next_ms);
 int sl_pg__dlq_status_counts(sl_store_t *st, int64_t counts[4]);
 
-/* Schema registry rows (store_pg_registry.c). */
-int sl_pg__schema_insert(sl_store_t *st, const char *subject,
-                         const char *schema, int64_t now_ms, int32_t *id,
-                         int32_t *version);
-int sl_pg__schema_list(sl_store_t *st, const char *subject,
-                       sl_store_schema_row_t **rows, size_t *n);
-int sl_pg__schema_get(sl_store_t *st, int32_t id, sl_store_schema_row_t *row);
-
 /** Adds the 10 reading columns shared by every reading statement:
  * timestamp_ms, sensor_id, sensor_type, value, location, anomaly,
  * battery_level, signal_strength, unit, anomaly_score. */

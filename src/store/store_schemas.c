@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The back-end-neutral half of the schema registry rows: argument checks
- * and dispatch through the optional schema_* entries of the operation
- * table. A back end without them returns SL_EINVAL, so the registry
- * server reports the store as unsupported instead of crashing.
+ * The back-end-neutral half of the schema registry calls: argument checks
+ * and dispatch through the back end's optional registry operations. A back
+ * end without them returns SL_EINVAL, so the registry server reports the
+ * store as unsupported instead of crashing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,37 +11,67 @@
 #include "store/store_int.h"
 #include "util/err.h"
 
-int sl_store_schema_insert(sl_store_t *st, const char *subject,
-                           const char *schema, int64_t now_ms, int32_t *id,
-                           int32_t *version)
+static const struct sl_store_registry_ops *registry_ops(sl_store_t *st)
 {
-    if (st == NULL || subject == NULL || schema == NULL || id == NULL ||
-        version == NULL || st->ops->schema_insert == NULL)
+    return st != NULL ? st->ops->registry : NULL;
+}
+
+/* A subject of a level call: NULL (the global level) or a non-empty name,
+ * so that no subject collides with the global row. */
+static bool level_subject_ok(const char *subject)
+{
+    return subject == NULL || subject[0] != '\0';
+}
+
+int sl_store_schema_insert(sl_store_t *st, const char *subject,
+                           const char *schema, const char *normalized,
+                           int64_t now_ms, int32_t *id, int32_t *version)
+{
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || subject == NULL || schema == NULL ||
+        normalized == NULL || id == NULL || version == NULL)
         return SL_EINVAL;
-    return st->ops->schema_insert(st, subject, schema, now_ms, id, version);
+    return ops->schema_insert(st, subject, schema, normalized, now_ms, id,
+                              version);
+}
+
+int sl_store_schema_set_normalized(sl_store_t *st, const char *subject,
+                                   int32_t version, const char *normalized)
+{
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || subject == NULL || normalized == NULL)
+        return SL_EINVAL;
+    return ops->schema_set_normalized(st, subject, version, normalized);
 }
 
 int sl_store_schema_list(sl_store_t *st, const char *subject,
                          sl_store_schema_row_t **rows, size_t *n)
 {
-    if (st == NULL || rows == NULL || n == NULL || st->ops->schema_list == NULL)
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || rows == NULL || n == NULL)
         return SL_EINVAL;
     *rows = NULL;
     *n = 0;
-    return st->ops->schema_list(st, subject, rows, n);
+    return ops->schema_list(st, subject, rows, n);
 }
 
 int sl_store_schema_get(sl_store_t *st, int32_t id, sl_store_schema_row_t *row)
 {
-    if (st == NULL || row == NULL || st->ops->schema_get == NULL)
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || row == NULL)
         return SL_EINVAL;
-    return st->ops->schema_get(st, id, row);
+    return ops->schema_get(st, id, row);
 }
 
 void sl_store_schema_row_fini(sl_store_schema_row_t *row)
 {
     free(row->subject);
     free(row->schema);
+    free(row->normalized);
     memset(row, 0, sizeof(*row));
 }
 
@@ -52,4 +82,40 @@ void sl_store_schema_rows_free(sl_store_schema_row_t *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         sl_store_schema_row_fini(&rows[i]);
     free(rows);
+}
+
+int sl_store_schema_config_get(sl_store_t *st, const char *subject,
+                               char level[SL_STORE_LEVEL_MAX + 1])
+{
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || level == NULL || !level_subject_ok(subject))
+        return SL_EINVAL;
+    level[0] = '\0';
+    return ops->config_get(st, subject, level);
+}
+
+int sl_store_schema_config_set(sl_store_t *st, const char *subject,
+                               const char *level, int64_t now_ms)
+{
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+
+    if (ops == NULL || level == NULL || level[0] == '\0' ||
+        strlen(level) > SL_STORE_LEVEL_MAX || !level_subject_ok(subject))
+        return SL_EINVAL;
+    return ops->config_set(st, subject, level, now_ms);
+}
+
+int sl_store_schema_config_delete(sl_store_t *st, const char *subject,
+                                  char old_level[SL_STORE_LEVEL_MAX + 1])
+{
+    const struct sl_store_registry_ops *ops = registry_ops(st);
+    char ignored[SL_STORE_LEVEL_MAX + 1];
+
+    if (ops == NULL || !level_subject_ok(subject))
+        return SL_EINVAL;
+    if (old_level == NULL)
+        old_level = ignored;
+    old_level[0] = '\0';
+    return ops->config_delete(st, subject, old_level);
 }

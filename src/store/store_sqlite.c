@@ -218,9 +218,7 @@ static const struct sl_store_ops sqlite_ops = {
     .dlq_claim = sl_sqlite__dlq_claim,
     .dlq_unclaim = sl_sqlite__dlq_unclaim,
     .dlq_status_counts = sl_sqlite__dlq_status_counts,
-    .schema_insert = sl_sqlite__schema_insert,
-    .schema_list = sl_sqlite__schema_list,
-    .schema_get = sl_sqlite__schema_get,
+    .registry = &sl_sqlite__registry_ops,
 };
 
 sqlite3_stmt *sl_sqlite__stmt(sl_sqlite_t *sq, enum sl_sqlite_stmt_id id)

@@ -2,10 +2,12 @@
 /*
  * Tests of the schema registry on the PostgreSQL store, on a throwaway
  * cluster started by pg_harness. The first tests cover the schemas rows
- * themselves: numbering, lookups, concurrent writers and a server restart.
- * The last ones drive the built-in registry server on that store with the
- * HTTP client, and start it again on the same database. Every test starts
- * from an empty schemas table.
+ * and compatibility levels themselves: numbering, shared ids, lookups,
+ * concurrent writers, a server restart, and the migration that lets
+ * subjects share ids applied to rows stored before it. The last ones drive
+ * the registry's handlers and the built-in registry server on that store,
+ * and start it again on the same database. Every test starts from empty
+ * schemas and schema_config tables.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,8 +25,10 @@
 #include <libpq-fe.h>
 
 #include "pg_harness.h"
+#include "registry_route_cases.h"
 #include "schema/schema.h"
-#include "store/store.h"
+#include "store/store_pg_int.h"
+#include "store_registry_cases.h"
 #include "util/err.h"
 
 #define SUBJECT "sensor-readings-value"
@@ -121,7 +125,7 @@ static int64_t query_int(const char *sql)
 static int setup(void **state)
 {
     (void)state;
-    PQclear(check_exec("TRUNCATE schemas"));
+    PQclear(check_exec("TRUNCATE schemas, schema_config"));
     return 0;
 }
 
@@ -133,8 +137,9 @@ static int32_t insert_ok(sl_store_t *st, const char *subject,
     int32_t id = -1;
     int32_t v = -1;
 
-    assert_int_equal(sl_store_schema_insert(st, subject, schema, 1000, &id, &v),
-                     SL_OK);
+    assert_int_equal(
+        sl_store_schema_insert(st, subject, schema, schema, 1000, &id, &v),
+        SL_OK);
     if (version != NULL)
         *version = v;
     return id;
@@ -151,9 +156,9 @@ static void test_ids_global_versions_per_subject(void **state)
     (void)state;
     assert_int_equal(insert_ok(fx.st, SUBJECT, v1_json, &version), 1);
     assert_int_equal(version, 1);
-    assert_int_equal(insert_ok(fx.st, "zähler-value", v1_json, &version), 2);
+    assert_int_equal(insert_ok(fx.st, "zähler-value", v2_json, &version), 2);
     assert_int_equal(version, 1);
-    assert_int_equal(insert_ok(fx.st, SUBJECT, v2_json, &version), 3);
+    assert_int_equal(insert_ok(fx.st, SUBJECT, v3_required_json, &version), 3);
     assert_int_equal(version, 2);
 
     /* All subjects: ordered by subject bytes, then version. */
@@ -165,7 +170,7 @@ static void test_ids_global_versions_per_subject(void **state)
     assert_string_equal(rows[1].subject, SUBJECT);
     assert_int_equal(rows[1].version, 2);
     assert_int_equal(rows[1].id, 3);
-    assert_string_equal(rows[1].schema, v2_json);
+    assert_string_equal(rows[1].schema, v3_required_json);
     assert_int_equal(rows[1].created_at_ms, 1000);
     assert_string_equal(rows[2].subject, "zähler-value");
     sl_store_schema_rows_free(rows, n);
@@ -222,8 +227,10 @@ static void test_same_text_keeps_row(void **state)
     assert_int_equal(again_version, first_version);
     assert_int_equal(query_int("SELECT count(*) FROM schemas"), 1);
 
-    /* Under another subject the same text is another row. */
-    assert_int_not_equal(insert_ok(fx.st, "other-value", v1_json, NULL), first);
+    /* Under another subject the same text is another row with the same
+     * id. */
+    assert_int_equal(insert_ok(fx.st, "other-value", v1_json, NULL), first);
+    assert_int_equal(query_int("SELECT count(*) FROM schemas"), 2);
 }
 
 struct writer {
@@ -252,8 +259,8 @@ static void *writer_main(void *arg)
                  "{\"type\":\"fixed\",\"name\":\"f\","
                  "\"size\":%d}",
                  w->index * 100 + i + 1);
-        if (sl_store_schema_insert(st, SUBJECT, schema, 1, &id, &version) !=
-            SL_OK)
+        if (sl_store_schema_insert(st, SUBJECT, schema, schema, 1, &id,
+                                   &version) != SL_OK)
             w->failures++;
     }
     sl_store_close(st);
@@ -296,9 +303,9 @@ static void test_server_restart_keeps_ids(void **state)
     (void)state;
     insert_ok(fx.st, SUBJECT, v1_json, NULL);
     assert_int_equal(sl_pg_harness_stop_server(&fx.pg), 0);
-    assert_int_equal(
-        sl_store_schema_insert(fx.st, SUBJECT, v2_json, 1, &id, &version),
-        SL_EIO);
+    assert_int_equal(sl_store_schema_insert(fx.st, SUBJECT, v2_json, v2_json, 1,
+                                            &id, &version),
+                     SL_EIO);
     assert_int_equal(sl_store_schema_get(fx.st, 1, &row), SL_EIO);
 
     assert_int_equal(sl_pg_harness_start_server(&fx.pg), 0);
@@ -313,6 +320,159 @@ static void test_server_restart_keeps_ids(void **state)
     sl_store_schema_row_fini(&row);
     assert_int_equal(insert_ok(fx.st, SUBJECT, v2_json, &version), 2);
     assert_int_equal(version, 2);
+}
+
+/* ---- shared cases: levels and shared ids -------------------------------- */
+
+static void exec_sql(sl_store_t *st, const char *sql)
+{
+    (void)st;
+    PQclear(check_exec(sql));
+}
+
+static sl_store_t *reopen(sl_store_t *st)
+{
+    char err[512] = "";
+
+    sl_store_close(st);
+    st = sl_store_open(fx.pg.url, err, sizeof(err));
+    if (st == NULL || sl_store_migrate(st, err, sizeof(err)) != SL_OK)
+        fail_msg("opening the store again failed: %s", err);
+    return st;
+}
+
+static const registry_cases_backend_t backend = {exec_sql, reopen};
+
+static void test_levels_set_override_delete(void **state)
+{
+    (void)state;
+    registry_cases_levels(fx.st);
+}
+
+static void test_invalid_levels_rejected(void **state)
+{
+    (void)state;
+    registry_cases_invalid_levels(fx.st);
+}
+
+static void test_levels_survive_reopen(void **state)
+{
+    (void)state;
+    registry_cases_levels_survive_reopen(&backend, &fx.st);
+}
+
+static void test_same_schema_shares_id(void **state)
+{
+    (void)state;
+    registry_cases_shared_id(fx.st);
+}
+
+static void test_old_row_shares_id_once_filled(void **state)
+{
+    (void)state;
+    registry_cases_fill_normalized(&backend, fx.st);
+}
+
+/* The migrations compiled into the store (embedded_pg.c). */
+extern const struct sl_embedded_file sl_pg_migration_files[];
+
+/* A database at the version before the migration, holding one schema under
+ * two subjects with two ids (as the old code numbered them), migrates
+ * with every row and id kept. It is a database of its own, so the shared
+ * one stays migrated. */
+static void test_migration_keeps_rows(void **state)
+{
+    struct sl_embedded_file before[4] = {sl_pg_migration_files[0],
+                                         sl_pg_migration_files[1],
+                                         sl_pg_migration_files[2],
+                                         {NULL, NULL}};
+    sl_store_schema_row_t *rows = NULL;
+    const char *query = strchr(fx.pg.url, '?');
+    char url[320];
+    char err[512] = "";
+    sl_store_t *st;
+    size_t n = 0;
+
+    (void)state;
+    assert_string_equal(before[2].name, "003_views.sql");
+    assert_non_null(query);
+    PQclear(check_exec("DROP DATABASE IF EXISTS legacy"));
+    PQclear(check_exec("CREATE DATABASE legacy"));
+    snprintf(url, sizeof(url), "postgresql:///legacy%s", query);
+    st = sl_store_open(url, err, sizeof(err));
+    if (st == NULL)
+        fail_msg("sl_store_open(legacy) failed: %s", err);
+    assert_int_equal(
+        sl_pg__migrate_files((sl_pg_t *)st, before, err, sizeof(err)), SL_OK);
+    assert_int_equal(sl_store_schema_version(st), 3);
+
+    /* Rows in the old column set, as the old code wrote them. */
+    {
+        PGconn *conn = PQconnectdb(url);
+        PGresult *res = PQexec(conn, "INSERT INTO schemas VALUES"
+                                     " ('a-value', 1, 1, '\"int\"', 10),"
+                                     " ('b-value', 1, 2, '\"int\"', 20),"
+                                     " ('a-value', 2, 3, '\"long\"', 30)");
+
+        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+        PQfinish(conn);
+    }
+
+    assert_int_equal(sl_store_migrate(st, err, sizeof(err)), SL_OK);
+    assert_int_equal(sl_store_schema_version(st), 4);
+    assert_int_equal(sl_store_schema_list(st, NULL, &rows, &n), SL_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[0].id, 1);
+    assert_int_equal(rows[1].id, 3);
+    assert_string_equal(rows[1].schema, "\"long\"");
+    assert_int_equal(rows[1].created_at_ms, 30);
+    assert_null(rows[1].normalized);
+    assert_int_equal(rows[2].id, 2);
+    sl_store_schema_rows_free(rows, n);
+    assert_int_equal(sl_store_schema_config_set(st, NULL, "FULL", 1), SL_OK);
+    sl_store_close(st);
+}
+
+/* ---- the registry's handlers on PostgreSQL --------------------------------
+ */
+
+static void test_routes_levels(void **state)
+{
+    sl_registry_routes_t routes = {fx.st};
+
+    (void)state;
+    route_cases_levels(&routes);
+}
+
+/* Two store handles are two connections, as two registry servers have. */
+static void test_routes_two_registries_agree(void **state)
+{
+    char err[512] = "";
+    sl_registry_routes_t a = {fx.st};
+    sl_registry_routes_t b = {sl_store_open(fx.pg.url, err, sizeof(err))};
+
+    (void)state;
+    if (b.st == NULL)
+        fail_msg("sl_store_open failed: %s", err);
+    route_cases_two_registries_agree(&a, &b);
+    sl_store_close(b.st);
+}
+
+static void test_routes_shared_id(void **state)
+{
+    sl_registry_routes_t routes = {fx.st};
+
+    (void)state;
+    route_cases_shared_id(&routes);
+}
+
+static void test_routes_old_row_shares_id(void **state)
+{
+    sl_registry_routes_t routes = {fx.st};
+
+    (void)state;
+    route_cases_old_row_shares_id(&routes, exec_sql);
 }
 
 /* ---- the registry server on PostgreSQL ---------------------------------- */
@@ -433,6 +593,16 @@ int main(void)
         cmocka_unit_test_setup(test_same_text_keeps_row, setup),
         cmocka_unit_test_setup(test_concurrent_writers_distinct_ids, setup),
         cmocka_unit_test_setup(test_server_restart_keeps_ids, setup),
+        cmocka_unit_test_setup(test_levels_set_override_delete, setup),
+        cmocka_unit_test_setup(test_invalid_levels_rejected, setup),
+        cmocka_unit_test_setup(test_levels_survive_reopen, setup),
+        cmocka_unit_test_setup(test_same_schema_shares_id, setup),
+        cmocka_unit_test_setup(test_old_row_shares_id_once_filled, setup),
+        cmocka_unit_test_setup(test_migration_keeps_rows, setup),
+        cmocka_unit_test_setup(test_routes_levels, setup),
+        cmocka_unit_test_setup(test_routes_two_registries_agree, setup),
+        cmocka_unit_test_setup(test_routes_shared_id, setup),
+        cmocka_unit_test_setup(test_routes_old_row_shares_id, setup),
         cmocka_unit_test_setup(test_registry_server_serves_pg, setup),
         cmocka_unit_test_setup(test_registry_restart_same_ids, setup),
     };

@@ -4,7 +4,8 @@
  * the built-in registry server on 127.0.0.1 (a free port, an SQLite store
  * in a fresh mkdtemp folder), compatibility levels, the id cache, a
  * registry outage seen by the decoder, and malformed replies from a raw
- * socket server.
+ * socket server. The cases of registry_route_cases.c run on the same
+ * SQLite file.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,7 +21,9 @@
 
 #include <cmocka.h>
 
+#include "registry_route_cases.h"
 #include "schema/schema.h"
+#include "store/store_int.h"
 #include "util/err.h"
 
 #define SUBJECT "sensor-readings-value"
@@ -342,6 +345,91 @@ static void test_invalid_level_rejected(void **state)
                                                   err, sizeof(err)),
                      SL_EINVAL);
     assert_non_null(strstr(err, "42203"));
+}
+
+/* A level set over HTTP is in the store, so a restarted server applies it:
+ * FORWARD rejects the dropped field that the default BACKWARD accepts. */
+static void test_level_survives_restart(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512] = "";
+
+    register_ok(fx, SUBJECT, v1_json);
+    set_level(fx, "FORWARD");
+    sl_registry_client_destroy(fx->client);
+    sl_registry_server_stop(fx->srv);
+
+    fx->srv =
+        sl_registry_server_start(fx->store, "127.0.0.1", 0, err, sizeof(err));
+    if (fx->srv == NULL) {
+        fail_msg("sl_registry_server_start again: %s", err);
+    }
+    snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%d",
+             sl_registry_server_port(fx->srv));
+    fx->client = sl_registry_client_create(fx->url, 2000, err, sizeof(err));
+    assert_non_null(fx->client);
+    assert_compatibility(fx, v2_dropped_json, false);
+    assert_compatibility(fx, v2_required_json, true);
+}
+
+/* Route states on stores of their own stand for further registry servers
+ * on the fixture's database. */
+static sl_store_t *open_store(fixture_t *fx)
+{
+    char err[256] = "";
+    sl_store_t *st = sl_store_open(fx->store, err, sizeof(err));
+
+    if (st == NULL) {
+        fail_msg("sl_store_open: %s", err);
+    }
+    return st;
+}
+
+static void exec_sql(sl_store_t *st, const char *sql)
+{
+    char *msg = NULL;
+    char reason[256];
+
+    if (sqlite3_exec(sl_store__sqlite_db(st), sql, NULL, NULL, &msg) !=
+        SQLITE_OK) {
+        snprintf(reason, sizeof(reason), "%s", msg ? msg : "");
+        sqlite3_free(msg);
+        fail_msg("%s failed: %s", sql, reason);
+    }
+}
+
+static void test_routes_levels(void **state)
+{
+    sl_registry_routes_t routes = {open_store(*state)};
+
+    route_cases_levels(&routes);
+    sl_store_close(routes.st);
+}
+
+static void test_routes_two_registries_agree(void **state)
+{
+    sl_registry_routes_t a = {open_store(*state)};
+    sl_registry_routes_t b = {open_store(*state)};
+
+    route_cases_two_registries_agree(&a, &b);
+    sl_store_close(a.st);
+    sl_store_close(b.st);
+}
+
+static void test_routes_shared_id(void **state)
+{
+    sl_registry_routes_t routes = {open_store(*state)};
+
+    route_cases_shared_id(&routes);
+    sl_store_close(routes.st);
+}
+
+static void test_routes_old_row_shares_id(void **state)
+{
+    sl_registry_routes_t routes = {open_store(*state)};
+
+    route_cases_old_row_shares_id(&routes, exec_sql);
+    sl_store_close(routes.st);
 }
 
 /* Direct checks of the rules the decoder cannot meet until a value takes
@@ -741,6 +829,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transitive_checks_every_version,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_level_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_level_survives_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_routes_levels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_two_registries_agree, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_routes_shared_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_old_row_shares_id, setup,
                                         teardown),
         cmocka_unit_test(test_can_read_enums_and_unions),
         cmocka_unit_test_setup_teardown(test_id_fetched_once, setup, teardown),

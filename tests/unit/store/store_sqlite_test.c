@@ -159,14 +159,14 @@ static void test_migrate_twice_is_noop(void **state)
     struct fixture *fx = *state;
     char err[256] = "";
 
-    assert_int_equal(sl_store_schema_version(fx->st), 2);
+    assert_int_equal(sl_store_schema_version(fx->st), 3);
     assert_int_equal(
-        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 2);
+        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 3);
 
     assert_int_equal(sl_store_migrate(fx->st, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(fx->st), 2);
+    assert_int_equal(sl_store_schema_version(fx->st), 3);
     assert_int_equal(
-        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 2);
+        query_int(fx->st, "SELECT count(*) FROM schema_migrations"), 3);
     assert_int_equal(sl_store_reading_count(fx->st), 0);
     assert_int_equal(sl_store_dlq_count(fx->st), 0);
 
@@ -175,7 +175,7 @@ static void test_migrate_twice_is_noop(void **state)
     sl_store_t *other = sl_store_open(fx->path, err, sizeof(err));
     assert_non_null(other);
     assert_int_equal(sl_store_migrate(other, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(other), 2);
+    assert_int_equal(sl_store_schema_version(other), 3);
     sl_store_close(other);
 }
 
