@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Tests of the metrics registry and its text exposition. promtool is not
- * installed on the build machine, so every rendered text also goes through
- * check_exposition(), a strict line parser for format 0.0.4. It accepts
- * only comments and samples whose name, labels, escapes and value are
- * well-formed.
+ * Tests of the metrics registry and its text exposition. Every rendered
+ * text also goes through check_exposition(), a strict line parser for
+ * format 0.0.4, so unit tests need no promtool (the e2e tests run it).
+ * The parser accepts only comments and samples whose name, labels,
+ * escapes and value are well-formed.
  */
 #include <stdarg.h>
 #include <stddef.h>
