@@ -18,6 +18,12 @@ processor do with each version.
 - Breaking changes get HTTP 409 with error_code 409 and the reason. PUT
   /config and PUT /config/{subject} change the decision as the Confluent
   registry's levels NONE, FORWARD and FULL do.
+- Levels are kept in the store: on PostgreSQL and on SQLite a level set
+  with PUT /config/{subject} survives a restart of `sluice registry`, and
+  two registry processes on one PostgreSQL database apply each other's
+  levels. DELETE /config/{subject} returns the subject to the global
+  level.
+- A schema registered under several subjects has one id on both stores.
 
 Everything listens on 127.0.0.1 or on a unix socket in a temporary
 folder, and every process started here is stopped at exit.
@@ -148,6 +154,89 @@ def check_levels(registry):
     assert body.get("error_code") == 42203, body
     status, body = registry.request("GET", "/config/" + SUBJECT)
     assert body == {"compatibilityLevel": "BACKWARD"}, body
+
+
+def level_of(registry, subject=None):
+    path = "/config" if subject is None else "/config/" + subject
+    status, body = registry.request("GET", path)
+    assert status == 200, (path, status, body)
+    return body["compatibilityLevel"]
+
+
+def put_level(registry, subject, level):
+    path = "/config" if subject is None else "/config/" + subject
+    status, body = registry.request("PUT", path, {"compatibility": level})
+    assert (status, body) == (200, {"compatibility": level}), body
+
+
+def check_two_registries_share_levels(registry, second_factory, v1):
+    """Starts a second registry process on the same PostgreSQL database and
+    checks that each one applies the levels the other sets, and that one
+    schema under two subjects has one id."""
+    subject = "evolution-shared-value"
+    other = second_factory()
+    try:
+        assert registered_id(other, subject, "v1") == v1
+        put_level(registry, subject, "FULL")
+        assert level_of(other, subject) == "FULL"
+        assert_incompatible(other, subject, "required_site", "FULL", "site")
+
+        put_level(other, subject, "NONE")
+        assert level_of(registry, subject) == "NONE"
+        registered_id(registry, subject, "value_string")
+
+        # DELETE returns the deleted level, and the subject follows the global
+        # level again, on both processes.
+        put_level(registry, None, "FORWARD")
+        status, body = other.request("DELETE", "/config/" + subject)
+        assert (status, body) == (200, {"compatibilityLevel": "NONE"}), body
+        assert level_of(registry, subject) == "FORWARD"
+        status, body = registry.request("DELETE", "/config/" + subject)
+        assert status == 404, (status, body)
+        assert body.get("error_code") == 40401, body
+        status, body = other.request("DELETE", "/config")
+        assert (status, body) == (200, {"compatibilityLevel": "FORWARD"}), \
+            body
+        assert level_of(registry, subject) == "BACKWARD"
+    finally:
+        other.stop()
+
+
+def check_levels_survive_restart(registry, registry_factory):
+    """Sets a subject level and the global level, restarts the registry and
+    checks both. Returns the new registry."""
+    subject = "evolution-restart-value"
+    put_level(registry, subject, "FORWARD_TRANSITIVE")
+    put_level(registry, None, "FULL")
+    registry.stop()
+    registry = registry_factory()
+    assert level_of(registry, subject) == "FORWARD_TRANSITIVE"
+    assert level_of(registry) == "FULL"
+    assert level_of(registry, "evolution-other-value") == "FULL"
+    put_level(registry, None, "BACKWARD")
+    return registry
+
+
+def check_sqlite_registry(binary, work):
+    """Runs the level and shared-id checks on a registry that keeps its
+    schemas in an SQLite file."""
+    store = os.path.join(work, "registry.db")
+    log_path = os.path.join(work, "registry-sqlite.log")
+
+    def factory(port=None):
+        return Registry(binary, store, log_path, port)
+
+    registry = factory()
+    v1 = registered_id(registry, SUBJECT, "v1")
+    assert registered_id(registry, "evolution-shared-value", "v1") == v1
+    assert registered_id(registry, SUBJECT, "v2") != v1
+    registry = check_levels_survive_restart(registry, factory)
+    status, body = registry.request("DELETE", "/config/" +
+                                    "evolution-restart-value")
+    assert (status, body) == \
+        (200, {"compatibilityLevel": "FORWARD_TRANSITIVE"}), body
+    assert level_of(registry, "evolution-restart-value") == "BACKWARD"
+    registry.stop()
 
 
 def v2_readings():
@@ -320,6 +409,7 @@ def main():
 def run_evolution(binary, work):
     pg = Postgres()
     log_path = os.path.join(work, "registry.log")
+    second_log = os.path.join(work, "registry-second.log")
 
     def registry_factory(port=None):
         return Registry(binary, pg.url, log_path, port)
@@ -329,10 +419,15 @@ def run_evolution(binary, work):
     registry = check_registry_outage(registry_factory, registry, v1, v2,
                                      work)
     check_levels(registry)
+    check_two_registries_share_levels(
+        registry, lambda: Registry(binary, pg.url, second_log), v1)
+    registry = check_levels_survive_restart(registry, registry_factory)
     check_database_outage(pg, registry, v2)
     registry.stop()
+    check_sqlite_registry(binary, work)
     print("schema evolution: v1 id %d, v2 id %d on PostgreSQL; v2 frames "
-          "stored under the v1 reader" % (v1, v2))
+          "stored under the v1 reader; levels kept across restarts on "
+          "PostgreSQL and SQLite" % (v1, v2))
 
 
 if __name__ == "__main__":
