@@ -215,6 +215,7 @@ typedef struct failure {
     const sl_dlq_origin_t *origin; /* NULL unless msg is a retry */
     sl_dlq_class_t cls;
     bool excerpt; /* too large to copy: the DLQ gets an excerpt */
+    bool cut_key; /* the excerpt keeps only the key's first bytes too */
     char error[SL_TEXT_MAX + 1];
 } failure_t;
 
@@ -236,6 +237,15 @@ static int topic_index(const char *topic)
 static int publish_failure(sl_processor_t *proc, const failure_t *f,
                            int64_t now_ms)
 {
+    sl_msg_t cut;
+
+    if (f->cut_key) {
+        cut = *f->msg;
+        if (cut.key_len > SL_DLQ_EXCERPT_BYTES)
+            cut.key_len = SL_DLQ_EXCERPT_BYTES;
+        return sl_dlq_publish_excerpt(proc->cfg.bus, &cut, f->origin, f->cls,
+                                      f->error, now_ms, DLQ_PUBLISH_TIMEOUT_MS);
+    }
     if (f->excerpt)
         return sl_dlq_publish_excerpt(proc->cfg.bus, f->msg, f->origin, f->cls,
                                       f->error, now_ms, DLQ_PUBLISH_TIMEOUT_MS);
@@ -243,14 +253,14 @@ static int publish_failure(sl_processor_t *proc, const failure_t *f,
                           now_ms, DLQ_PUBLISH_TIMEOUT_MS);
 }
 
-/* Notes in f's error that the bus rejected its whole value with rc, so
- * the dlq_errors row says why the payload is an excerpt. */
-static void note_excerpt(failure_t *f, int rc)
+/* Notes in f's error that the bus rejected its copy with rc, so the
+ * dlq_errors row says why the payload (or the key) is cut. */
+static void note_cut(failure_t *f, const char *what, int rc)
 {
     size_t len = strlen(f->error);
 
     snprintf(f->error + len, sizeof(f->error) - len,
-             "; the bus rejected the whole value as a dead-letter copy: %s",
+             "; the bus rejected the %s as a dead-letter copy: %s", what,
              sl_strerror(rc));
 }
 
@@ -258,9 +268,10 @@ static void note_excerpt(failure_t *f, int rc)
  * Publishes one failure until the bus accepts it or closes. A copy the bus
  * rejects as too large (SL_ETOOBIG, or SL_EINVAL, which the in-process bus
  * returns for a record larger than a partition) is never accepted, so an
- * excerpt with the original size and hash is sent in its place. Other
- * errors are retried, with a pause unless the publish itself waited (a
- * full bus), which pauses consumption. Returns SL_OK or SL_ECLOSED.
+ * excerpt with the original size and hash is sent in its place. When the
+ * key alone is near the limit, the excerpt's key is cut too. Other errors
+ * are retried, with a pause unless the publish itself waited (a full
+ * bus), which pauses consumption. Returns SL_OK or SL_ECLOSED.
  */
 static int publish_until_accepted(sl_processor_t *proc, failure_t *f,
                                   int64_t now_ms)
@@ -272,18 +283,25 @@ static int publish_until_accepted(sl_processor_t *proc, failure_t *f,
 
         if (rc == SL_OK)
             return SL_OK;
-        if ((rc == SL_ETOOBIG || rc == SL_EINVAL) && !f->excerpt) {
+        if ((rc == SL_ETOOBIG || rc == SL_EINVAL) && !f->cut_key) {
             sl_log_warn("processor",
-                        "dead-letter copy rejected, sending an excerpt "
-                        "topic=%s partition=%d offset=%" PRId64
-                        " bytes=%zu error=%s",
+                        "dead-letter copy rejected, sending %s topic=%s "
+                        "partition=%d offset=%" PRId64
+                        " key_bytes=%zu value_bytes=%zu error=%s",
+                        f->excerpt ? "the excerpt with the key cut"
+                                   : "an excerpt",
                         f->msg->topic, (int)f->msg->partition, f->msg->offset,
-                        f->msg->value_len, sl_strerror(rc));
+                        f->msg->key_len, f->msg->value_len, sl_strerror(rc));
             /* XXX: a retryable failure keeps its class, so the handler
              * retries the excerpt, which then fails to decode and is
              * parked; only its size and hash identify the whole value. */
-            f->excerpt = true;
-            note_excerpt(f, rc);
+            if (f->excerpt) {
+                f->cut_key = true;
+                note_cut(f, "whole key", rc);
+            } else {
+                f->excerpt = true;
+                note_cut(f, "whole value", rc);
+            }
             continue;
         }
         sl_log_error("processor",
@@ -428,6 +446,7 @@ static void classify(sl_processor_t *proc, const sl_msg_t *msg,
     *failed = false;
     failure->msg = msg;
     failure->excerpt = false;
+    failure->cut_key = false;
     if (msg->value_len > proc->cfg.max_payload_bytes) {
         reject_oversized(proc, msg, failure);
         *failed = true;
@@ -511,6 +530,7 @@ static void on_reject(void *arg, const char *kind, size_t index,
     f->origin = origin_of(ctx->origins, ctx->proc, msg);
     f->cls = SL_DLQ_STORAGE;
     f->excerpt = false;
+    f->cut_key = false;
     snprintf(f->error, sizeof(f->error), "db_rejected: %s", error);
 }
 

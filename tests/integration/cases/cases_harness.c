@@ -348,6 +348,7 @@ static void copy_dlq_record(ch_dlq_record_t *rec, const sl_msg_t *msg)
     rec->entry.payload = NULL;
     if (key_len > 0)
         memcpy(rec->key, msg->key, key_len);
+    rec->key_len = msg->key_len;
     rec->value_len = msg->value_len;
     if (head > 0)
         memcpy(rec->value_head, msg->value, head);

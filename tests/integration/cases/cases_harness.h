@@ -34,8 +34,9 @@ typedef struct ch_codec {
 
 /* A dead-letter record copied out of the consumer's borrowed memory. */
 typedef struct ch_dlq_record {
-    sl_dlq_entry_t entry; /* key and payload are NULL: see the copies */
-    char key[SL_ID_MAX + 1];
+    sl_dlq_entry_t entry;    /* key and payload are NULL: see the copies */
+    char key[SL_ID_MAX + 1]; /* the key's first bytes */
+    size_t key_len;
     size_t value_len;
     unsigned char value_head[64]; /* first bytes of the value */
     char original_size[24];       /* SL_DLQ_HDR_ORIGINAL_SIZE, or "" */

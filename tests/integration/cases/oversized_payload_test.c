@@ -57,7 +57,9 @@ static void check_excerpt(const ch_dlq_record_t *rec, const char *topic,
         fail_msg("dead-letter error: %s", rec->entry.error);
     assert_non_null(strstr(rec->entry.error, hash_text));
     assert_int_equal(rec->value_len, excerpt);
-    assert_memory_equal(rec->value_head, value, sizeof(rec->value_head));
+    assert_memory_equal(
+        rec->value_head, value,
+        excerpt < sizeof(rec->value_head) ? excerpt : sizeof(rec->value_head));
     assert_string_equal(rec->original_size, size);
     assert_string_equal(rec->original_sha256, sha);
 }
@@ -294,6 +296,60 @@ static void test_dlq_copy_too_large_excerpt(void **state)
     ch_env_close(&env);
 }
 
+/*
+ * A record whose key alone nearly fills a partition fails to decode. Even
+ * an excerpt of its value cannot carry that key into dlq-messages, so the
+ * excerpt's key is cut as well, and the neighbour is stored.
+ */
+static void test_dlq_copy_key_too_large_cut(void **state)
+{
+    const size_t partition_bytes = 100000;
+    const size_t key_len = partition_bytes - 100;
+    sl_bus_memory_config_t bus_cfg;
+    sl_bus_t *bus;
+    ch_env_t env;
+    sl_processor_config_t cfg;
+    sl_processor_t *proc;
+    sl_reading_t neighbour;
+    char *key = malloc(key_len);
+    const uint8_t value[] = {0x01, 0, 0, 0, 1, 2}; /* bad magic byte */
+    const char *expected = "bad_magic_byte; the bus rejected the whole "
+                           "value as a dead-letter copy: invalid argument; "
+                           "the bus rejected the whole key as a dead-letter "
+                           "copy: invalid argument; sha256=";
+    ch_dlq_record_t rec;
+
+    (void)state;
+    assert_non_null(key);
+    memset(key, 'k', key_len);
+    sl_bus_memory_config_init(&bus_cfg);
+    bus_cfg.partitions = 2; /* the big key fills partition 0 alone */
+    bus_cfg.partition_max_bytes = partition_bytes;
+    bus = sl_bus_memory_create(&bus_cfg);
+    assert_non_null(bus);
+    ch_env_open(&env);
+    make_readings(&neighbour, 1, "sensor-29");
+    assert_int_equal(sl_bus_publish(bus, SL_TOPIC_SENSOR_READINGS, 0, key,
+                                    key_len, value, sizeof(value), NULL, 0,
+                                    5000, NULL),
+                     SL_OK);
+    ch_publish_reading(bus, &env.codec, &neighbour, 1);
+
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
+    proc = ch_processor_start(&cfg);
+    assert_int_equal(ch_wait_committed(proc, 2), 0);
+    check_neighbours(env.st, &neighbour, 1, 1);
+
+    assert_int_equal(ch_read_dlq(bus, "dlq-check", &rec, 1), 1);
+    assert_int_equal(rec.key_len, SL_DLQ_EXCERPT_BYTES);
+    check_excerpt(&rec, SL_TOPIC_SENSOR_READINGS, 0, value, sizeof(value),
+                  expected);
+
+    ch_stages_stop(bus, proc, NULL);
+    free(key);
+    ch_env_close(&env);
+}
+
 /* The setting travels from flag to processor, and the processor rejects a
  * value outside 1..SL_FRAME_MAX_BYTES at start with a message. */
 static void test_max_payload_setting(void **state)
@@ -330,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_oversized_event_default_limit),
         cmocka_unit_test(test_size_checked_before_decode),
         cmocka_unit_test(test_dlq_copy_too_large_excerpt),
+        cmocka_unit_test(test_dlq_copy_key_too_large_cut),
         cmocka_unit_test(test_max_payload_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
