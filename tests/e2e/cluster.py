@@ -175,8 +175,12 @@ class Cluster:
     def __init__(self, name, partitions=6):
         self.binary = os.environ["SLUICE_BINARY"]
         self.work = tempfile.mkdtemp(prefix="sluice-%s-" % name)
-        _CLEANUPS.append(lambda: shutil.rmtree(self.work,
-                                               ignore_errors=True))
+        # SLUICE_E2E_KEEP=1 keeps the logs for a look after the run.
+        if os.environ.get("SLUICE_E2E_KEEP") == "1":
+            print("logs in %s" % self.work, flush=True)
+        else:
+            _CLEANUPS.append(lambda: shutil.rmtree(self.work,
+                                                   ignore_errors=True))
         topics = []
         for topic in TOPICS:
             topics += ["--topic", "%s:%d" % (topic, partitions)]
@@ -215,12 +219,19 @@ class Cluster:
         return start([self.binary, name] + list(args) + self.kafka_args,
                      self.log(log_name or name))
 
-    def process(self, log_name, extra=()):
+    def process(self, log_name, extra=(), session_timeout_ms=None):
         """Starts `sluice process` on PostgreSQL and waits until it has
-        migrated the database and started."""
-        proc = self.role("process", ["--store", self.pg.url,
-                                     "--batch-timeout-ms", "20"] +
-                         list(extra), log_name)
+        migrated the database and started. session_timeout_ms shortens
+        the consumer session: after a kill -9 the group hands the dead
+        member's partitions on only when its session expired (librdkafka's
+        default is 45 s)."""
+        args = ["--store", self.pg.url, "--batch-timeout-ms", "20"]
+        if session_timeout_ms:
+            args += ["--kafka-properties",
+                     "consumer.session.timeout.ms=%d,"
+                     "consumer.heartbeat.interval.ms=%d" % (
+                         session_timeout_ms, session_timeout_ms // 6)]
+        proc = self.role("process", args + list(extra), log_name)
         wait_until(lambda: ("started bus=kafka" in
                             read_file(self.log(log_name))) or
                    proc.poll() is not None,
