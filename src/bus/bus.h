@@ -98,8 +98,8 @@ typedef struct sl_bus_kafka_config {
      * below); 0 means the default. */
     size_t consumer_queue_records; /* default 10000 */
     size_t consumer_queue_bytes;   /* key+value bytes; default 16 MiB */
-    /* How long a revocation waits for the stage to commit the records it
-     * holds of the partitions; 0 means the default, 3000. */
+    /* How long a revocation waits for the stage to commit its records of
+     * the partitions, in ms; 0 means the default, 3000. */
     int revoke_wait_ms;
 } sl_bus_kafka_config_t;
 
@@ -140,9 +140,9 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  * its group (max.poll.interval.ms) however long the stage takes between
  * two sl_consumer_poll calls, for example while the store is down. It moves
  * fetched records into a queue capped at consumer_queue_records records
- * and consumer_queue_bytes bytes (a single record larger than the byte cap
- * is still taken when the queue is empty); sl_consumer_poll takes records
- * from that queue.
+ * and consumer_queue_bytes bytes, and sl_consumer_poll takes records from
+ * that queue. A single record larger than the byte cap still enters an
+ * empty queue.
  *  - Pause rule: when the queue reaches either cap, the poll thread pauses
  *    every assigned partition and keeps polling; when the stage has taken
  *    the queue below half of both caps, it resumes them. Fetching resumes
@@ -224,10 +224,11 @@ typedef struct sl_bus_record {
  * Publishing stops at the first record that cannot be queued (for example
  * SL_EFULL), and the records after it get the same status without being
  * sent, so that no later record of a key overtakes an earlier one.
- * The exception is SL_ETOOBIG: a record refused for its own size never
- * enters the log, so it cannot be overtaken; only it fails, and the
- * records after it, of the same key or another, are published. The
- * caller decides what becomes of the refused one (the dead-letter queue).
+ * The exception is SL_ETOOBIG. A record rejected for its own size never
+ * enters the log, so no later record can overtake it. Only that record
+ * fails, and the records after it, of the same key or another, are
+ * published. The caller decides what becomes of the rejected one, for
+ * example the dead-letter queue.
  * Returns SL_OK when every record was accepted, else the status of the
  * first failed record. Thread-safe.
  */

@@ -87,7 +87,7 @@ typedef struct kafka_bus {
     size_t max_record_bytes; /* the producer's message.max.bytes */
 } kafka_bus_t;
 
-/* What a consumer knows about one partition it owns or owned. */
+/* State of one partition the consumer owns or owned. */
 typedef struct part_state {
     const char *topic; /* points into kafka_consumer_t.topics */
     int32_t partition;
@@ -117,8 +117,8 @@ typedef struct kafka_consumer {
     pthread_cond_t cond;
 
     /* Fetched records not yet handed out, oldest first: a ring of
-     * cap_records slots. `waiting` holds the one record that arrived when
-     * the ring had no room for its bytes; it goes in before any other. */
+     * cap_records slots. `waiting` is the one record that arrived when the
+     * ring had no room for its bytes. It goes in before any other. */
     rd_kafka_message_t **ring;
     size_t ring_head;
     size_t ring_count;

@@ -256,10 +256,10 @@ static void count_seen(int *seen, int per_partition, const sl_msg_t *msg)
     seen[msg->partition * per_partition + atoi(rec.value) % 1000]++;
 }
 
-/* Case B17, normal revoke path: a member holds a batch of both partitions
- * when a second member joins. The revocation waits for the member to
- * finish; it commits the batch during the wait, so the new owner starts
- * after it and no record is read twice. */
+/* A member still works on a batch of both partitions when a second member
+ * joins. The revocation waits for it, the member commits the batch during
+ * the wait, and so the new owner starts after the batch and reads none of
+ * it again. */
 static void test_revoke_waits_for_finished_work(void **state)
 {
     kh_cluster_t *cluster = *state;
@@ -294,7 +294,7 @@ static void test_revoke_waits_for_finished_work(void **state)
             SL_OK);
     }
 
-    /* A's next batch holds records of both partitions; A keeps it. */
+    /* A's next batch contains records of both partitions. A keeps it. */
     for (int p = 0; p < 2; p++)
         publish_to(bus, topic, p, p * 1000 + PER_ROUND,
                    p * 1000 + 2 * PER_ROUND);

@@ -50,7 +50,7 @@ static void publish_seq(sl_bus_t *bus, const char *topic, const char *key,
                      SL_OK);
 }
 
-/* Case B18: readings 3 and 4 travel in one produce request that the
+/* Readings 3 and 4 travel in one produce request that the
  * leader fails with a retriable NOT_LEADER_FOR_PARTITION; the idempotent
  * producer retries it, and the partition must hold 1..6 in order, each
  * once. */
@@ -135,9 +135,9 @@ static double metric_value(const char *series)
     return value;
 }
 
-/* Case B18's last point: with the only broker down, the record times out
- * in the producer after its retries; publish reports the failure and the
- * failure counter grows. Nothing claims the record was accepted. */
+/* With the only broker down, the record times out in the producer after
+ * its retries. Publish reports the failure and the failure counter grows,
+ * so nothing claims the record was accepted. */
 static void test_delivery_failure_is_surfaced(void **state)
 {
     kh_cluster_t *cluster = *state;
@@ -190,7 +190,7 @@ static void test_delivery_failure_is_surfaced(void **state)
     sl_bus_destroy(bus);
 }
 
-/* Case B26: within one linger period, a 1,500,000-byte record is refused
+/* Within one linger period, a 1,500,000-byte record is refused
  * up front with SL_ETOOBIG, and the three small readings after it on the
  * same partition are delivered and consumable. */
 static void test_oversized_record_spares_its_neighbours(void **state)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Case B19 on librdkafka's mock cluster: a store that takes 10 s per batch,
+ * On librdkafka's mock cluster, a store that takes 10 s per batch,
  * far beyond max.poll.interval.ms (6 s), must not get the consumer thrown
  * out of its group. The consumer's own poll thread keeps the membership
  * alive and pauses fetching while its queue is full; the stage commits

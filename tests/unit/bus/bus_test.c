@@ -511,7 +511,7 @@ static void byte_limit_applies(void **state)
     sl_bus_destroy(bus);
 }
 
-/* Case B26 on the in-process bus: a record above the record limit is
+/* On the in-process bus, a record above the record limit is
  * refused with its own status, and the records after it in the batch, of
  * the same key or another, are still published. */
 static void oversized_record_spares_its_neighbours(void **state)
