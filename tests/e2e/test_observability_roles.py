@@ -21,7 +21,7 @@ import urllib.request
 
 from cluster import TOPICS, read_file, start, stop, wait_until
 from harness import free_port
-from test_observability import Prometheus, require
+from test_observability import Prometheus, check_dashboard_queries, require
 
 BINARY = os.environ["SLUICE_BINARY"]
 ROLES = ("registry", "produce", "process", "detect", "dlq")
@@ -150,6 +150,13 @@ def main():
                      '{job="sluice-process"})') == 2
         assert value('count(sluice_consumer_lag_records'
                      '{job="sluice-dlq",group="dlq"})') == 1
+
+        # The Kafka statistics arrive every 5 s; wait for the gauges.
+        prom.wait_until(
+            lambda: value("count(sluice_kafka_producer_queue_messages)") > 0,
+            "the Kafka statistics gauges", timeout=60)
+        check_dashboard_queries(prom, kafka_only=True)
+        print("the dashboards' Kafka panels return data")
 
         promtool = require("promtool")
         for role, port in list(metrics_ports.items()) + [("api", api_port)]:
