@@ -14,7 +14,9 @@
  *   replay:         sl_store_write of the first tenth of the rows again,
  *                   every key already stored: the failed direct COPY, then
  *                   the staged path (COPY into the staging table, INSERT
- *                   ... SELECT ... ON CONFLICT), which adds nothing.
+ *                   ... SELECT ... ON CONFLICT), which adds nothing;
+ *   one bad row:    one more batch of new rows, one of which the database
+ *                   rejects, so the batch is written row by row.
  *
  * Usage: store_pg_bench [rows [batch [sensors]]]
  *        (defaults 1000000, 10000 and 1000)
@@ -97,6 +99,47 @@ static double run_store_write(sl_store_t *st, size_t rows, bool replay)
     return (double)(sl_time_mono_ns() - start) / 1e9;
 }
 
+static void count_reject(void *ctx, const char *kind, size_t index,
+                         const char *error)
+{
+    (void)kind;
+    (void)index;
+    (void)error;
+    (*(size_t *)ctx)++;
+}
+
+/* Writes one batch of new readings (numbers first..first+batch_rows-1)
+ * whose middle row has an event time out of range, so the database
+ * rejects it and the batch takes the row-by-row fallback. Returns
+ * seconds, or -1 unless exactly that row was rejected. */
+static double run_bad_row_batch(sl_store_t *st, size_t first)
+{
+    sl_reading_t *recs = malloc(batch_rows * sizeof(*recs));
+    sl_store_batch_t batch = {0};
+    sl_store_result_t result;
+    size_t rejected = 0;
+    int64_t start;
+    int rc;
+
+    if (recs == NULL)
+        return -1;
+    for (size_t i = 0; i < batch_rows; i++)
+        make_reading(&recs[i], first + i);
+    recs[batch_rows / 2].timestamp_ms = INT64_MAX;
+    batch.readings = recs;
+    batch.reading_count = batch_rows;
+    start = sl_time_mono_ns();
+    rc = sl_store_write(st, &batch, &result, count_reject, &rejected);
+    free(recs);
+    if (rc != SL_OK || rejected != 1 ||
+        result.readings_inserted != batch_rows - 1) {
+        fprintf(stderr, "bad-row batch: rc=%d, %zu rejected, %zu inserted\n",
+                rc, rejected, result.readings_inserted);
+        return -1;
+    }
+    return (double)(sl_time_mono_ns() - start) / 1e9;
+}
+
 int main(int argc, char **argv)
 {
     size_t rows = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
@@ -105,7 +148,7 @@ int main(int argc, char **argv)
     char err[512] = "";
     sl_store_t *st;
     PGconn *conn;
-    double raw_s, store_s, replay_s;
+    double raw_s, store_s, replay_s, bad_s;
     int rc = 1;
 
     if (argc > 2)
@@ -134,7 +177,8 @@ int main(int argc, char **argv)
                               next_reading, NULL);
     store_s = run_store_write(st, rows, false);
     replay_s = run_store_write(st, replay_rows, true);
-    if (raw_s < 0 || store_s < 0 || replay_s < 0)
+    bad_s = run_bad_row_batch(st, rows);
+    if (raw_s < 0 || store_s < 0 || replay_s < 0 || bad_s < 0)
         goto out;
     printf("rows=%zu batch=%zu sensors=%zu (fsync off, unix socket)\n", rows,
            batch_rows, sensors);
@@ -144,14 +188,19 @@ int main(int argc, char **argv)
     printf(
         "replay (stored):  %.2f s  %.0f rows/s  (%zu rows, all duplicates)\n",
         replay_s, replay_rows / replay_s, replay_rows);
+    printf("one bad row:      %.3f s for a batch of %zu (%.3f s for a good "
+           "batch on average)\n",
+           bad_s, batch_rows,
+           store_s / (double)((rows + batch_rows - 1) / batch_rows));
     printf("stored readings: %" PRId64 "\n", sl_store_reading_count(st));
     printf("mode=store_pg rows=%zu copy_rows_per_s=%.0f"
            " store_write_rows_per_s=%.0f fraction_of_copy=%.3f"
            " replay_rows_per_s=%.0f\n",
            rows, rows / raw_s, rows / store_s, raw_s / store_s,
            replay_rows / replay_s);
-    if (sl_store_reading_count(st) != (int64_t)rows) {
-        fprintf(stderr, "stored count differs from %zu rows\n", rows);
+    if (sl_store_reading_count(st) != (int64_t)(rows + batch_rows - 1)) {
+        fprintf(stderr, "stored count differs from %zu rows\n",
+                rows + batch_rows - 1);
         goto out;
     }
     rc = 0;
