@@ -91,7 +91,7 @@ void sl_metrics_build_info(const char *version);
 sl_histogram_t *sl_metrics_event_latency(const char *stage);
 
 /*
- * A small HTTP/1.1 server for the roles that have no API: it answers
+ * A small HTTP/1.1 server for the roles that have no API. It responds to
  * GET /metrics with sl_metrics_render() and GET / with a health line, on
  * one background thread, one connection at a time. Every response closes
  * its connection. A client that sends no complete request head within a

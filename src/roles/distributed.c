@@ -119,7 +119,7 @@ static void context_close(context_t *ctx)
     sl_registry_destroy(ctx->registry);
     sl_bus_destroy(ctx->bus);
     sl_trace_stop(); /* exports the spans still queued */
-    /* Last, so a final scrape still sees the closing counts. */
+    /* Last, so a final scrape still reads the closing counts. */
     sl_metrics_server_stop(ctx->metrics);
     ctx->bus = NULL;
     ctx->registry = NULL;
