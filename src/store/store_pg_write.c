@@ -463,35 +463,61 @@ static int write_latest_rows(struct batch_writer *w)
     return rc;
 }
 
-/* Marks the readings the staged insert returned (by batch position) as
- * inserted; the others were already stored. */
-static void mark_staged(struct batch_writer *w, const PGresult *res)
+/* Marks the readings [lo, hi) that the staged insert returned (by batch
+ * position) as inserted; the others were already stored. */
+static void mark_staged(struct batch_writer *w, const PGresult *res, size_t lo,
+                        size_t hi)
 {
-    const sl_store_batch_t *batch = w->batch;
-
-    for (size_t i = 0; i < batch->reading_count; i++)
+    for (size_t i = lo; i < hi; i++)
         w->reading_outcome[i] = ROW_DUPLICATE;
     for (int r = 0; r < PQntuples(res); r++) {
         int64_t idx = sl_pg__get_i64(res, r, 0);
 
-        if (idx >= 0 && (size_t)idx < batch->reading_count)
+        if (idx >= (int64_t)lo && idx < (int64_t)hi)
             w->reading_outcome[idx] = ROW_INSERTED;
     }
 }
 
-/* Builds the sl_stage_readings COPY data of the whole batch. Returns false
- * when out of memory, having freed it. */
-static bool reading_copy_data(struct copy_buf *b, const struct batch_writer *w)
+/* Copies readings[lo, hi) into sl_stage_readings. */
+static enum sl_pg_outcome stage_readings(struct batch_writer *w, size_t lo,
+                                         size_t hi)
 {
-    copy_header(b);
-    for (size_t i = 0; i < w->batch->reading_count; i++)
-        add_reading_row(b, (int32_t)i, &w->batch->readings[i]);
-    if (!b->failed)
-        return true;
-    free(b->data);
-    sl_log_error("store", "out of memory readings=%zu",
-                 w->batch->reading_count);
-    return false;
+    struct copy_buf b = {0};
+    enum sl_pg_outcome o;
+
+    copy_header(&b);
+    for (size_t i = lo; i < hi; i++)
+        add_reading_row(&b, (int32_t)i, &w->batch->readings[i]);
+    if (b.failed) {
+        free(b.data);
+        sl_log_error("store", "out of memory readings=%zu", hi - lo);
+        return SL_PG_FAILED;
+    }
+    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
+                  &b, "reading");
+    free(b.data);
+    return o;
+}
+
+/* Stages readings[lo, hi) and inserts them with the staged insert, which
+ * absorbs keys already stored, and records each row's outcome. */
+static enum sl_pg_outcome insert_staged(struct batch_writer *w, size_t lo,
+                                        size_t hi)
+{
+    sl_pg_params_t p = {0};
+    enum sl_pg_outcome o;
+    PGresult *res;
+
+    o = stage_readings(w, lo, hi);
+    if (o != SL_PG_OK)
+        return o;
+    sl_pg__param_i64(&p, w->now_ms);
+    res = sl_pg__exec(w->pg, SL_PG_INSERT_READINGS_STAGED, &p);
+    o = sl_pg__check(w->pg, res, "reading");
+    if (o == SL_PG_OK)
+        mark_staged(w, res, lo, hi);
+    PQclear(res);
+    return o;
 }
 
 /* Runs the staged latest upsert over what sl_stage_readings holds; lookup
@@ -513,23 +539,48 @@ static enum sl_pg_outcome upsert_latest_staged(struct batch_writer *w,
     return o;
 }
 
-/*
- * The direct path of the readings, taken by nearly every batch: one binary
- * COPY straight into sensor_readings, then the newest reading of each
- * sensor (picked here) staged and upserted into sensor_latest. A key
- * already stored, a key twice in the batch or a bad value fails the COPY
- * with a row error. The caller then rolls back to sl_bulk and takes the
- * staged path. A replayed batch thus also pays for the failed COPY, which
- * stops at the first buffer of rows the server flushes that holds a
- * stored key (up to 1,000 rows or 64 KiB in PostgreSQL 15).
- */
-static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
+/* Stages the newest stored reading of each sensor, picked here, and
+ * upserts them into sensor_latest; the staging table must be empty. */
+static enum sl_pg_outcome upsert_newest(struct batch_writer *w, bool lookup)
 {
     const sl_store_batch_t *batch = w->batch;
     const sl_reading_t **newest;
     struct copy_buf b = {0};
     enum sl_pg_outcome o;
     size_t count = 0;
+
+    newest = newest_per_sensor(w, &count);
+    if (newest == NULL)
+        return SL_PG_FAILED;
+    copy_header(&b);
+    for (size_t i = 0; i < count; i++)
+        add_reading_row(&b, (int32_t)(newest[i] - batch->readings), newest[i]);
+    free(newest);
+    if (b.failed) {
+        free(b.data);
+        return SL_PG_FAILED;
+    }
+    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
+                  &b, "latest");
+    free(b.data);
+    return o == SL_PG_OK ? upsert_latest_staged(w, lookup) : o;
+}
+
+/*
+ * The direct path of the readings, taken by nearly every batch: one binary
+ * COPY straight into sensor_readings, then the newest reading of each
+ * sensor upserted into sensor_latest. A key already stored, a key twice in
+ * the batch or a bad value fails the COPY with a row error. The caller
+ * then rolls back to sl_bulk and takes the staged path. A replayed batch
+ * thus also pays for the failed COPY, which stops at the first buffer of
+ * rows the server flushes that holds a stored key (up to 1,000 rows or
+ * 64 KiB in PostgreSQL 15).
+ */
+static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
+{
+    const sl_store_batch_t *batch = w->batch;
+    struct copy_buf b = {0};
+    enum sl_pg_outcome o;
 
     copy_header(&b);
     for (size_t i = 0; i < batch->reading_count; i++)
@@ -544,33 +595,14 @@ static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
                   "COPY sensor_readings (" COPY_STORED_COLUMNS
                   ") FROM STDIN (FORMAT binary)",
                   &b, "reading copy");
-    if (o != SL_PG_OK) {
-        free(b.data);
+    free(b.data);
+    if (o != SL_PG_OK)
         return o;
-    }
     for (size_t i = 0; i < batch->reading_count; i++)
         w->reading_outcome[i] = ROW_INSERTED;
-
-    newest = newest_per_sensor(w, &count);
-    if (newest == NULL) {
-        free(b.data);
-        return SL_PG_FAILED;
-    }
-    b.len = 0;
-    copy_header(&b);
-    for (size_t i = 0; i < count; i++)
-        add_reading_row(&b, (int32_t)(newest[i] - batch->readings), newest[i]);
-    free(newest);
-    if (b.failed) {
-        free(b.data);
-        return SL_PG_FAILED;
-    }
-    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
-                  &b, "latest");
-    free(b.data);
     /* Every row was inserted by this COPY, so the staged values are the
      * stored ones. */
-    return o == SL_PG_OK ? upsert_latest_staged(w, false) : o;
+    return upsert_newest(w, false);
 }
 
 /*
@@ -581,26 +613,80 @@ static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
  */
 static enum sl_pg_outcome write_readings_staged(struct batch_writer *w)
 {
-    struct copy_buf b = {0};
-    sl_pg_params_t p = {0};
-    enum sl_pg_outcome o;
-    PGresult *res;
+    enum sl_pg_outcome o = insert_staged(w, 0, w->batch->reading_count);
 
-    if (!reading_copy_data(&b, w))
-        return SL_PG_FAILED;
-    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
-                  &b, "reading");
-    free(b.data);
-    if (o != SL_PG_OK)
-        return o;
-
-    sl_pg__param_i64(&p, w->now_ms);
-    res = sl_pg__exec(w->pg, SL_PG_INSERT_READINGS_STAGED, &p);
-    o = sl_pg__check(w->pg, res, "reading");
-    if (o == SL_PG_OK)
-        mark_staged(w, res);
-    PQclear(res);
     return o == SL_PG_OK ? upsert_latest_staged(w, true) : o;
+}
+
+/*
+ * Writes readings[lo, hi) of a batch that failed with a row error: the
+ * staged insert of the whole range inside savepoint sl_part, and when a
+ * row of it fails, each half again, down to single rows, which go in with
+ * run_row and are reported when rejected. A few bad rows among n cost
+ * about 2 log2(n) statements each instead of three round trips for every
+ * row. Returns SL_OK or SL_EIO.
+ */
+static int write_range(struct batch_writer *w, size_t lo, size_t hi)
+{
+    size_t mid = lo + (hi - lo) / 2;
+    enum sl_pg_outcome o;
+    int rc;
+
+    if (hi - lo == 1) {
+        sl_pg_params_t p = {0};
+
+        reading_params(w, lo, &p);
+        rc = run_row(w, SL_PG_INSERT_READING, &p, "reading", lo);
+        if (rc == SL_EIO)
+            return SL_EIO;
+        w->reading_outcome[lo] = (unsigned char)rc;
+        return SL_OK;
+    }
+    if (sl_pg__command(w->pg, "SAVEPOINT sl_part") != SL_OK)
+        return SL_EIO;
+    o = insert_staged(w, lo, hi);
+    if (o == SL_PG_FAILED)
+        return SL_EIO;
+    if (o == SL_PG_OK) {
+        /* Empties the staging table so the next range's staged insert
+         * does not process these rows again. */
+        if (sl_pg__command(w->pg, "DELETE FROM sl_stage_readings") != SL_OK ||
+            sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part") != SL_OK)
+            return SL_EIO;
+        return SL_OK;
+    }
+    if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_part") != SL_OK ||
+        sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part") != SL_OK)
+        return SL_EIO;
+    rc = write_range(w, lo, mid);
+    return rc == SL_OK ? write_range(w, mid, hi) : rc;
+}
+
+/* Writes a batch whose bulk write failed with a row error, halves first
+ * (write_range), then sensor_latest from the rows that were stored. */
+static int write_readings_split(struct batch_writer *w)
+{
+    size_t n = w->batch->reading_count;
+    enum sl_pg_outcome o;
+    int rc;
+
+    rc = n == 1 ? write_range(w, 0, 1) : write_range(w, 0, n / 2);
+    if (rc == SL_OK && n > 1)
+        rc = write_range(w, n / 2, n);
+    if (rc != SL_OK)
+        return rc;
+
+    if (sl_pg__command(w->pg, "SAVEPOINT sl_part") != SL_OK)
+        return SL_EIO;
+    o = upsert_newest(w, true);
+    if (o == SL_PG_FAILED)
+        return SL_EIO;
+    if (o == SL_PG_OK)
+        return sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part");
+    if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_part") != SL_OK ||
+        sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part") != SL_OK)
+        return SL_EIO;
+    return write_latest_rows(w);
 }
 
 static int write_readings(struct batch_writer *w, sl_store_result_t *result)
@@ -624,21 +710,9 @@ static int write_readings(struct batch_writer *w, sl_store_result_t *result)
         if (sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_bulk") != SL_OK)
             return SL_EIO;
     } else {
-        /* XXX: one savepoint per row costs three round trips a row; a
-         * bisection of the batch would find a few bad rows faster. */
-        if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_bulk") != SL_OK)
-            return SL_EIO;
-        for (size_t i = 0; i < batch->reading_count; i++) {
-            sl_pg_params_t p = {0};
-            int rc;
-
-            reading_params(w, i, &p);
-            rc = run_row(w, SL_PG_INSERT_READING, &p, "reading", i);
-            if (rc == SL_EIO)
-                return SL_EIO;
-            w->reading_outcome[i] = (unsigned char)rc;
-        }
-        if (write_latest_rows(w) != SL_OK)
+        if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_bulk") != SL_OK ||
+            write_readings_split(w) != SL_OK ||
+            sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_bulk") != SL_OK)
             return SL_EIO;
     }
 

@@ -520,6 +520,74 @@ static void test_large_batch_latest_matches_rows(void **state)
     free(recs);
 }
 
+/* 1,000 readings with three bad rows (first, middle, last), a stored
+ * key, a key repeated inside the batch and a row the detector stored
+ * first: the batch is split down to the bad rows, each reported once in
+ * order, and every other row is stored or counted as a duplicate. */
+static void test_bad_rows_split_large_batch(void **state)
+{
+    enum { ROWS = 1000, SENSORS = 10 };
+    sl_reading_t *recs = calloc(ROWS, sizeof(*recs));
+    bool *dup = calloc(ROWS, sizeof(*dup));
+    sl_reading_t flagged;
+    struct rejects rej = {0};
+    sl_store_batch_t batch = {0};
+    sl_store_detect_result_t det;
+    sl_store_result_t result;
+    char id[32];
+
+    (void)state;
+    assert_non_null(recs);
+    assert_non_null(dup);
+    for (int i = 0; i < ROWS; i++) {
+        snprintf(id, sizeof(id), "sensor-s%d", i % SENSORS);
+        recs[i] =
+            make_reading(id, T0_MS + (int64_t)(i / SENSORS) * 1000, (double)i);
+    }
+    /* Stored before the batch: by the processor (a duplicate) and by the
+     * detector (claimed, so inserted, keeping the flag). */
+    assert_int_equal(write_readings(&recs[100], 1, NULL), SL_OK);
+    flagged = recs[ROWS - 2];
+    flagged.anomaly = true;
+    flagged.anomaly_score = 0.75;
+    flagged.has_score = true;
+    assert_int_equal(
+        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, &det), SL_OK);
+    recs[700] = recs[300];
+    recs[0].timestamp_ms = INT64_MAX;
+    recs[500].timestamp_ms = INT64_MIN;
+    /* The newest reading of sensor-s9: rejected, so not its latest. */
+    recs[ROWS - 1].timestamp_ms = INT64_MAX;
+    batch.readings = recs;
+    batch.reading_count = ROWS;
+    batch.reading_duplicate = dup;
+
+    assert_int_equal(
+        sl_store_write(fx.st, &batch, &result, record_reject, &rej), SL_OK);
+    assert_int_equal(rej.count, 3);
+    assert_int_equal(rej.index[0], 0);
+    assert_int_equal(rej.index[1], 500);
+    assert_int_equal(rej.index[2], ROWS - 1);
+    assert_non_null(strstr(rej.error[1], "check constraint"));
+    assert_int_equal(result.readings_duplicate, 2);
+    assert_int_equal(result.readings_inserted, ROWS - 3 - 2);
+    assert_true(dup[100]);
+    assert_true(dup[700]);
+    assert_false(dup[300]);
+    assert_false(dup[ROWS - 2]);
+    assert_int_equal(sl_store_reading_count(fx.st), ROWS - 3 - 1);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), SENSORS);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"
+                               " WHERE sensor_id = 'sensor-s8' AND anomaly"
+                               " AND anomaly_score = 0.75"),
+                     1);
+    assert_int_equal(query_int("SELECT timestamp_ms FROM sensor_latest"
+                               " WHERE sensor_id = 'sensor-s9'"),
+                     T0_MS + (int64_t)(ROWS / SENSORS - 2) * 1000);
+    free(recs);
+    free(dup);
+}
+
 /* A new batch holding a reading the detector stored first: the batch
  * falls back to the staged path, claims that row, and the sensor's latest
  * keeps the detector's flag and score. */
@@ -970,6 +1038,7 @@ int main(void)
         cmocka_unit_test_setup(test_latest_first_of_same_instant_wins, setup),
         cmocka_unit_test_setup(test_large_batch_latest_matches_rows, setup),
         cmocka_unit_test_setup(test_detector_row_inside_new_batch, setup),
+        cmocka_unit_test_setup(test_bad_rows_split_large_batch, setup),
         cmocka_unit_test_setup(test_stats_match_raw_rows, setup),
         cmocka_unit_test_setup(test_non_finite_values_skipped_by_stats, setup),
         cmocka_unit_test_setup(test_readings_filters, setup),
