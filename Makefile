@@ -8,6 +8,9 @@
 #                 the distributed mode; make services-stop stops them
 #   make producer | consumer | ml | api | dlq
 #                 run one role in the foreground against those services
+#   make connectors
+#                 register the Kafka Connect connectors of deploy/connect
+#                 with the Connect server at CONNECT_URL (docker compose)
 
 BUILD ?= build
 TEST_BUILD ?= build-test
@@ -15,7 +18,7 @@ JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
 .PHONY: all deps test-deps run test bench bench-distributed lint format clean \
-	services services-stop producer consumer ml api dlq
+	services services-stop producer consumer ml api dlq connectors
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_BUILD_TESTS=OFF >/dev/null
@@ -69,6 +72,9 @@ api: all
 
 dlq: all
 	$(ROLE_ENV) ./$(BUILD)/sluice dlq $(RUN_ARGS)
+
+connectors:
+	deploy/connect/register.sh
 
 lint: test-deps
 	cmake -S . -B $(TEST_BUILD) -DSLUICE_SANITIZE=ON >/dev/null
