@@ -8,6 +8,7 @@
 #include "bus/bus.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "bus/bus_int.h"
 #include "util/err.h"
@@ -34,6 +35,20 @@ bool sl_bus__topic_name_valid(const char *name)
             return false;
     }
     return true;
+}
+
+int sl_bus__cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    if (pthread_condattr_init(&attr) != 0)
+        return -1;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
 }
 
 void sl_bus_close(sl_bus_t *bus)

@@ -10,6 +10,7 @@
 #ifndef SLUICE_BUS_BUS_INT_H
 #define SLUICE_BUS_BUS_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,11 @@ struct sl_consumer {
     const sl_bus_ops_t *ops;
     sl_bus_t *bus;
 };
+
+/** Initializes cond to time its waits on CLOCK_MONOTONIC, so that a change
+ * of the wall clock does not stretch a timeout. Returns 0, or -1 on
+ * failure. */
+int sl_bus__cond_init_monotonic(pthread_cond_t *cond);
 
 /** Returns true when name is a valid topic name: 1 to 249 characters from
  * [A-Za-z0-9._-], the rule Kafka applies. */

@@ -173,20 +173,6 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int cond_init_monotonic(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-    int rc;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc;
-}
-
 /* Maps librdkafka's syslog levels (0 emergency .. 7 debug) to ours. */
 static void log_callback(const rd_kafka_t *rk, int level, const char *facility,
                          const char *message)
@@ -842,12 +828,14 @@ int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
  * time between two sl_consumer_poll calls (a slow store). The poll thread
  * moves records into the consumer's ring; sl_consumer_poll takes them from
  * there on the stage thread. When the ring reaches its cap in records or
- * bytes, the poll thread pauses every assigned partition and keeps polling;
- * once the stage has taken the ring below half of both caps it resumes
- * them. librdkafka drops what it prefetched for a paused partition and, on
+ * bytes, the poll thread pauses every assigned partition and keeps polling.
+ * It resumes them once the stage has taken the ring below half of both
+ * caps. librdkafka drops what it prefetched for a paused partition and, on
  * resume, fetches again from the offset after the last record that
- * rd_kafka_consumer_poll returned, so pausing neither skips nor repeats a
- * record. next_queued guards against a repeat all the same.
+ * rd_kafka_consumer_poll returned (as its maintainer describes in
+ * confluentinc/librdkafka issues 2052 and 2557), so pausing neither skips
+ * nor repeats a record; kafka_slow_store_test checks this on 2.0.2.
+ * next_queued guards against a repeat all the same.
  */
 
 static bool consumer_subscribed(const kafka_consumer_t *consumer,
@@ -865,7 +853,7 @@ static size_t record_bytes(const rd_kafka_message_t *rkm)
     return rkm->len + rkm->key_len;
 }
 
-/* The caller holds mu, as for every part_* and ring_* function. */
+/* Callers of every part_* and ring_* function own mu. */
 static part_state_t *part_find(kafka_consumer_t *consumer, const char *topic,
                                int32_t partition)
 {
@@ -949,8 +937,9 @@ static rd_kafka_message_t *ring_pop(kafka_consumer_t *consumer)
     return rkm;
 }
 
-/* Frees the queued records of the partitions in list: nobody saw them, and
- * the partition's next owner reads them from the group's commit. */
+/* Frees the queued records of the partitions in list. The stage never saw
+ * them, and the partition's next owner reads them from the group's commit.
+ */
 static void ring_discard(kafka_consumer_t *consumer,
                          rd_kafka_topic_partition_list_t *list)
 {
@@ -1166,10 +1155,10 @@ static void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mu,
     pthread_cond_timedwait(cond, mu, &deadline);
 }
 
-/* Takes partitions away. Queued records of them are dropped. Unless the
- * assignment was lost, waits up to revoke_wait_ms for the stage to commit
- * what it holds of them or to poll again, so that a normal rebalance
- * commits finished work and the next owner does not read it again. After
+/* Takes partitions away and drops their queued records. Unless the
+ * assignment was lost, it first waits up to revoke_wait_ms for the stage
+ * to commit its records of them or to poll again. So a normal rebalance
+ * commits finished work, and the next owner does not read it again. After
  * that, commits for these partitions return SL_EBUSY. */
 static void consumer_revoke(kafka_consumer_t *consumer,
                             rd_kafka_topic_partition_list_t *list, bool lost)
@@ -1448,7 +1437,7 @@ static sl_consumer_t *kafka_consumer_create(sl_bus_t *base, const char *group,
     consumer->stats.queue_cap_records = bus->queue_records;
     consumer->stats.queue_cap_bytes = bus->queue_bytes;
     pthread_mutex_init(&consumer->mu, NULL);
-    if (cond_init_monotonic(&consumer->cond) != 0) {
+    if (sl_bus__cond_init_monotonic(&consumer->cond) != 0) {
         pthread_mutex_destroy(&consumer->mu);
         free(consumer);
         return NULL;
@@ -1637,7 +1626,7 @@ static int64_t consumer_high_watermark(kafka_consumer_t *consumer,
     return high;
 }
 
-/* Sends one commit request and waits for the answer. */
+/* Sends one commit request and waits for the response. */
 static int consumer_commit_request(kafka_consumer_t *consumer,
                                    const char *topic, int32_t partition,
                                    int64_t next_offset)
@@ -1677,8 +1666,8 @@ static int kafka_consumer_commit(sl_consumer_t *base, const char *topic,
     if (!consumer_subscribed(consumer, topic))
         return SL_EINVAL;
 
-    /* committing keeps a revocation waiting until the answer is in, so a
-     * partition is not handed on while its commit is still on the way. */
+    /* committing keeps a revocation waiting until the response arrives,
+     * so a partition is not handed on while its commit is in flight. */
     pthread_mutex_lock(&consumer->mu);
     p = part_find(consumer, topic, partition);
     if (p == NULL || !p->assigned) {
@@ -1955,7 +1944,7 @@ sl_bus_t *sl_bus_kafka_create(const sl_bus_kafka_config_t *cfg, char *err,
     bus->base.ops = &kafka_ops;
     pthread_mutex_init(&bus->topics_mu, NULL);
     pthread_mutex_init(&bus->delivery_mu, NULL);
-    if (cond_init_monotonic(&bus->delivery_cond) != 0 ||
+    if (sl_bus__cond_init_monotonic(&bus->delivery_cond) != 0 ||
         bus_copy_config(bus, cfg) != SL_OK) {
         write_error(err, err_size, "%s", "out of memory");
         goto err;

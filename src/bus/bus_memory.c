@@ -192,20 +192,6 @@ static size_t record_size(size_t key_len, size_t value_len,
     return size;
 }
 
-static int cond_init_monotonic(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-    int rc;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc == 0 ? 0 : -1;
-}
-
 static void deadline_after(struct timespec *ts, int timeout_ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -491,7 +477,7 @@ static mem_topic_t *topic_create(const char *name, int32_t partitions,
 
         if (pthread_mutex_init(&part->mu, NULL) != 0)
             goto err;
-        if (cond_init_monotonic(&part->not_full) != 0) {
+        if (sl_bus__cond_init_monotonic(&part->not_full) != 0) {
             pthread_mutex_destroy(&part->mu);
             goto err;
         }
@@ -894,7 +880,7 @@ static mem_consumer_t *consumer_alloc(mem_bus_t *bus, size_t topic_count)
         free(c);
         return NULL;
     }
-    if (cond_init_monotonic(&c->wake) != 0) {
+    if (sl_bus__cond_init_monotonic(&c->wake) != 0) {
         pthread_mutex_destroy(&c->mu);
         free(c);
         return NULL;

@@ -17,7 +17,6 @@
 
 #include "bus/bus.h"
 #include "kafka_harness.h"
-#include "obs/metrics.h"
 #include "util/err.h"
 
 #define JOIN_TIMEOUT_MS 20000 /* the mock delays a group's first join 3 s */
@@ -346,22 +345,6 @@ static void test_partitioner_matches_librdkafka(void **state)
     rd_kafka_destroy(rk);
 }
 
-/* Returns the value of one rendered series, or -1 when it is absent. */
-static double metric_value(const char *series)
-{
-    char *text = NULL;
-    size_t len = 0;
-    double value = -1;
-    const char *at;
-
-    assert_int_equal(sl_metrics_render(&text, &len), SL_OK);
-    at = strstr(text, series);
-    if (at != NULL && at[strlen(series)] == ' ')
-        value = strtod(at + strlen(series) + 1, NULL);
-    free(text);
-    return value;
-}
-
 /* Waits up to timeout_ms until every partition's lag series shows want[p].
  * Returns true when it did. */
 static bool wait_for_lag(const char *group, const char *topic,
@@ -379,7 +362,7 @@ static bool wait_for_lag(const char *group, const char *topic,
                      "sluice_kafka_consumer_lag{group=\"%s\",topic=\"%s\","
                      "partition=\"%d\"}",
                      group, topic, p);
-            matched += metric_value(series) == (double)want[p];
+            matched += kh_metric_value(series) == (double)want[p];
         }
         if (matched == partitions)
             return true;
@@ -436,14 +419,14 @@ static void test_stats_feed_lag_and_queue_metrics(void **state)
 
     /* Every publish waited for its acknowledgement: the queue is empty. */
     deadline = kh_now_ms() + 10000;
-    while (metric_value("sluice_kafka_producer_queue_messages") != 0 &&
+    while (kh_metric_value("sluice_kafka_producer_queue_messages") != 0 &&
            kh_now_ms() < deadline)
         nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
-    assert_true(metric_value("sluice_kafka_producer_queue_messages") == 0);
-    assert_true(metric_value("sluice_kafka_producer_queue_bytes") == 0);
-    assert_true(
-        metric_value("sluice_kafka_consumer_queued_records{group=\"stats\"}") ==
-        0);
+    assert_true(kh_metric_value("sluice_kafka_producer_queue_messages") == 0);
+    assert_true(kh_metric_value("sluice_kafka_producer_queue_bytes") == 0);
+    assert_true(kh_metric_value(
+                    "sluice_kafka_consumer_queued_records{group=\"stats\"}") ==
+                0);
 
     sl_consumer_destroy(consumer);
     sl_bus_destroy(bus);

@@ -5,11 +5,13 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
 
+#include "obs/metrics.h"
 #include "util/err.h"
 
 #define KH_MAX_PROPERTIES 16
@@ -20,6 +22,21 @@ int64_t kh_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double kh_metric_value(const char *series)
+{
+    char *text = NULL;
+    size_t len = 0;
+    double value = -1;
+    const char *at;
+
+    assert_int_equal(sl_metrics_render(&text, &len), SL_OK);
+    at = strstr(text, series);
+    if (at != NULL && at[strlen(series)] == ' ')
+        value = strtod(at + strlen(series) + 1, NULL);
+    free(text);
+    return value;
 }
 
 void kh_cluster_start(kh_cluster_t *cluster, int broker_count)

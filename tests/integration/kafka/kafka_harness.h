@@ -64,4 +64,8 @@ void kh_record_copy(kh_record_t *rec, const sl_msg_t *msg);
 
 int64_t kh_now_ms(void);
 
+/** Returns the value of one series of the rendered metrics, for example
+ * "sluice_kafka_producer_queue_messages", or -1 when it is absent. */
+double kh_metric_value(const char *series);
+
 #endif

@@ -15,7 +15,6 @@
 
 #include "bus/bus.h"
 #include "kafka_harness.h"
-#include "obs/metrics.h"
 #include "util/err.h"
 
 #define JOIN_TIMEOUT_MS 20000 /* the mock delays a group's first join 3 s */
@@ -119,22 +118,6 @@ static void test_producer_retry_keeps_per_key_order(void **state)
     sl_bus_destroy(bus);
 }
 
-/* Returns the value of one series in the rendered metrics, or -1. */
-static double metric_value(const char *series)
-{
-    char *text = NULL;
-    size_t len = 0;
-    double value = -1;
-    const char *at;
-
-    assert_int_equal(sl_metrics_render(&text, &len), SL_OK);
-    at = strstr(text, series);
-    if (at != NULL && at[strlen(series)] == ' ')
-        value = strtod(at + strlen(series) + 1, NULL);
-    free(text);
-    return value;
-}
-
 /* With the only broker down, the record times out in the producer after
  * its retries. Publish reports the failure and the failure counter grows,
  * so nothing claims the record was accepted. */
@@ -166,7 +149,7 @@ static void test_delivery_failure_is_surfaced(void **state)
     kh_topic_create(cluster, topic, 2);
     bus = kh_bus_create(cluster->bootstraps, props, 1);
     assert_int_equal(sl_bus_partition_count(bus, topic), 2);
-    failures_before = metric_value(FAILURES_TIMED_OUT);
+    failures_before = kh_metric_value(FAILURES_TIMED_OUT);
     if (failures_before < 0)
         failures_before = 0;
 
@@ -184,7 +167,7 @@ static void test_delivery_failure_is_surfaced(void **state)
     assert_int_equal(batch[0].status, SL_ETIMEDOUT);
     assert_int_equal(batch[1].status, SL_ETIMEDOUT);
     assert_int_equal(batch[1].offset, -1);
-    assert_true(metric_value(FAILURES_TIMED_OUT) == failures_before + 3);
+    assert_true(kh_metric_value(FAILURES_TIMED_OUT) == failures_before + 3);
     assert_int_equal(rd_kafka_mock_broker_set_up(cluster->mock, LEADER_ID),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     sl_bus_destroy(bus);
