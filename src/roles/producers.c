@@ -122,6 +122,13 @@ static void *replay_main(void *arg)
             sl_log_error("replay", "cannot replay %s: %s", path,
                          sl_strerror(rc));
             atomic_store(&p->failed, true);
+        } else if (stats.failed > 0) {
+            /* Each was logged with its line; the exit status tells a
+             * script that the replay is incomplete. */
+            sl_log_error("replay",
+                         "%" PRIu64 " records of %s were not published",
+                         stats.failed, path);
+            atomic_store(&p->failed, true);
         }
     }
     sl_publisher_destroy(pub);

@@ -48,7 +48,8 @@ int sl_role__producers_start(sl_role__producers_t *p, const sl_config_t *cfg,
 /** Returns true once every replay file is published, or no replay runs. */
 bool sl_role__producers_replay_done(sl_role__producers_t *p);
 
-/** Returns true when a replay file or a generator failed. */
+/** Returns true when a replay file or a generator failed, or a replayed
+ * record could not be published. */
 bool sl_role__producers_failed(sl_role__producers_t *p);
 
 /**

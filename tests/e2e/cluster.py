@@ -262,7 +262,7 @@ def write_sequence_csv(path, rows, sensors, start_ms):
 
 
 def check_sequence(pg, rows, sensors):
-    """Checks that sensor_readings holds each reading of write_sequence_csv
+    """Checks that sensor_readings contains each reading of write_sequence_csv
     exactly once and that the DLQ is empty. Returns a summary line."""
     stats = pg.psql(
         "SELECT count(*), count(DISTINCT (sensor_id, timestamp_ms)), "

@@ -112,6 +112,13 @@ def main():
     pg = cl.pg
 
     check_invalid_settings(binary, cl.brokers)
+    # librdkafka checks kafka-properties when the bus is created.
+    done = subprocess.run([binary, "process", "--store", pg.url,
+                           "--kafka-properties", "no.such.property=1"] +
+                          cl.kafka_args, capture_output=True, timeout=60)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert b"invalid Kafka property no.such.property" in done.stderr, \
+        done.stderr
 
     process = cl.process("process")
     csv_path = cl.path("readings.csv")
