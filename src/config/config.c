@@ -208,12 +208,15 @@ static int set_value(sl_config_t *cfg, const setting_t *s, const char *text,
                      s->name, origin, text, s->min, s->max);
             return SL_EINVAL;
         }
-        if (s->type == T_INT)
-            *(int *)field = (int)number;
-        else if (s->type == T_INT64)
-            *(int64_t *)field = (int64_t)number;
-        else
-            *(double *)field = number;
+        if (s->type == T_INT) {
+            int value = (int)number;
+            memcpy(field, &value, sizeof(value));
+        } else if (s->type == T_INT64) {
+            int64_t value = (int64_t)number;
+            memcpy(field, &value, sizeof(value));
+        } else {
+            memcpy(field, &number, sizeof(number));
+        }
         return SL_OK;
     }
     return SL_EINVAL;

@@ -96,7 +96,7 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
                    const char *error, int64_t now_ms, int timeout_ms)
 {
     sl_header_t headers[8];
-    header_text_t text;
+    header_text_t text = {0};
 
     fill_copy_headers(headers, &text, orig, origin, cls, error, now_ms);
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
@@ -127,7 +127,7 @@ int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
                            const char *error, int64_t now_ms, int timeout_ms)
 {
     sl_header_t headers[10];
-    header_text_t text;
+    header_text_t text = {0};
     char sha[65], size[24], full_error[SL_TEXT_MAX + 1];
     size_t excerpt = orig->value_len < SL_DLQ_EXCERPT_BYTES
                          ? orig->value_len
@@ -153,7 +153,7 @@ int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
                              int timeout_ms)
 {
     sl_header_t headers[10];
-    header_text_t text;
+    header_text_t text = {0};
     char sha[65], size[24], error[SL_TEXT_MAX + 1];
     size_t excerpt =
         value_len < SL_DLQ_EXCERPT_BYTES ? value_len : SL_DLQ_EXCERPT_BYTES;
@@ -180,7 +180,7 @@ int sl_dlq_publish_retry(sl_bus_t *bus, const sl_dlq_entry_t *entry,
                          int timeout_ms)
 {
     sl_header_t headers[8];
-    header_text_t text;
+    header_text_t text = {0};
 
     fill_headers(headers, &text, entry->topic, entry->partition, entry->offset,
                  entry->error_class, entry->error,

@@ -101,7 +101,9 @@ static void emit(walk_t *w, const void *bytes, size_t n)
 
 static void emit_long(walk_t *w, int64_t v)
 {
-    uint64_t zz = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    /* Zig-zag: the sign bit, spread over all bits, flips the magnitude. */
+    uint64_t sign = (uint64_t)0 - ((uint64_t)v >> 63);
+    uint64_t zz = ((uint64_t)v << 1) ^ sign;
     uint8_t buf[10];
     size_t n = 0;
 
