@@ -3,7 +3,7 @@
 #   make run      build and start the standalone pipeline on 127.0.0.1:8000
 #   make test     build with sanitizers and run every test
 #   make bench    measure throughput against a raw SQLite insert loop
-#   make lint     clang-format check and clang-tidy
+#   make lint     clang-format check, clang-tidy and cppcheck
 #   make services start a local Kafka (mock), PostgreSQL and registry for
 #                 the distributed mode; make services-stop stops them
 #   make producer | consumer | ml | api | dlq
@@ -80,6 +80,9 @@ lint: test-deps
 	cmake -S . -B $(TEST_BUILD) -DSLUICE_SANITIZE=ON >/dev/null
 	git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 	git ls-files 'src/*.c' | xargs clang-tidy -p $(TEST_BUILD) --quiet
+	cppcheck --enable=warning,performance,portability --std=c11 \
+		--error-exitcode=1 --inline-suppr --quiet \
+		--suppress=missingIncludeSystem -I src src
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
