@@ -1037,7 +1037,9 @@ static void consumer_flow(kafka_consumer_t *consumer)
 
 /* Gives a record back to the fetcher: the partition fetches again from
  * its offset. Only used when a record arrives although the ring and the
- * waiting slot are full, which pausing should make impossible. */
+ * waiting slot are full, which pausing should make impossible.
+ * XXX: no test reaches this path, so the seek on a paused partition is
+ * untried; a warning in the log marks each use. */
 static void consumer_rewind(kafka_consumer_t *consumer, part_state_t *p,
                             rd_kafka_message_t *rkm)
 {
