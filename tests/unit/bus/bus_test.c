@@ -600,6 +600,26 @@ static void batch_stops_at_full_partition(void **state)
     sl_bus_destroy(bus);
 }
 
+/* The in-process bus has no queue of its own: its counters are zero. */
+static void memory_consumer_stats_are_zero(void **state)
+{
+    sl_bus_t *bus = bus_new(1, 0, 0);
+    sl_consumer_t *c = consumer_new(bus, "g");
+    sl_consumer_stats_t stats;
+
+    (void)state;
+    memset(&stats, 0xff, sizeof(stats));
+    assert_int_equal(sl_consumer_stats(c, &stats), SL_OK);
+    assert_int_equal(stats.partitions_assigned, 0);
+    assert_int_equal(stats.queued_records, 0);
+    assert_int_equal(stats.queue_cap_records, 0);
+    assert_int_equal(stats.paused, 0);
+    assert_int_equal(sl_consumer_stats(c, NULL), SL_EINVAL);
+    assert_int_equal(sl_consumer_stats(NULL, &stats), SL_EINVAL);
+    sl_consumer_destroy(c);
+    sl_bus_destroy(bus);
+}
+
 static void topic_without_group_keeps_records(void **state)
 {
     sl_bus_t *bus = bus_new(1, 3, 0);
@@ -1088,6 +1108,7 @@ int main(void)
         cmocka_unit_test(byte_limit_applies),
         cmocka_unit_test(oversized_record_spares_its_neighbours),
         cmocka_unit_test(batch_stops_at_full_partition),
+        cmocka_unit_test(memory_consumer_stats_are_zero),
         cmocka_unit_test(topic_without_group_keeps_records),
         cmocka_unit_test(lent_records_survive_commit),
         cmocka_unit_test(headers_round_trip),
