@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "bus/bus.h"
+#include "schema/schema.h"
 #include "store/store.h"
 
 typedef struct sl_api sl_api_t;
@@ -18,6 +20,17 @@ typedef struct sl_api_config {
     const char *listen_host;    /* default "127.0.0.1" */
     int port;                   /* default 8000; 0 picks a free port */
     const char *store_location; /* the API opens its own store handle */
+    /* The bus the API consumes for WebSocket feeds and publishes ingested
+     * records to; NULL serves REST only, and ingest answers 503. Borrowed:
+     * it and registry must outlive the API. */
+    sl_bus_t *bus;
+    sl_registry_t *registry;  /* encodes ingested records; needed with bus */
+    const char *token;        /* bearer token of write endpoints; NULL or
+                               * "": writes need none */
+    const char *cors_origins; /* comma-separated allowed origins, or "*";
+                               * NULL or "": no CORS headers */
+    size_t max_body_bytes;    /* request body cap; default 1 MiB */
+    int body_timeout_ms;      /* time allowed for a request body; 10000 */
 } sl_api_config_t;
 
 void sl_api_config_init(sl_api_config_t *cfg);

@@ -36,6 +36,8 @@
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 8000
+#define DEFAULT_MAX_BODY_BYTES (1024 * 1024)
+#define DEFAULT_BODY_TIMEOUT_MS 10000
 
 /* Body bytes written per writeable callback. */
 #define BODY_CHUNK_BYTES 16384
@@ -95,6 +97,8 @@ void sl_api_config_init(sl_api_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen_host = DEFAULT_HOST;
     cfg->port = DEFAULT_PORT;
+    cfg->max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+    cfg->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
 }
 
 /* ---- metrics ------------------------------------------------------------ */

@@ -476,4 +476,93 @@ int sl_store_schema_config_set(sl_store_t *st, const char *subject,
 int sl_store_schema_config_delete(sl_store_t *st, const char *subject,
                                   char old_level[SL_STORE_LEVEL_MAX + 1]);
 
+/* ---- API queries (store_sqlite_api.c, store_pg_api.c) -------------------- */
+
+/* Filters of an alert listing. Unset filters: NULL, -1, INT64_MIN/MAX. */
+typedef struct sl_alert_query {
+    const char *sensor_id;
+    int severity;     /* an sl_alert_severity_t, or -1 for any */
+    int acknowledged; /* 0 or 1, or -1 for any */
+    int64_t from_ms;  /* inclusive, on the alert's timestamp */
+    int64_t to_ms;    /* exclusive */
+    size_t limit;
+} sl_alert_query_t;
+
+/** Fills q with "no filter, limit 100". */
+void sl_alert_query_init(sl_alert_query_t *q);
+
+/**
+ * Lists alerts matching q, newest first. OUT: out[0..*n).
+ * Returns SL_OK or SL_EIO.
+ */
+int sl_store_alert_list(sl_store_t *st, const sl_alert_query_t *q,
+                        sl_alert_t *out, size_t max, size_t *n);
+
+/**
+ * Marks alert id acknowledged; acknowledging twice is not an error.
+ * OUT: *out (may be NULL), the row after the change.
+ * Returns SL_OK, SL_ENOTFOUND or SL_EIO.
+ */
+int sl_store_alert_ack(sl_store_t *st, int64_t id, sl_alert_t *out);
+
+/* Most products sl_store_event_stats ranks. */
+#define SL_STORE_TOP_PRODUCTS_MAX 50
+
+/* Purchases of one product over a time range. */
+typedef struct sl_product_stats {
+    int64_t product_id;
+    char product_name[SL_TEXT_MAX + 1]; /* of its newest purchase */
+    int64_t orders;                     /* purchase events */
+    int64_t quantity;                   /* units; 1 per order without one */
+    double revenue;                     /* sum of total, else price * qty */
+} sl_product_stats_t;
+
+/* Commerce figures of a time range. */
+typedef struct sl_event_stats {
+    int64_t events;                       /* all types */
+    int64_t by_type[SL_EVENT_TYPE_COUNT]; /* indexed by sl_event_type_t */
+    int64_t orders;                       /* purchase events */
+    double revenue;                       /* summed as for products */
+    int64_t sessions;                     /* distinct session_id */
+    int64_t purchase_sessions;            /* of which with a purchase */
+    sl_product_stats_t top[SL_STORE_TOP_PRODUCTS_MAX]; /* by revenue */
+    size_t top_count;
+} sl_event_stats_t;
+
+/**
+ * Computes commerce figures over events with timestamps in [from_ms,
+ * to_ms), ranking at most top_max (<= SL_STORE_TOP_PRODUCTS_MAX) products
+ * by revenue. Non-finite prices and totals are left out of the sums.
+ * OUT: *out. Returns SL_OK or SL_EIO.
+ */
+int sl_store_event_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
+                         size_t top_max, sl_event_stats_t *out);
+
+/**
+ * Lists the newest commerce events with timestamps in [from_ms, to_ms),
+ * of event_type (an sl_event_type_t, or -1 for any). OUT: out[0..*n).
+ * Returns SL_OK or SL_EIO.
+ */
+int sl_store_events_latest(sl_store_t *st, int event_type, int64_t from_ms,
+                           int64_t to_ms, sl_event_t *out, size_t max,
+                           size_t *n);
+
+/* One bucket of a downsampled reading series. */
+typedef struct sl_history_point {
+    int64_t start_ms; /* bucket start: from_ms + k * bucket_ms */
+    int64_t count;    /* finite readings in the bucket */
+    double min;
+    double max;
+    double avg;
+} sl_history_point_t;
+
+/**
+ * Downsamples the finite readings of sensor_id with timestamps in
+ * [from_ms, to_ms) into buckets of bucket_ms (> 0), oldest first, leaving
+ * out empty buckets. OUT: out[0..*n). Returns SL_OK or SL_EIO.
+ */
+int sl_store_reading_history(sl_store_t *st, const char *sensor_id,
+                             int64_t from_ms, int64_t to_ms, int64_t bucket_ms,
+                             sl_history_point_t *out, size_t max, size_t *n);
+
 #endif
