@@ -38,6 +38,16 @@ static const setting_t settings[] = {
      "another name for db; the one given last wins"},
     {"listen", T_STRING, OFF(listen), "127.0.0.1:8000", 0, 0,
      "HTTP API address, HOST:PORT (port 0 picks a free one)"},
+    {"api-token", T_STRING, OFF(api_token), "", 0, 0,
+     "bearer token that API write requests must carry; empty = none "
+     "(prefer the variable: flags show in ps)"},
+    {"cors-origins", T_STRING, OFF(cors_origins), "", 0, 0,
+     "origins allowed to call the API from a browser, comma-separated, "
+     "or *; empty = none"},
+    {"api-max-body-bytes", T_INT64, OFF(api_max_body_bytes), "1048576", 1,
+     1073741824, "largest API request body in bytes; larger gets HTTP 413"},
+    {"api-body-timeout-ms", T_INT, OFF(api_body_timeout_ms), "10000", 100,
+     3600000, "milliseconds allowed for an API request body to arrive"},
     {"log-level", T_STRING, OFF(log_level), "info", 0, 0,
      "error, warn, info, debug or trace"},
     {"generators", T_BOOL, OFF(generators), "true", 0, 0,

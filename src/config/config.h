@@ -24,6 +24,10 @@ typedef struct sl_config {
                      settings db and store both set it */
     char *listen; /* API address, HOST:PORT */
     char *log_level;
+    char *api_token;            /* bearer token of write endpoints; "" none */
+    char *cors_origins;         /* comma-separated origins or "*"; "" none */
+    int64_t api_max_body_bytes; /* request body cap */
+    int api_body_timeout_ms;    /* time allowed for a request body */
     /* generators */
     bool generators;
     double rate; /* readings/s for the fleet; 0: one per sensor
