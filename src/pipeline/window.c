@@ -31,7 +31,11 @@ typedef struct sensor_state {
     char sensor_id[SL_ID_MAX + 1];
     sl_sensor_type_t sensor_type;
     int64_t max_ts_ms;
-    int64_t first_window_ms; /* window of the first reading since start */
+    /* Window of the first reading since start or since a resync: it and
+     * earlier windows may hold rows this process did not see. */
+    int64_t first_window_ms;
+    bool resync;       /* take first_window_ms from the next reading */
+    int32_t partition; /* where its last reading came from; -1: unknown */
     int64_t last_seen_mono_ms;
     open_window_t *windows;
     size_t window_count;
@@ -161,6 +165,7 @@ static sensor_state_t *sensor_get(sl_windows_t *win, const sl_reading_t *rec)
     s->sensor_type = rec->sensor_type;
     s->max_ts_ms = rec->timestamp_ms;
     s->first_window_ms = window_start(win, rec->timestamp_ms);
+    s->partition = -1;
     s->next = win->buckets[b];
     win->buckets[b] = s;
     win->sensor_count++;
@@ -254,6 +259,12 @@ static bool time_in_range(const sl_windows_t *win, int64_t ts_ms)
 int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
                    bool already_stored)
 {
+    return sl_windows_add_from(win, rec, already_stored, -1);
+}
+
+int sl_windows_add_from(sl_windows_t *win, const sl_reading_t *rec,
+                        bool already_stored, int32_t partition)
+{
     sensor_state_t *s;
     int64_t start, watermark;
     open_window_t *w;
@@ -264,7 +275,13 @@ int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
     if (s == NULL)
         return SL_ENOMEM;
     s->last_seen_mono_ms = sl_time_mono_ms();
+    s->partition = partition;
     start = window_start(win, rec->timestamp_ms);
+    if (s->resync) {
+        s->resync = false;
+        if (start > s->first_window_ms)
+            s->first_window_ms = start;
+    }
     watermark = s->max_ts_ms - win->lateness_ms;
 
     if (start + win->window_ms <= watermark) {
@@ -299,6 +316,23 @@ int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
     return 0;
 }
 
+size_t sl_windows_resync_partition(sl_windows_t *win, int32_t partition)
+{
+    size_t sensors = 0;
+
+    for (size_t b = 0; b < win->bucket_count; b++) {
+        for (sensor_state_t *s = win->buckets[b]; s != NULL; s = s->next) {
+            if (s->partition != partition)
+                continue;
+            for (size_t i = 0; i < s->window_count; i++)
+                s->windows[i].recompute = true;
+            s->resync = true;
+            sensors++;
+        }
+    }
+    return sensors;
+}
+
 void sl_windows_sweep(sl_windows_t *win, int64_t now_mono_ms, int64_t idle_ms)
 {
     for (size_t b = 0; b < win->bucket_count; b++) {
@@ -307,6 +341,12 @@ void sl_windows_sweep(sl_windows_t *win, int64_t now_mono_ms, int64_t idle_ms)
             sensor_state_t *s = *link;
             bool idle =
                 idle_ms < 0 || now_mono_ms - s->last_seen_mono_ms >= idle_ms;
+            /* A sensor that went quiet may have moved to another member of
+             * the group, which stores the rest of these windows: only the
+             * store has them whole. At shutdown (idle_ms < 0) this process
+             * still owns its partitions. */
+            for (size_t i = 0; idle && idle_ms >= 0 && i < s->window_count; i++)
+                s->windows[i].recompute = true;
             while (idle && s->window_count > 0) {
                 if (close_window(win, s, 0) != SL_OK)
                     return; /* retried at the next sweep */

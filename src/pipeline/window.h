@@ -10,10 +10,13 @@
  * recomputation from the stored rows when memory cannot be exact: when a
  * reading arrives after its window closed (late), when a reading was
  * already stored (a redelivery, whose first delivery may have been counted
- * before a restart), and for the first window a sensor has after start-up
- * (rows stored before a restart). Late readings thus correct the emitted
- * window instead of being lost: the consumer of aggregated_metrics sees an
- * update of the same (sensor_id, window_start) row.
+ * before a restart), for the first window a sensor has after start-up
+ * (rows stored before a restart), for the windows of a sensor whose
+ * partition was consumed elsewhere meanwhile (sl_windows_resync_partition),
+ * and when a quiet sensor's windows are closed for idleness (its partition
+ * may now belong to another member of the consumer group). Late readings thus
+ * correct the emitted window instead of being lost: the consumer of
+ * aggregated_metrics sees an update of the same (sensor_id, window_start) row.
  *
  * Not thread-safe: owned by the processor thread.
  */
@@ -58,10 +61,28 @@ int sl_windows_add(sl_windows_t *win, const sl_reading_t *rec,
                    bool already_stored);
 
 /**
+ * Adds a stored reading like sl_windows_add, noting that it came from
+ * partition of sensor-readings, so that sl_windows_resync_partition finds
+ * its sensor.
+ */
+int sl_windows_add_from(sl_windows_t *win, const sl_reading_t *rec,
+                        bool already_stored, int32_t partition);
+
+/**
+ * Marks every open window of the sensors whose last reading came from
+ * partition for recomputation, and the windows up to that of each such
+ * sensor's next reading as well: records of the partition were processed
+ * by another member meanwhile (a rebalance moved it away and back), so
+ * memory misses their rows. Returns the number of sensors affected.
+ */
+size_t sl_windows_resync_partition(sl_windows_t *win, int32_t partition);
+
+/**
  * Closes the windows of sensors that received nothing for idle_ms of
  * processing time (now_mono_ms from sl_time_mono_ms), and frees the state
- * of sensors with no open window. idle_ms < 0 closes every window, as at
- * shutdown.
+ * of sensors with no open window; windows closed this way are recomputed
+ * from the store. idle_ms < 0 closes every window with what memory holds,
+ * as at shutdown.
  */
 void sl_windows_sweep(sl_windows_t *win, int64_t now_mono_ms, int64_t idle_ms);
 

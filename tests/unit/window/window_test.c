@@ -14,6 +14,7 @@
 #include "pipeline/window.h"
 #include "util/err.h"
 #include "util/rng.h"
+#include "util/timeutil.h"
 
 #define MINUTE 60000
 /* 2026-01-01T10:00:00Z */
@@ -218,6 +219,67 @@ static void test_extreme_timestamps_rejected(void **state)
     sl_windows_destroy(win);
 }
 
+/* Windows closed because their sensor went quiet come from the store: the
+ * sensor's partition may have moved to another member of the group. At
+ * shutdown they come from memory. */
+static void test_idle_close_recomputes(void **state)
+{
+    sl_windows_t *win = sl_windows_create(MINUTE, 5 * MINUTE);
+    sl_window_output_t out;
+
+    (void)state;
+    assert_int_equal(add(win, "quiet", T10, 1), 0);
+    assert_int_equal(add(win, "quiet", T10 + MINUTE, 2), 0);
+    assert_int_equal(add(win, "busy", T10, 1), 0);
+    assert_int_equal(add(win, "busy", T10 + MINUTE, 2), 0);
+
+    /* Both are idle for a processing time far in the future. */
+    sl_windows_sweep(win, sl_time_mono_ms() + 10 * MINUTE, MINUTE);
+    sl_windows_take(win, &out);
+    assert_int_equal(out.aggregate_count, 0);
+    assert_int_equal(out.recompute_count, 4);
+    assert_int_equal(sl_windows_sensor_count(win), 0);
+
+    assert_int_equal(add(win, "last", T10, 1), 0);
+    assert_int_equal(add(win, "last", T10 + MINUTE, 2), 0);
+    sl_windows_sweep(win, sl_time_mono_ms(), -1);
+    sl_windows_take(win, &out);
+    assert_int_equal(out.recompute_count, 1); /* the first window */
+    assert_int_equal(out.aggregate_count, 1);
+    assert_int_equal(out.aggregates[0].window_start_ms, T10 + MINUTE);
+    sl_windows_destroy(win);
+}
+
+/* After its partition was consumed elsewhere, a sensor's open windows and
+ * the window of its next reading are recomputed; sensors of other
+ * partitions keep their memory. */
+static void test_resync_partition_recomputes(void **state)
+{
+    sl_windows_t *win = sl_windows_create(MINUTE, 5 * MINUTE);
+    sl_reading_t a0 = reading("a", T10, 1), a1 = reading("a", T10 + MINUTE, 2);
+    sl_reading_t a2 = reading("a", T10 + 2 * MINUTE, 3);
+    sl_reading_t b0 = reading("b", T10, 1), b1 = reading("b", T10 + MINUTE, 2);
+    sl_window_output_t out;
+
+    (void)state;
+    assert_int_equal(sl_windows_add_from(win, &a0, false, 3), 0);
+    assert_int_equal(sl_windows_add_from(win, &a1, false, 3), 0);
+    assert_int_equal(sl_windows_add_from(win, &b0, false, 4), 0);
+    assert_int_equal(sl_windows_add_from(win, &b1, false, 4), 0);
+    assert_int_equal(sl_windows_resync_partition(win, 3), 1);
+    assert_int_equal(sl_windows_resync_partition(win, 7), 0);
+    assert_int_equal(sl_windows_add_from(win, &a2, false, 3), 0);
+
+    sl_windows_sweep(win, sl_time_mono_ms(), -1);
+    sl_windows_take(win, &out);
+    /* a: all three windows; b: its first window only. */
+    assert_int_equal(out.recompute_count, 4);
+    assert_int_equal(out.aggregate_count, 1);
+    assert_string_equal(out.aggregates[0].sensor_id, "b");
+    assert_int_equal(out.aggregates[0].window_start_ms, T10 + MINUTE);
+    sl_windows_destroy(win);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_window_arithmetic_matches_naive),
         cmocka_unit_test(test_negative_timestamps_align_to_floor),
         cmocka_unit_test(test_extreme_timestamps_rejected),
+        cmocka_unit_test(test_idle_close_recomputes),
+        cmocka_unit_test(test_resync_partition_recomputes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
