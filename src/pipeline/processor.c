@@ -63,6 +63,11 @@ struct sl_processor {
     sl_reading_t *readings;
     bool *reading_duplicate;
     bool *reading_rejected; /* rejected by the store: not in any window */
+    /* Offset expected next per partition of sensor-readings, -1 before
+     * the first; another offset means the partition was consumed
+     * elsewhere meanwhile. Partitions past SL_OFFSETS_MAX are not
+     * tracked. */
+    int64_t next_reading_offset[SL_OFFSETS_MAX];
     sl_event_t *events;
     processor_metrics_t metrics;
     pthread_t thread;
@@ -552,13 +557,45 @@ static void write_windows(sl_processor_t *proc)
                      out.aggregate_count + out.recompute_count);
 }
 
-static void update_windows(sl_processor_t *proc, size_t reading_count)
+/*
+ * Resyncs the windows of a partition of sensor-readings whose records do
+ * not continue where this processor left off: another member of the group
+ * consumed it in between (a rebalance moved it away and back), or it is
+ * redelivered. The rows the others stored are then only in the store.
+ */
+static void check_continuity(sl_processor_t *proc, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const sl_msg_t *msg = &proc->msgs[i];
+        int64_t *next;
+
+        if (topic_index(msg->topic) != TOPIC_READINGS || msg->partition < 0 ||
+            msg->partition >= SL_OFFSETS_MAX)
+            continue;
+        next = &proc->next_reading_offset[msg->partition];
+        if (*next >= 0 && msg->offset != *next) {
+            size_t sensors =
+                sl_windows_resync_partition(proc->windows, msg->partition);
+            sl_log_info("processor",
+                        "partition resumed elsewhere than it stopped, windows "
+                        "recomputed topic=%s partition=%d expected=%" PRId64
+                        " offset=%" PRId64 " sensors=%zu",
+                        msg->topic, (int)msg->partition, *next, msg->offset,
+                        sensors);
+        }
+        *next = msg->offset + 1;
+    }
+}
+
+static void update_windows(sl_processor_t *proc, size_t reading_count,
+                           const sl_msg_t **reading_msgs)
 {
     for (size_t i = 0; i < reading_count; i++) {
         if (proc->reading_rejected[i])
             continue;
-        int rc = sl_windows_add(proc->windows, &proc->readings[i],
-                                proc->reading_duplicate[i]);
+        int rc = sl_windows_add_from(proc->windows, &proc->readings[i],
+                                     proc->reading_duplicate[i],
+                                     reading_msgs[i]->partition);
         if (rc == 1) {
             sl_counter_add(proc->metrics.late, 1);
             atomic_fetch_add(&proc->late, 1);
@@ -629,7 +666,8 @@ static void process_batch(sl_processor_t *proc, size_t n)
     sl_histogram_observe(proc->metrics.batch_size, (double)n);
 
     bool dead_lettered_ok = dead_letter(proc, failures, failure_count);
-    update_windows(proc, reading_count);
+    check_continuity(proc, n);
+    update_windows(proc, reading_count, reading_msgs);
     write_windows(proc);
     if (stored_ok && dead_lettered_ok)
         sl_pipeline_commit(proc->consumer, &offsets, "processor");
@@ -765,6 +803,8 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
         snprintf(err, err_size, "processor: cannot join group %s", cfg->group);
         goto fail;
     }
+    for (size_t i = 0; i < SL_OFFSETS_MAX; i++)
+        proc->next_reading_offset[i] = -1;
     proc->last_sweep_ms = sl_time_mono_ms();
     if (pthread_create(&proc->thread, NULL, processor_main, proc) != 0) {
         snprintf(err, err_size, "processor: pthread_create failed");

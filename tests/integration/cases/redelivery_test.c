@@ -259,10 +259,117 @@ static void test_redelivered_failure_one_dlq_row(void **state)
     kh_cluster_stop(&cluster);
 }
 
+/* Publishes count readings of sensor-040 to partition 1, one a second
+ * from first_s seconds after T0, value = seconds after T0. */
+static void publish_seconds(sl_bus_t *bus, ch_codec_t *codec, int first_s,
+                            int count)
+{
+    for (int i = first_s; i < first_s + count; i++) {
+        sl_reading_t rec = ch_reading("sensor-040", SL_SENSOR_TEMPERATURE,
+                                      T0 + i * 1000, (double)i);
+
+        ch_publish_reading(bus, codec, &rec, 1);
+    }
+}
+
+/* A second member of the group: takes partition 1 while it is in the
+ * group, stores the count records it polls and commits them, then
+ * leaves, which hands the partition back. */
+static void other_member(sl_bus_t *bus, ch_env_t *env, int first_s, int count)
+{
+    const char *topics[] = {SL_TOPIC_SENSOR_READINGS};
+    sl_consumer_t *consumer =
+        sl_consumer_create(bus, PROCESSOR_GROUP, topics, 1);
+    sl_decoder_t *decoder = sl_decoder_create(
+        env->codec.registry,
+        sl_registry_lookup(env->codec.registry,
+                           sl_registry_latest_id(env->codec.registry,
+                                                 "sensor-readings-value")));
+    sl_reading_t rows[16];
+    sl_msg_t msgs[16];
+    size_t got = 0;
+    int64_t deadline = sl_time_mono_ms() + CH_WAIT_MS;
+    sl_store_batch_t batch = {0};
+    int64_t next_offset = -1;
+
+    assert_non_null(consumer);
+    assert_non_null(decoder);
+    assert_true(count <= 16);
+    publish_seconds(bus, &env->codec, first_s, count);
+    while (got < (size_t)count && sl_time_mono_ms() < deadline) {
+        size_t n = 0;
+
+        assert_int_equal(
+            sl_consumer_poll(consumer, msgs, (size_t)count - got, &n, 100),
+            SL_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(msgs[i].partition, 1);
+            assert_int_equal(sl_reading_decode(decoder, msgs[i].value,
+                                               msgs[i].value_len, &rows[got]),
+                             SL_DECODE_OK);
+            next_offset = msgs[i].offset + 1;
+            got++;
+        }
+    }
+    assert_int_equal(got, count);
+    batch.readings = rows;
+    batch.reading_count = got;
+    assert_int_equal(sl_store_write(env->st, &batch, NULL, NULL, NULL), SL_OK);
+    assert_int_equal(
+        sl_consumer_commit(consumer, SL_TOPIC_SENSOR_READINGS, 1, next_offset),
+        SL_OK);
+    sl_decoder_destroy(decoder);
+    sl_consumer_destroy(consumer);
+}
+
+/*
+ * A partition that moves to another member and back must not leave the
+ * processor's in-memory window short of the rows the other member stored.
+ * sensor-040 sends 0:30, then 1:00..1:09 to the processor, 1:10..1:19 to
+ * a second member, and 1:20..1:29 to the processor again: the window
+ * [00:01, 00:02) must report all 30 readings, not the processor's 20.
+ */
+static void test_partition_back_after_rebalance(void **state)
+{
+    sl_bus_t *bus = ch_memory_bus(2);
+    ch_env_t env;
+    sl_processor_config_t cfg;
+    sl_processor_t *proc;
+    sl_processor_stats_t stats;
+    sl_aggregate_t agg;
+
+    (void)state;
+    ch_env_open(&env);
+    ch_processor_config(&cfg, bus, &env.codec, env.location);
+    proc = ch_processor_start(&cfg);
+    publish_seconds(bus, &env.codec, 30, 1);
+    publish_seconds(bus, &env.codec, 60, 10);
+    assert_int_equal(ch_wait_committed(proc, 11), 0);
+
+    /* The in-process bus assigns partitions round-robin in join order, so
+     * the second member gets partition 1 while it is in the group. */
+    other_member(bus, &env, 70, 10);
+    publish_seconds(bus, &env.codec, 80, 10);
+    assert_int_equal(ch_wait_committed(proc, 21), 0);
+    sl_processor_stats(proc, &stats);
+    assert_int_equal(stats.consumed, 21);
+    assert_int_equal(stats.duplicates, 0);
+
+    ch_stages_stop(bus, proc, NULL);
+    assert_int_equal(sl_store_reading_count(env.st), 31);
+    assert_true(ch_aggregate(env.st, "sensor-040", T0 + MINUTE_MS, &agg));
+    assert_int_equal(agg.count, 30);
+    assert_true(agg.min == 60.0);
+    assert_true(agg.max == 89.0);
+    assert_true(fabs(agg.avg - 74.5) < 1e-9);
+    ch_env_close(&env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redelivery_memory_bus),
+        cmocka_unit_test(test_partition_back_after_rebalance),
         cmocka_unit_test(test_redelivery_kafka),
         cmocka_unit_test(test_redelivered_failure_one_dlq_row),
     };
