@@ -333,9 +333,47 @@ int sl_role__dlq_handler(const sl_config_t *cfg)
     return 0;
 }
 
+/* Creates the Kafka bus and registry of `sluice api` when bus=kafka, for
+ * the WebSocket feeds and HTTP ingest; without them the API serves REST
+ * only. Returns SL_OK, or SL_EIO after logging why. */
+static int api_bus_open(const sl_config_t *cfg, sl_bus_t **bus,
+                        sl_registry_t **reg)
+{
+    char err[512];
+
+    *bus = NULL;
+    *reg = NULL;
+    if (!sl_config_bus_is_kafka(cfg))
+        return SL_OK;
+    *bus = sl_role__bus_create(cfg, "sluice-api", err, sizeof(err));
+    if (*bus == NULL) {
+        sl_log_error("api", "cannot create the Kafka bus brokers=%s: %s",
+                     cfg->kafka_brokers, err);
+        return SL_EIO;
+    }
+    *reg = sl_role__registry_create(cfg, *bus, err, sizeof(err));
+    if (*reg == NULL) {
+        sl_log_error("api", "cannot set up the schema registry: %s", err);
+        sl_bus_destroy(*bus);
+        *bus = NULL;
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+static void api_bus_close(sl_bus_t *bus, sl_registry_t *reg)
+{
+    if (bus != NULL)
+        sl_bus_close(bus);
+    sl_registry_destroy(reg);
+    sl_bus_destroy(bus);
+}
+
 int sl_role_api(const sl_config_t *cfg)
 {
     sl_api_config_t api_cfg;
+    sl_registry_t *reg;
+    sl_bus_t *bus;
     sl_api_t *api;
     char host[256], err[512];
     int port;
@@ -353,20 +391,32 @@ int sl_role_api(const sl_config_t *cfg)
     sl_metrics_build_info(SLUICE_VERSION);
     if (trace_open(cfg, "api") != SL_OK)
         return 2;
+    if (api_bus_open(cfg, &bus, &reg) != SL_OK) {
+        sl_trace_stop();
+        return 1;
+    }
     sl_api_config_init(&api_cfg);
     api_cfg.listen_host = host;
     api_cfg.port = port;
     api_cfg.store_location = cfg->db;
+    api_cfg.bus = bus;
+    api_cfg.registry = reg;
+    api_cfg.token = cfg->api_token;
+    api_cfg.cors_origins = cfg->cors_origins;
+    api_cfg.max_body_bytes = (size_t)cfg->api_max_body_bytes;
+    api_cfg.body_timeout_ms = cfg->api_body_timeout_ms;
     api = sl_api_start(&api_cfg, err, sizeof(err));
     if (api == NULL) {
         sl_log_error("api", "cannot start the API on %s: %s", cfg->listen, err);
+        api_bus_close(bus, reg);
         sl_trace_stop();
         return 1;
     }
-    sl_log_info("api", "API listening on http://%s:%d/ store=%s", host,
-                sl_api_port(api), cfg->db);
+    sl_log_info("api", "API listening on http://%s:%d/ store=%s bus=%s", host,
+                sl_api_port(api), cfg->db, bus != NULL ? "kafka" : "(none)");
     wait_for_signal("api");
     sl_api_stop(api);
+    api_bus_close(bus, reg);
     sl_trace_stop();
     sl_log_info("api", "stopped");
     return 0;

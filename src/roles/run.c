@@ -251,6 +251,12 @@ int sl_role_run(const sl_config_t *cfg)
     api_cfg.listen_host = host;
     api_cfg.port = port;
     api_cfg.store_location = cfg->db;
+    api_cfg.bus = rs.bus;
+    api_cfg.registry = rs.registry;
+    api_cfg.token = cfg->api_token;
+    api_cfg.cors_origins = cfg->cors_origins;
+    api_cfg.max_body_bytes = (size_t)cfg->api_max_body_bytes;
+    api_cfg.body_timeout_ms = cfg->api_body_timeout_ms;
     api = sl_api_start(&api_cfg, err, sizeof(err));
     if (api == NULL) {
         sl_log_error("run", "cannot start the API: %s", err);
