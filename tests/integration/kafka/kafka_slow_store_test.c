@@ -248,6 +248,12 @@ static void test_slow_store_keeps_group_membership(void **state)
     assert_true(stats.queued_records_max >= QUEUE_RECORDS / 2);
     assert_true(stats.queued_bytes_max <= QUEUE_BYTES);
     assert_int_equal(stats.paused, 0);
+    print_message("slow writes %d, max lag %lld, pauses %llu, max queued "
+                  "%zu records / %zu bytes, dropped %llu\n",
+                  slow_writes, (long long)max_lag,
+                  (unsigned long long)stats.pauses, stats.queued_records_max,
+                  stats.queued_bytes_max,
+                  (unsigned long long)stats.records_dropped);
 
     sl_consumer_destroy(consumer);
     sl_bus_destroy(bus);
