@@ -259,7 +259,7 @@ static int publish_failure(sl_processor_t *proc, const failure_t *f,
 }
 
 /* Notes in f's error that the bus rejected its copy with rc, so the
- * dlq_errors row says why the payload (or the key) is cut. */
+ * dlq_errors row shows why the payload (or the key) is cut. */
 static void note_cut(failure_t *f, const char *what, int rc)
 {
     size_t len = strlen(f->error);

@@ -7,14 +7,16 @@
  * the other's readings late.
  *
  * A window is normally aggregated in memory. It is instead marked for
- * recomputation from the stored rows when memory cannot be exact: when a
- * reading arrives after its window closed (late), when a reading was
- * already stored (a redelivery, whose first delivery may have been counted
- * before a restart), for the first window a sensor has after start-up
- * (rows stored before a restart), for the windows of a sensor whose
- * partition was consumed elsewhere meanwhile (sl_windows_resync_partition),
- * and when a quiet sensor's windows are closed for idleness (its partition
- * may now belong to another member of the consumer group). Late readings thus
+ * recomputation from the stored rows when memory cannot be exact:
+ *  - a reading arrives after its window closed (late);
+ *  - a reading was already stored (a redelivery, whose first delivery may
+ *    have been counted before a restart);
+ *  - the window is the first a sensor has after start-up (rows stored
+ *    before a restart);
+ *  - the sensor's partition was consumed elsewhere meanwhile
+ *    (sl_windows_resync_partition);
+ *  - a quiet sensor's windows are closed for idleness, because its
+ *    partition may now belong to another member of the consumer group. Late readings thus
  * correct the emitted window instead of being lost: the consumer of
  * aggregated_metrics sees an update of the same (sensor_id, window_start) row.
  *
@@ -71,9 +73,10 @@ int sl_windows_add_from(sl_windows_t *win, const sl_reading_t *rec,
 /**
  * Marks every open window of the sensors whose last reading came from
  * partition for recomputation, and the windows up to that of each such
- * sensor's next reading as well: records of the partition were processed
- * by another member meanwhile (a rebalance moved it away and back), so
- * memory misses their rows. Returns the number of sensors affected.
+ * sensor's next reading as well. Call it when records of the partition
+ * were processed by another member meanwhile (a rebalance moved it away
+ * and back), because memory misses their rows. Returns the number of
+ * sensors affected.
  */
 size_t sl_windows_resync_partition(sl_windows_t *win, int32_t partition);
 
