@@ -16,7 +16,8 @@
  *                   the staged path (COPY into the staging table, INSERT
  *                   ... SELECT ... ON CONFLICT), which adds nothing;
  *   one bad row:    one more batch of new rows, one of which the database
- *                   rejects, so the batch is written row by row.
+ *                   rejects, so the batch takes the fallback that splits
+ *                   it down to that row.
  *
  * Usage: store_pg_bench [rows [batch [sensors]]]
  *        (defaults 1000000, 10000 and 1000)
@@ -110,7 +111,7 @@ static void count_reject(void *ctx, const char *kind, size_t index,
 
 /* Writes one batch of new readings (numbers first..first+batch_rows-1)
  * whose middle row has an event time out of range, so the database
- * rejects it and the batch takes the row-by-row fallback. Returns
+ * rejects it and the batch takes the fallback for row errors. Returns
  * seconds, or -1 unless exactly that row was rejected. */
 static double run_bad_row_batch(sl_store_t *st, size_t first)
 {
