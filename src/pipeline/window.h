@@ -16,9 +16,11 @@
  *  - the sensor's partition was consumed elsewhere meanwhile
  *    (sl_windows_resync_partition);
  *  - a quiet sensor's windows are closed for idleness, because its
- *    partition may now belong to another member of the consumer group. Late readings thus
- * correct the emitted window instead of being lost: the consumer of
- * aggregated_metrics sees an update of the same (sensor_id, window_start) row.
+ *    partition may now belong to another member of the consumer group.
+ *
+ * Late readings thus correct the emitted window instead of being lost: the
+ * consumer of aggregated_metrics sees an update of the same (sensor_id,
+ * window_start) row.
  *
  * Not thread-safe: owned by the processor thread.
  */
