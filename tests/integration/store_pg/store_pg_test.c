@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -619,6 +620,81 @@ static void test_detector_row_inside_new_batch(void **state)
                      1);
 }
 
+/* One writer of test_concurrent_writers_store_once. */
+struct concurrent_writer {
+    sl_store_t *st;
+    const sl_reading_t *recs;
+    size_t n;
+    sl_store_result_t result;
+    int rc;
+};
+
+/* Writes the batch, retrying SL_EIO (a deadlock between the two writers
+ * rolls one back) as sl_pipeline_store_write does. */
+static void *concurrent_write(void *arg)
+{
+    struct concurrent_writer *cw = arg;
+    sl_store_batch_t batch = {0};
+
+    batch.readings = cw->recs;
+    batch.reading_count = cw->n;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        cw->rc = sl_store_write(cw->st, &batch, &cw->result, NULL, NULL);
+        if (cw->rc != SL_EIO)
+            break;
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+/* Two processors write the same batch at the same time, as during a
+ * rebalance: one COPY waits for the other's keys and then fails, and its
+ * batch goes through the staged insert, so every row is stored once and
+ * counted once as inserted. */
+static void test_concurrent_writers_store_once(void **state)
+{
+    enum { ROWS = 2000 };
+    sl_reading_t *recs = calloc(ROWS, sizeof(*recs));
+    struct concurrent_writer cw[2];
+    pthread_t threads[2];
+    char err[512] = "";
+    char id[32];
+
+    (void)state;
+    assert_non_null(recs);
+    for (int i = 0; i < ROWS; i++) {
+        snprintf(id, sizeof(id), "sensor-c%d", i % 20);
+        recs[i] = make_reading(id, T0_MS + (int64_t)(i / 20) * 1000, i);
+    }
+    for (int i = 0; i < 2; i++) {
+        memset(&cw[i], 0, sizeof(cw[i]));
+        cw[i].st = i == 0 ? fx.st : sl_store_open(fx.pg.url, err, sizeof(err));
+        if (cw[i].st == NULL)
+            fail_msg("sl_store_open failed: %s", err);
+        cw[i].recs = recs;
+        cw[i].n = ROWS;
+    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, concurrent_write, &cw[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    sl_store_close(cw[1].st);
+
+    assert_int_equal(cw[0].rc, SL_OK);
+    assert_int_equal(cw[1].rc, SL_OK);
+    assert_int_equal(
+        cw[0].result.readings_inserted + cw[1].result.readings_inserted, ROWS);
+    assert_int_equal(cw[0].result.readings_duplicate +
+                         cw[1].result.readings_duplicate,
+                     ROWS);
+    assert_int_equal(sl_store_reading_count(fx.st), ROWS);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest WHERE"
+                               " timestamp_ms = 1767225699000"),
+                     20);
+    free(recs);
+}
+
 static void test_stats_match_raw_rows(void **state)
 {
     enum { N = 500 };
@@ -1039,6 +1115,7 @@ int main(void)
         cmocka_unit_test_setup(test_large_batch_latest_matches_rows, setup),
         cmocka_unit_test_setup(test_detector_row_inside_new_batch, setup),
         cmocka_unit_test_setup(test_bad_rows_split_large_batch, setup),
+        cmocka_unit_test_setup(test_concurrent_writers_store_once, setup),
         cmocka_unit_test_setup(test_stats_match_raw_rows, setup),
         cmocka_unit_test_setup(test_non_finite_values_skipped_by_stats, setup),
         cmocka_unit_test_setup(test_readings_filters, setup),
