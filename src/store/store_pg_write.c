@@ -7,13 +7,16 @@
  * sensor_readings, which succeeds when no key of the batch is stored yet.
  * Otherwise, and always for events, they take the staged path: a binary
  * COPY into a TEMP staging table, then one INSERT ... SELECT ... ON
- * CONFLICT into the real table, so a replayed batch adds nothing. When
- * that fails because of a row's data (SQLSTATE class 22 or 23), the bulk
- * step is rolled back to its savepoint and the rows go in one by one, each
- * inside its own savepoint; a rejected row is reported through the reject
- * callback and its neighbours are kept. Aggregates, recomputed windows,
- * dead-letter rows and resolutions run one statement per row the same way: all
- * under one savepoint first, and row by row with savepoints only after a row
+ * CONFLICT into the real table, so a replayed batch adds nothing.
+ *
+ * When that fails because of a row's data (SQLSTATE class 22 or 23), the
+ * bulk step is rolled back to its savepoint. Readings are then written in
+ * halves, and a half that fails is split again down to single rows. Events
+ * go in one by one. A single row runs inside its own savepoint, and when
+ * the database rejects it, it is reported through the reject callback
+ * while its neighbours are kept. Aggregates, recomputed windows,
+ * dead-letter rows and resolutions run one statement per row: all under
+ * one savepoint first, and row by row with savepoints only after a row
  * error. Any other failure (connection lost, server error) rolls the whole
  * batch back and returns SL_EIO, so the caller retries it whole.
  */
