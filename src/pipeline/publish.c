@@ -219,13 +219,15 @@ static int dead_letter_oversized(sl_publisher_t *pub, const char *topic,
     int rc = sl_dlq_publish_oversized(pub->bus, topic, key, key_len, value,
                                       value_len, pub->max_payload,
                                       sl_time_now_ms(), pub->timeout_ms);
+    uint64_t n = pub->stats.dead_lettered + 1;
 
-    sl_log_warn("publish",
-                "record too large for the bus topic=%s value_bytes=%zu "
-                "max_bytes=%zu: %s",
-                topic, value_len, pub->max_payload,
-                rc == SL_OK ? "its digest went to " SL_TOPIC_DLQ
-                            : sl_strerror(rc));
+    if (n <= PUBLISH_LOG_LIMIT || n % PUBLISH_LOG_EVERY == 0)
+        sl_log_warn("publish",
+                    "record too large for the bus topic=%s value_bytes=%zu "
+                    "max_bytes=%zu too_large_total=%" PRIu64 ": %s",
+                    topic, value_len, pub->max_payload, n,
+                    rc == SL_OK ? "its digest went to " SL_TOPIC_DLQ
+                                : sl_strerror(rc));
     return rc == SL_OK ? SL_EREJECTED : rc;
 }
 
@@ -284,7 +286,8 @@ int sl_publisher_flush(sl_publisher_t *pub)
     for (size_t i = 0; i < pub->count; i++) {
         int rc = settle(pub, &pub->records[i], pub->queue[i].tag);
 
-        if (rc != SL_OK && first_error == SL_OK)
+        /* A dead-lettered record is settled, not failed. */
+        if (rc != SL_OK && rc != SL_EREJECTED && first_error == SL_OK)
             first_error = rc;
     }
     pub->count = 0;
