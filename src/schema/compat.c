@@ -225,6 +225,11 @@ static int parse_both(const char *text, const char *role, avro_schema_t *schema,
         snprintf(err, err_size, "%s schema is not JSON: %s", role, jerr.text);
         return SL_EINVAL;
     }
+    if (sl_avro__check_names(*json, err, err_size) != SL_OK) {
+        json_decref(*json);
+        *json = NULL;
+        return SL_EINVAL;
+    }
     if (avro_schema_from_json_length(text, strlen(text), schema) != 0) {
         snprintf(err, err_size, "%s schema is not a valid Avro schema: %s",
                  role, avro_strerror());

@@ -102,6 +102,7 @@ static int parse_schema(const char *schema_json, avro_schema_t *schema,
 {
     json_error_t jerr;
     json_t *root;
+    int rc;
 
     if (schema_json == NULL) {
         set_err(err, err_size, "%s", "schema text is NULL");
@@ -111,6 +112,11 @@ static int parse_schema(const char *schema_json, avro_schema_t *schema,
     if (root == NULL) {
         set_err(err, err_size, "invalid schema JSON: %s", jerr.text);
         return SL_EINVAL;
+    }
+    rc = sl_avro__check_names(root, err, err_size);
+    if (rc != SL_OK) {
+        json_decref(root);
+        return rc;
     }
     *normalized =
         json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);

@@ -404,6 +404,7 @@ static int parse_request_schema(const char *body, const char **schema,
                                 sl_registry_reply_t *reply, int *reply_rc)
 {
     char message[MESSAGE_MAX];
+    char reason[MESSAGE_MAX / 2] = "";
     avro_schema_t parsed = NULL;
     const char *type;
     json_t *tree;
@@ -419,9 +420,12 @@ static int parse_request_schema(const char *body, const char **schema,
     }
     tree = json_loads(*schema, JSON_DECODE_ANY, NULL);
     if (tree == NULL ||
+        sl_avro__check_names(tree, reason, sizeof(reason)) != SL_OK ||
         avro_schema_from_json_length(*schema, strlen(*schema), &parsed) != 0) {
         snprintf(message, sizeof(message), "Invalid schema: %s",
-                 tree == NULL ? "not JSON" : avro_strerror());
+                 tree == NULL        ? "not JSON"
+                 : reason[0] != '\0' ? reason
+                                     : avro_strerror());
         json_decref(tree);
         *reply_rc = reply_error(reply, 422, 42201, message);
         return SL_EINVAL;

@@ -85,6 +85,13 @@ sl_decode_err_t sl_avro__walk(avro_schema_t writer, const uint8_t *body,
 /** Writes the fully qualified name of a named schema into buf. */
 void sl_avro__fullname(avro_schema_t schema, char *buf, size_t size);
 
+/**
+ * Checks the JSON of a schema before libavro parses it: a full name
+ * defined twice makes libavro 1.11.1 leak the schema it built. Returns
+ * SL_OK, SL_EINVAL with the name in err, or SL_ENOMEM.
+ */
+int sl_avro__check_names(const json_t *schema, char *err, size_t err_size);
+
 /* ---- Resolution of one writer schema against the reader ---------------- */
 
 typedef struct sl_resolution {
