@@ -420,7 +420,7 @@ static void test_migration_keeps_rows(void **state)
     }
 
     assert_int_equal(sl_store_migrate(st, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(st), 4);
+    assert_int_equal(sl_store_schema_version(st), 5);
     assert_int_equal(sl_store_schema_list(st, NULL, &rows, &n), SL_OK);
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].id, 1);

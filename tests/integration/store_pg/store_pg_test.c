@@ -192,10 +192,10 @@ static void test_migrate_twice_is_noop(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(sl_store_schema_version(fx.st), 4);
+    assert_int_equal(sl_store_schema_version(fx.st), 5);
     assert_int_equal(sl_store_migrate(fx.st, err, sizeof(err)), SL_OK);
-    assert_int_equal(sl_store_schema_version(fx.st), 4);
-    assert_int_equal(query_int("SELECT count(*) FROM schema_migrations"), 4);
+    assert_int_equal(sl_store_schema_version(fx.st), 5);
+    assert_int_equal(query_int("SELECT count(*) FROM schema_migrations"), 5);
 }
 
 static void test_write_reads_back_every_field(void **state)
