@@ -11,6 +11,7 @@
 #   make connectors
 #                 register the Kafka Connect connectors of deploy/connect
 #                 with the Connect server at CONNECT_URL (docker compose)
+#   make fuzz     build the libFuzzer harnesses and run each FUZZ_SECONDS
 
 BUILD ?= build
 TEST_BUILD ?= build-test
@@ -18,7 +19,7 @@ JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
 .PHONY: all deps test-deps run test bench bench-distributed lint format clean \
-	services services-stop producer consumer ml api dlq connectors
+	services services-stop producer consumer ml api dlq connectors fuzz
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_BUILD_TESTS=OFF >/dev/null
@@ -75,6 +76,29 @@ dlq: all
 
 connectors:
 	deploy/connect/register.sh
+
+# libFuzzer harnesses of tests/fuzz/ (needs clang and libclang-rt-14-dev):
+# each runs FUZZ_SECONDS from its seed corpus. New inputs go to
+# $(FUZZ_BUILD)/fuzz-corpus/, crashing ones to $(FUZZ_BUILD)/fuzz-artifacts/.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = frame replay query json registry compat
+
+fuzz: test-deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang:" \
+		"apt-get install clang libclang-rt-14-dev"; exit 1; }
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+		-DSLUICE_SANITIZE=ON -DSLUICE_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target sluice_fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/fuzz-corpus/$$t $(FUZZ_BUILD)/fuzz-artifacts && \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+		$(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/fuzz-artifacts/$$t- \
+			$(FUZZ_BUILD)/fuzz-corpus/$$t tests/fuzz/corpus/$$t \
+			|| exit 1; \
+	done
 
 lint: test-deps
 	cmake -S . -B $(TEST_BUILD) -DSLUICE_SANITIZE=ON >/dev/null
