@@ -110,6 +110,9 @@ static const setting_t settings[] = {
      "each process registers the built-in schemas in memory"},
     {"registry-listen", T_STRING, OFF(registry_listen), "127.0.0.1:8081", 0, 0,
      "address `sluice registry` serves on, HOST:PORT"},
+    {"views-refresh-seconds", T_INT, OFF(views_refresh_seconds), "60", 0, 86400,
+     "sluice process on PostgreSQL: seconds between refreshes of the "
+     "materialized views sensor_stats and sensor_readings_hourly; 0 = never"},
     {"metrics-listen", T_STRING, OFF(metrics_listen), "", 0, 0,
      "address, HOST:PORT, where a role other than api serves /metrics for "
      "Prometheus; empty = no listener (the API serves /metrics itself)"},

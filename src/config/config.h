@@ -54,6 +54,7 @@ typedef struct sl_config {
     int window_seconds;
     int allowed_lateness_seconds;
     int64_t max_payload_bytes; /* larger values are dead-lettered undecoded */
+    int views_refresh_seconds; /* PostgreSQL views; 0 = never */
     /* bus */
     char *bus;              /* "memory" or "kafka" */
     char *kafka_brokers;    /* bootstrap servers, HOST:PORT[,...]; "" unset */

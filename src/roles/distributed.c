@@ -18,6 +18,7 @@
 #include "obs/trace.h"
 #include "pipeline/dlq.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/view_refresh.h"
 #include "roles/producers.h"
 #include "roles/roles.h"
 #include "roles/setup.h"
@@ -239,6 +240,7 @@ int sl_role_process(const sl_config_t *cfg)
     sl_dlq_handler_config_t dlq_cfg;
     sl_processor_t *proc = NULL;
     sl_dlq_handler_t *dlq = NULL;
+    sl_view_refresher_t *views = NULL;
     context_t ctx;
     char err[512];
     int status = context_open(cfg, "process", true, &ctx);
@@ -262,10 +264,21 @@ int sl_role_process(const sl_config_t *cfg)
                      err);
         goto out;
     }
+    /* On SQLite, which has no materialized views, a refresh does nothing. */
+    if (cfg->views_refresh_seconds > 0) {
+        views = sl_view_refresher_start(
+            cfg->db, (int64_t)cfg->views_refresh_seconds * 1000, err,
+            sizeof(err));
+        if (views == NULL) {
+            sl_log_error("process", "cannot start the view refresher: %s", err);
+            goto out;
+        }
+    }
     wait_for_signal_with_dlq("process", dlq);
     status = 0;
 
 out:
+    sl_view_refresher_stop(views);
     if (dlq != NULL)
         sl_dlq_handler_quiesce(dlq);
     sl_bus_close(ctx.bus);

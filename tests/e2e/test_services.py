@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Checks scripts/services, the local back end behind `make services`:
 start brings up the mock Kafka cluster, PostgreSQL and the registry and
-writes settings that the roles run with unchanged; a second start changes
-nothing; stop stops everything and keeps the PostgreSQL data for the next
+writes settings that the roles run with unchanged (a processor there also
+refreshes the materialized views); a second start changes nothing; stop stops everything and keeps the PostgreSQL data for the next
 start.
 
 The back end lives in a temporary folder (SLUICE_SERVICES_DIR), the
@@ -73,6 +73,19 @@ def wait_count(env, want, log, timeout=120):
         raise AssertionError("stored %d of %d:\n%s" % (n, want, f.read()))
 
 
+def wait_views(env, want, log, timeout=60):
+    deadline = time.time() + timeout
+    n = ""
+    while time.time() < deadline:
+        n = psql(env, "SELECT coalesce(sum(count), 0) FROM sensor_stats")
+        if n == str(want):
+            return
+        time.sleep(0.5)
+    with open(log) as f:
+        raise AssertionError("sensor_stats counts %s of %d:\n%s" %
+                             (n, want, f.read()))
+
+
 def main():
     binary = os.environ["SLUICE_BINARY"]
     services_dir = tempfile.mkdtemp(prefix="sluice-svc-")
@@ -110,14 +123,17 @@ def main():
     write_csv(csv_path)
     log = os.path.join(services_dir, "process.log")
     with open(log, "wb") as f:
-        process = subprocess.Popen([binary, "process"], env=first_env,
-                                   stdout=f, stderr=f)
+        process = subprocess.Popen([binary, "process",
+                                    "--views-refresh-seconds", "1"],
+                                   env=first_env, stdout=f, stderr=f)
     try:
         done = subprocess.run([binary, "replay", "--format", "sensor-csv",
                                csv_path], env=first_env, capture_output=True,
                               timeout=180)
         assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
         assert wait_count(first_env, ROWS, log) == ROWS
+        # The processor refreshes the materialized views on its interval.
+        wait_views(first_env, ROWS, log)
     finally:
         process.terminate()
         process.wait(timeout=60)
