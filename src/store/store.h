@@ -360,9 +360,9 @@ int sl_store_dlq_status_counts(sl_store_t *st, int64_t counts[4]);
  * Refreshes the PostgreSQL materialized views (sensor_stats and the hourly
  * rollup sensor_readings_hourly) with REFRESH MATERIALIZED VIEW
  * CONCURRENTLY, so readers keep the old contents meanwhile. The views are
- * as fresh as the last call; nothing in sluice calls it yet, so the
- * operator or a periodic task of the processor must. The SQLite store has
- * no views and returns SL_OK. Returns SL_OK or SL_EIO.
+ * as fresh as the last call: `sluice process` calls it every
+ * views-refresh-seconds (sl_view_refresher). The SQLite store has no views
+ * and returns SL_OK. Returns SL_OK or SL_EIO.
  */
 int sl_store_refresh_views(sl_store_t *st);
 
