@@ -31,6 +31,9 @@ typedef struct sl_api_config {
                                * NULL or "": no CORS headers */
     size_t max_body_bytes;    /* request body cap; default 1 MiB */
     int body_timeout_ms;      /* time allowed for a request body; 10000 */
+    /* Feeds /ws/sensors and /ws/alerts (api/hub.h). Borrowed, and must
+     * outlive the API; NULL: no WebSocket streams, upgrades are refused. */
+    struct sl_ws_hub *ws_hub;
 } sl_api_config_t;
 
 void sl_api_config_init(sl_api_config_t *cfg);
