@@ -48,6 +48,15 @@ static const setting_t settings[] = {
      1073741824, "largest API request body in bytes; larger gets HTTP 413"},
     {"api-body-timeout-ms", T_INT, OFF(api_body_timeout_ms), "10000", 100,
      3600000, "milliseconds allowed for an API request body to arrive"},
+    {"ws-max-clients", T_INT, OFF(ws_max_clients), "1024", 1, 65536,
+     "most WebSocket clients of /ws/sensors and /ws/alerts together; more "
+     "are closed with status 1013"},
+    {"ws-queue-messages", T_INT, OFF(ws_queue_messages), "1024", 16, 1048576,
+     "messages queued per WebSocket client; a client that falls further "
+     "behind loses its oldest messages"},
+    {"ws-stall-ms", T_INT, OFF(ws_stall_ms), "10000", 100, 3600000,
+     "milliseconds a WebSocket client may keep losing messages before it "
+     "is closed with status 1008"},
     {"log-level", T_STRING, OFF(log_level), "info", 0, 0,
      "error, warn, info, debug or trace"},
     {"generators", T_BOOL, OFF(generators), "true", 0, 0,

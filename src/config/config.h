@@ -28,6 +28,9 @@ typedef struct sl_config {
     char *cors_origins;         /* comma-separated origins or "*"; "" none */
     int64_t api_max_body_bytes; /* request body cap */
     int api_body_timeout_ms;    /* time allowed for a request body */
+    int ws_max_clients;         /* WebSocket clients, both streams */
+    int ws_queue_messages;      /* per WebSocket client */
+    int ws_stall_ms;            /* losing messages this long: closed */
     /* generators */
     bool generators;
     double rate; /* readings/s for the fleet; 0: one per sensor
