@@ -360,6 +360,56 @@ def registry_seeds():
         "type": "record", "name": "Node", "fields": [
             {"name": "next", "type": ["null", "Node"]}]})))
 
+# ---- Registry replies -----------------------------------------------------
+
+
+def registry_client_seeds():
+    import json
+    # Selector: low three bits = call (register, schema, versions, check,
+    # set level, fetch), high four bits = index into `statuses`.
+    ok, not_found, conflict, unprocessable, error = 0, 8, 9, 10, 12
+    with open(os.path.join(REPO, "schemas/sensor_reading.avsc")) as f:
+        sensor = f.read()
+    seeds = {
+        "register_ok": (0, ok, '{"id":5}'),
+        "register_zero": (0, ok, '{"id":0}'),
+        "register_huge": (0, ok, '{"id":2147483648}'),
+        "register_string_id": (0, ok, '{"id":"5"}'),
+        "register_conflict": (0, conflict,
+                              '{"error_code":409,"message":"incompatible"}'),
+        "register_422": (0, unprocessable,
+                         '{"error_code":42201,"message":"Invalid schema"}'),
+        "schema_ok": (1, ok, json.dumps({"schema": '"string"'})),
+        "schema_not_found": (1, not_found,
+                             '{"error_code":40403,"message":"Schema not found"}'),
+        "schema_not_string": (1, ok, '{"schema":{"type":"string"}}'),
+        "schema_not_json": (1, ok, "<html>oops</html>"),
+        "schema_500_text": (1, error, "Internal Server Error"),
+        "versions_ok": (2, ok, "[1,2,3]"),
+        "versions_mixed": (2, ok, '[1,"2",null]'),
+        "versions_object": (2, ok, '{"versions":[1]}'),
+        "versions_empty": (2, ok, "[]"),
+        "check_true": (3, ok, '{"is_compatible":true}'),
+        "check_false": (3, ok, '{"is_compatible":false,"messages":["a","b",'
+                               '1,null,"' + "x" * 600 + '"]}'),
+        "check_no_flag": (3, ok, '{"messages":[]}'),
+        "set_level_ok": (4, ok, '{"compatibility":"FULL"}'),
+        "set_level_empty": (4, ok, ""),
+        "fetch_sensor": (5, ok, json.dumps({"schema": sensor})),
+        "fetch_duplicate_names": (5, ok, json.dumps({"schema": json.dumps({
+            "type": "record", "name": "R", "fields": [
+                {"name": "a", "type": {"type": "enum", "name": "E",
+                                       "symbols": ["A"]}},
+                {"name": "b", "type": {"type": "enum", "name": "E",
+                                       "symbols": ["A"]}}]})})),
+        "fetch_not_avro": (5, ok, '{"schema":"{\\"type\\":\\"nope\\"}"}'),
+        "fetch_not_found": (5, not_found, '{"error_code":40403}'),
+        "fetch_unavailable": (5, 13, ""),
+    }
+    for name, (call, status, body) in seeds.items():
+        write("registry_client", name, bytes([status << 4 | call]) +
+              body.encode())
+
 
 # ---- Compatibility pairs --------------------------------------------------
 
@@ -406,4 +456,5 @@ if __name__ == "__main__":
     query_seeds()
     json_seeds()
     registry_seeds()
+    registry_client_seeds()
     compat_seeds()
