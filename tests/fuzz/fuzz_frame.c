@@ -20,7 +20,7 @@
 #include "schema/schema.h"
 #include "util/err.h"
 #include "util/log.h"
-#include "util/utf8.h"
+#include "fuzz_text.h"
 
 static sl_registry_t *registry;
 static sl_decoder_t *decoders[2];
@@ -96,20 +96,6 @@ static void setup(void)
         add_evolved(evolved[i]);
     atexit(teardown);
 }
-
-/* Aborts unless buf[0..size) contains a NUL and valid UTF-8 before it. */
-static void check_text(const char *buf, size_t size, const char *field)
-{
-    const char *nul = memchr(buf, '\0', size);
-
-    if (nul == NULL || !sl_utf8_valid(buf, (size_t)(nul - buf))) {
-        fprintf(stderr, "decoded %s is not NUL-terminated UTF-8\n", field);
-        abort();
-    }
-}
-
-#define CHECK_TEXT(rec, field)                                                 \
-    check_text((rec).field, sizeof((rec).field), #field)
 
 static void check_reading(const sl_reading_t *r)
 {

@@ -22,32 +22,18 @@
 #include "pipeline/replay.h"
 #include "util/err.h"
 #include "util/log.h"
-#include "util/utf8.h"
+#include "fuzz_text.h"
 
 static const sl_replay_format_t formats[8] = {
     SL_REPLAY_AUTO,   SL_REPLAY_NAB,          SL_REPLAY_SENSOR_CSV,
     SL_REPLAY_NDJSON, SL_REPLAY_COMMERCE_CSV, SL_REPLAY_FRAMES,
     SL_REPLAY_AUTO,   SL_REPLAY_AUTO};
 
-static void check_text(const char *buf, size_t size, const char *field)
-{
-    const char *nul = memchr(buf, '\0', size);
-
-    if (nul == NULL || !sl_utf8_valid(buf, (size_t)(nul - buf))) {
-        fprintf(stderr, "replayed %s is not NUL-terminated UTF-8\n", field);
-        abort();
-    }
-}
-
-#define CHECK_TEXT(rec, field)                                                 \
-    check_text((rec).field, sizeof((rec).field), #field)
-
 /* Where the frame bytes are summed, so the reads cannot be dropped. */
 static volatile uint8_t frame_sum;
 
 static void check_item(const sl_replay_item_t *item)
 {
-
     switch (item->kind) {
     case SL_REPLAY_ITEM_READING:
         CHECK_TEXT(item->reading, sensor_id);
