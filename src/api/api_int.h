@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "api/api.h"
+#include "pipeline/publish.h"
 
 /* The version from project(VERSION) in the top-level CMakeLists.txt. */
 #define SL_API_VERSION SLUICE_VERSION
@@ -21,16 +24,24 @@
 
 /* Route templates: the bounded values of the "route" metric label. */
 typedef enum sl_api_route {
-    SL_API_ROUTE_HEALTH = 0,     /* GET / */
-    SL_API_ROUTE_LATEST = 1,     /* GET /api/v1/sensors/latest */
-    SL_API_ROUTE_STATS = 2,      /* GET /api/v1/sensors/stats */
-    SL_API_ROUTE_ANOMALIES = 3,  /* GET /api/v1/sensors/anomalies */
-    SL_API_ROUTE_METRICS = 4,    /* GET /metrics */
-    SL_API_ROUTE_DLQ_LIST = 5,   /* GET /api/v1/dlq */
-    SL_API_ROUTE_DLQ_ENTRY = 6,  /* GET /api/v1/dlq/{id} */
-    SL_API_ROUTE_DLQ_REPLAY = 7, /* POST /api/v1/dlq/{id}/replay */
-    SL_API_ROUTE_UNMATCHED = 8,  /* any path no route serves */
-    SL_API_ROUTE_COUNT = 9,
+    SL_API_ROUTE_HEALTH = 0,           /* GET / */
+    SL_API_ROUTE_LATEST = 1,           /* GET /api/v1/sensors/latest */
+    SL_API_ROUTE_STATS = 2,            /* GET /api/v1/sensors/stats */
+    SL_API_ROUTE_ANOMALIES = 3,        /* GET /api/v1/sensors/anomalies */
+    SL_API_ROUTE_METRICS = 4,          /* GET /metrics */
+    SL_API_ROUTE_DLQ_LIST = 5,         /* GET /api/v1/dlq */
+    SL_API_ROUTE_DLQ_ENTRY = 6,        /* GET /api/v1/dlq/{id} */
+    SL_API_ROUTE_DLQ_REPLAY = 7,       /* POST /api/v1/dlq/{id}/replay */
+    SL_API_ROUTE_ALERTS = 8,           /* GET /api/v1/alerts */
+    SL_API_ROUTE_ALERT_ACK = 9,        /* POST /api/v1/alerts/{id}/ack */
+    SL_API_ROUTE_ECOM_STATS = 10,      /* GET /api/v1/ecommerce/stats */
+    SL_API_ROUTE_ECOM_LATEST = 11,     /* GET /api/v1/ecommerce/events/latest */
+    SL_API_ROUTE_HISTORY = 12,         /* GET /api/v1/sensors/{id}/history */
+    SL_API_ROUTE_INGEST_READINGS = 13, /* POST /api/v1/sensors/readings */
+    SL_API_ROUTE_INGEST_EVENTS = 14,   /* POST /api/v1/ecommerce/events */
+    SL_API_ROUTE_STATIC = 15,          /* GET /openapi.json, /docs, ... */
+    SL_API_ROUTE_UNMATCHED = 16,       /* any path no route serves */
+    SL_API_ROUTE_COUNT = 17,
 } sl_api_route_t;
 
 /** Returns the methods a route serves, for the Allow header of a 405. */
@@ -38,6 +49,35 @@ const char *sl_api__route_allow(sl_api_route_t route);
 
 /** Returns the label value of a route ("/api/v1/sensors/latest", ...). */
 const char *sl_api__route_label(sl_api_route_t route);
+
+/* What the routes use besides the request. Owned by the server and used
+ * on its service thread only. */
+typedef struct sl_api_env {
+    sl_store_t *st;          /* NULL: store routes answer 503 */
+    sl_publisher_t *pub;     /* NULL: ingest answers 503 */
+    const char *token;       /* NULL or "": writes need no token */
+    size_t max_body_bytes;   /* 0: no cap (the server enforces its own) */
+    const char *bus_missing; /* why pub is NULL, for the 503 detail */
+} sl_api_env_t;
+
+/* One request as the server read it. */
+typedef struct sl_api_request {
+    const char *method;
+    const char *path;  /* decoded, without the query string */
+    const char *query; /* raw text after '?', or NULL */
+    const char *body;  /* NULL when there is none */
+    size_t body_len;
+    const char *authorization; /* Authorization header, or NULL */
+} sl_api_request_t;
+
+/**
+ * Handles one request with everything env offers: routes, bearer token
+ * check of write routes (401), ingest. OUT: *resp, *route (may be NULL).
+ * Returns SL_OK, or SL_ENOMEM with resp->body NULL.
+ */
+int sl_api__dispatch_request(const sl_api_env_t *env,
+                             const sl_api_request_t *req,
+                             sl_api_response_t *resp, sl_api_route_t *route);
 
 /**
  * Handles one request as sl_api_handle() does and also reports which route
@@ -47,6 +87,57 @@ const char *sl_api__route_label(sl_api_route_t route);
 int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
                      const char *query, sl_api_response_t *resp,
                      sl_api_route_t *route);
+
+/* A route's view of one request, filled by the dispatcher. */
+typedef struct sl_api_call {
+    const sl_api_env_t *env;
+    sl_store_t *st;
+    int64_t id;           /* the {id} of a path template, or 0 */
+    const char *path_arg; /* the {sensor_id} of a path template, or NULL */
+    const struct sl_api_query *query;
+    const sl_api_request_t *req;
+    sl_api_response_t *resp;
+    char detail[SL_API_DETAIL_MAX]; /* a 422 message, filled by readers */
+} sl_api_call_t;
+
+/* Handlers of the route files; each fills call->resp.
+ * Return SL_OK or SL_ENOMEM. */
+int sl_api__handle_alerts(sl_api_call_t *call);
+int sl_api__handle_alert_ack(sl_api_call_t *call);
+int sl_api__handle_ecom_stats(sl_api_call_t *call);
+int sl_api__handle_ecom_latest(sl_api_call_t *call);
+int sl_api__handle_history(sl_api_call_t *call);
+int sl_api__handle_ingest_readings(sl_api_call_t *call);
+int sl_api__handle_ingest_events(sl_api_call_t *call);
+
+/* Allowed query parameters of those handlers (NULL-terminated). */
+extern const char *const sl_api__alerts_params[];
+extern const char *const sl_api__ecom_stats_params[];
+extern const char *const sl_api__ecom_latest_params[];
+extern const char *const sl_api__history_params[];
+
+/**
+ * Finds an embedded static file (openapi.json, the docs page, the
+ * dashboard and its scripts) by request path. OUT: *data, *len, *type.
+ * Returns true when one exists.
+ */
+bool sl_api__static_find(const char *path, const char **data, size_t *len,
+                         const char **content_type);
+
+/* Responders shared by the route files. Each takes over nothing but root
+ * and returns SL_OK or SL_ENOMEM. */
+int sl_api__respond_json(sl_api_response_t *resp, int status, json_t *root);
+int sl_api__respond_detail(sl_api_response_t *resp, int status,
+                           const char *detail);
+int sl_api__respond_store_error(sl_api_response_t *resp, const char *operation);
+int sl_api__respond_invalid(sl_api_call_t *call);
+
+/**
+ * Reads from and to; when both are given, from must be before to.
+ * Returns SL_OK, or SL_EINVAL with the message in call->detail.
+ */
+int sl_api__read_range(sl_api_call_t *call, int64_t *from_ms, bool *has_from,
+                       int64_t *to_ms, bool *has_to);
 
 /* One decoded name=value pair of a query string. Both strings are
  * NUL-terminated, valid UTF-8 and free of NUL bytes. */
@@ -123,5 +214,14 @@ int sl_api__query_sensor_type(const sl_api_query_t *q, const char *name,
 int sl_api__query_text(const sl_api_query_t *q, const char *name,
                        size_t max_len, const char **out, char *err,
                        size_t err_size);
+
+/**
+ * Reads a parameter that must be one of choices (NULL-terminated).
+ * OUT: *out, the index of the match, left untouched when the parameter is
+ * absent. Returns SL_OK, or SL_EINVAL listing the choices in err.
+ */
+int sl_api__query_choice(const sl_api_query_t *q, const char *name,
+                         const char *const *choices, int *out, char *err,
+                         size_t err_size);
 
 #endif

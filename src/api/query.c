@@ -301,3 +301,25 @@ int sl_api__query_text(const sl_api_query_t *q, const char *name,
     *out = text;
     return SL_OK;
 }
+
+int sl_api__query_choice(const sl_api_query_t *q, const char *name,
+                         const char *const *choices, int *out, char *err,
+                         size_t err_size)
+{
+    const char *text = sl_api__query_get(q, name);
+
+    if (text == NULL)
+        return SL_OK;
+    for (int i = 0; choices[i] != NULL; i++) {
+        if (strcmp(text, choices[i]) == 0) {
+            *out = i;
+            return SL_OK;
+        }
+    }
+    snprintf(err, err_size, "%s: must be one of ", name);
+    for (int i = 0; choices[i] != NULL; i++) {
+        append(err, err_size, i > 0 ? ", " : "");
+        append(err, err_size, choices[i]);
+    }
+    return SL_EINVAL;
+}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "model/json.h"
 #include "obs/metrics.h"
@@ -38,23 +39,22 @@
 #define STATS_SENSORS_INITIAL 256
 #define STATS_SENSORS_MAX 65536
 
-typedef struct request {
-    sl_store_t *st;
-    int64_t id; /* the {id} of a path template, or 0 */
-    const sl_api_query_t *query;
-    sl_api_response_t *resp;
-    char detail[SL_API_DETAIL_MAX]; /* a 422 message, filled by readers */
-} request_t;
+typedef sl_api_call_t request_t;
 
 /* A route handler fills req->resp. Returns SL_OK or SL_ENOMEM. */
 typedef int (*route_fn)(request_t *req);
 
+/* Route flags. */
+#define ROUTE_WRITE 1u /* needs the bearer token when one is set */
+
 typedef struct route {
-    const char *path; /* "{id}" matches a positive decimal row id */
+    const char *path; /* "{id}": a positive decimal row id; "{sensor_id}":
+                       * one non-empty path segment */
     const char *method;
     route_fn handler;
     sl_api_route_t id;
     const char *const *params; /* allowed query parameter names */
+    unsigned flags;
 } route_t;
 
 static const char *const route_labels[SL_API_ROUTE_COUNT] = {
@@ -66,6 +66,14 @@ static const char *const route_labels[SL_API_ROUTE_COUNT] = {
     [SL_API_ROUTE_DLQ_LIST] = "/api/v1/dlq",
     [SL_API_ROUTE_DLQ_ENTRY] = "/api/v1/dlq/{id}",
     [SL_API_ROUTE_DLQ_REPLAY] = "/api/v1/dlq/{id}/replay",
+    [SL_API_ROUTE_ALERTS] = "/api/v1/alerts",
+    [SL_API_ROUTE_ALERT_ACK] = "/api/v1/alerts/{id}/ack",
+    [SL_API_ROUTE_ECOM_STATS] = "/api/v1/ecommerce/stats",
+    [SL_API_ROUTE_ECOM_LATEST] = "/api/v1/ecommerce/events/latest",
+    [SL_API_ROUTE_HISTORY] = "/api/v1/sensors/{sensor_id}/history",
+    [SL_API_ROUTE_INGEST_READINGS] = "/api/v1/sensors/readings",
+    [SL_API_ROUTE_INGEST_EVENTS] = "/api/v1/ecommerce/events",
+    [SL_API_ROUTE_STATIC] = "static",
     [SL_API_ROUTE_UNMATCHED] = "unmatched",
 };
 
@@ -78,7 +86,7 @@ const char *sl_api__route_label(sl_api_route_t route)
 
 /* Serializes root as the response body. Takes over root, which may be NULL
  * after a failed allocation. */
-static int respond_json(sl_api_response_t *resp, int status, json_t *root)
+int sl_api__respond_json(sl_api_response_t *resp, int status, json_t *root)
 {
     char *body;
 
@@ -101,8 +109,8 @@ static int respond_json(sl_api_response_t *resp, int status, json_t *root)
  * part of a UTF-8 sequence. Those trailing bytes are dropped, because
  * jansson accepts only valid UTF-8.
  */
-static int respond_detail(sl_api_response_t *resp, int status,
-                          const char *detail)
+int sl_api__respond_detail(sl_api_response_t *resp, int status,
+                           const char *detail)
 {
     size_t len = strlen(detail);
     json_t *text;
@@ -112,23 +120,24 @@ static int respond_detail(sl_api_response_t *resp, int status,
     text = json_stringn(detail, len);
     if (text == NULL)
         return SL_ENOMEM;
-    return respond_json(resp, status, json_pack("{s:o}", "detail", text));
+    return sl_api__respond_json(resp, status,
+                                json_pack("{s:o}", "detail", text));
 }
 
 /* Responds 503 for a failed store call. The store logs the failure with
  * the database's message, so nothing is logged here. */
-static int respond_store_error(sl_api_response_t *resp, const char *operation)
+int sl_api__respond_store_error(sl_api_response_t *resp, const char *operation)
 {
     char detail[SL_API_DETAIL_MAX];
 
     snprintf(detail, sizeof(detail), "store unavailable: %s failed", operation);
-    return respond_detail(resp, 503, detail);
+    return sl_api__respond_detail(resp, 503, detail);
 }
 
 /* Responds 422 with the message a typed reader left in req->detail. */
-static int respond_invalid(request_t *req)
+int sl_api__respond_invalid(request_t *req)
 {
-    return respond_detail(req->resp, 422, req->detail);
+    return sl_api__respond_detail(req->resp, 422, req->detail);
 }
 
 /* ---- GET / ------------------------------------------------------------ */
@@ -148,7 +157,7 @@ static int handle_health(request_t *req)
         json_decref(root);
         return SL_ENOMEM;
     }
-    return respond_json(req->resp, store_ok ? 200 : 503, root);
+    return sl_api__respond_json(req->resp, store_ok ? 200 : 503, root);
 }
 
 /* ---- readings: GET /api/v1/sensors/latest and /anomalies --------------- */
@@ -166,14 +175,14 @@ static int respond_readings(request_t *req, const sl_reading_query_t *q,
         goto out;
     if (req->st == NULL ||
         sl_store_readings(req->st, q, rows, q->limit, &n) != SL_OK) {
-        rc = respond_store_error(req->resp, "reading query");
+        rc = sl_api__respond_store_error(req->resp, "reading query");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (json_array_append_new(list, sl_reading_to_json(&rows[i])) != 0)
             goto out;
     }
-    rc = respond_json(
+    rc = sl_api__respond_json(
         req->resp, 200,
         json_pack("{s:I, s:O}", "count", (json_int_t)n, key, list));
 out:
@@ -183,8 +192,8 @@ out:
 }
 
 /* Reads from and to; when both are given, from must be before to. */
-static int read_range(request_t *req, int64_t *from_ms, bool *has_from,
-                      int64_t *to_ms, bool *has_to)
+int sl_api__read_range(request_t *req, int64_t *from_ms, bool *has_from,
+                       int64_t *to_ms, bool *has_to)
 {
     const sl_api_query_t *q = req->query;
     size_t size = sizeof(req->detail);
@@ -217,8 +226,8 @@ static int handle_latest(request_t *req)
                                   req->detail, size) ||
         sl_api__query_int(q, "limit", 1, LATEST_LIMIT_MAX, &limit, req->detail,
                           size) ||
-        read_range(req, &rq.from_ms, &has_from, &rq.to_ms, &has_to))
-        return respond_invalid(req);
+        sl_api__read_range(req, &rq.from_ms, &has_from, &rq.to_ms, &has_to))
+        return sl_api__respond_invalid(req);
 
     rq.limit = (size_t)limit;
     return respond_readings(req, &rq, "readings");
@@ -238,7 +247,7 @@ static int handle_anomalies(request_t *req)
                                   req->detail, size) ||
         sl_api__query_int(q, "limit", 1, ANOMALIES_LIMIT_MAX, &limit,
                           req->detail, size))
-        return respond_invalid(req);
+        return sl_api__respond_invalid(req);
 
     rq.anomalies_only = true;
     rq.limit = (size_t)limit;
@@ -309,7 +318,7 @@ static int respond_stats(request_t *req, json_t *root, int64_t from_ms,
              ? SL_EIO
              : fetch_stats(req->st, from_ms, to_ms, sensor_type, &rows, &n);
     if (rc == SL_EIO) {
-        rc = respond_store_error(req->resp, "statistics query");
+        rc = sl_api__respond_store_error(req->resp, "statistics query");
         goto out;
     }
     rc = SL_ENOMEM;
@@ -322,7 +331,7 @@ static int respond_stats(request_t *req, json_t *root, int64_t from_ms,
         json_object_set_new(root, "count", json_integer((json_int_t)n)) ||
         json_object_set(root, "stats", list) != 0)
         goto out;
-    rc = respond_json(req->resp, 200, root);
+    rc = sl_api__respond_json(req->resp, 200, root);
     root = NULL;
 out:
     json_decref(root);
@@ -353,8 +362,8 @@ static int handle_stats(request_t *req)
                           &window, req->detail, size) ||
         sl_api__query_sensor_type(q, "sensor_type", &sensor_type, req->detail,
                                   size) ||
-        read_range(req, &from_ms, &has_from, &to_ms, &has_to))
-        return respond_invalid(req);
+        sl_api__read_range(req, &from_ms, &has_from, &to_ms, &has_to))
+        return sl_api__respond_invalid(req);
 
     if (!has_to)
         to_ms = sl_time_now_ms();
@@ -363,7 +372,7 @@ static int handle_stats(request_t *req)
     if (from_ms >= to_ms) {
         snprintf(req->detail, size,
                  "from: must be earlier than to, which defaults to now");
-        return respond_invalid(req);
+        return sl_api__respond_invalid(req);
     }
 
     root = json_object();
@@ -472,7 +481,7 @@ static int handle_dlq_list(request_t *req)
             snprintf(req->detail, size,
                      "status: must be one of pending, retrying, resolved, "
                      "dead");
-            return respond_invalid(req);
+            return sl_api__respond_invalid(req);
         }
         dq.status = (int)parsed;
     }
@@ -480,7 +489,7 @@ static int handle_dlq_list(request_t *req)
                            size) ||
         sl_api__query_int(q, "limit", 1, DLQ_LIMIT_MAX, &limit, req->detail,
                           size))
-        return respond_invalid(req);
+        return sl_api__respond_invalid(req);
     dq.limit = (size_t)limit;
 
     rows = calloc(dq.limit, sizeof(*rows));
@@ -489,14 +498,14 @@ static int handle_dlq_list(request_t *req)
         goto out;
     if (req->st == NULL ||
         sl_store_dlq_list(req->st, &dq, rows, dq.limit, &n) != SL_OK) {
-        rc = respond_store_error(req->resp, "dead-letter query");
+        rc = sl_api__respond_store_error(req->resp, "dead-letter query");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (json_array_append_new(list, dlq_entry_to_json(&rows[i], false)))
             goto out;
     }
-    rc = respond_json(
+    rc = sl_api__respond_json(
         req->resp, 200,
         json_pack("{s:I, s:O}", "count", (json_int_t)n, "entries", list));
 out:
@@ -514,15 +523,16 @@ static int handle_dlq_entry(request_t *req)
     int rc;
 
     if (req->st == NULL)
-        return respond_store_error(req->resp, "dead-letter query");
+        return sl_api__respond_store_error(req->resp, "dead-letter query");
     rc = sl_store_dlq_get(req->st, req->id, &e, &bytes);
     if (rc == SL_ENOTFOUND)
-        return respond_detail(req->resp, 404, "dead-letter entry not found");
+        return sl_api__respond_detail(req->resp, 404,
+                                      "dead-letter entry not found");
     if (rc == SL_EIO)
-        return respond_store_error(req->resp, "dead-letter query");
+        return sl_api__respond_store_error(req->resp, "dead-letter query");
     if (rc != SL_OK)
         return SL_ENOMEM;
-    rc = respond_json(req->resp, 200, dlq_entry_to_json(&e, true));
+    rc = sl_api__respond_json(req->resp, 200, dlq_entry_to_json(&e, true));
     free(bytes);
     return rc;
 }
@@ -535,20 +545,46 @@ static int handle_dlq_replay(request_t *req)
     int rc;
 
     if (req->st == NULL)
-        return respond_store_error(req->resp, "dead-letter replay");
+        return sl_api__respond_store_error(req->resp, "dead-letter replay");
     rc = sl_store_dlq_replay(req->st, req->id, SL_DLQ_DEAD, sl_time_now_ms(),
                              &changed);
     if (rc == SL_ENOTFOUND)
-        return respond_detail(req->resp, 404, "dead-letter entry not found");
+        return sl_api__respond_detail(req->resp, 404,
+                                      "dead-letter entry not found");
     if (rc == SL_EBUSY)
-        return respond_detail(req->resp, 409,
-                              "entry is retrying or resolved; only pending "
-                              "and dead entries can be replayed");
+        return sl_api__respond_detail(
+            req->resp, 409,
+            "entry is retrying or resolved; only pending "
+            "and dead entries can be replayed");
     if (rc != SL_OK)
-        return respond_store_error(req->resp, "dead-letter replay");
-    return respond_json(req->resp, 202,
-                        json_pack("{s:I, s:s}", "id", (json_int_t)req->id,
-                                  "status", "pending"));
+        return sl_api__respond_store_error(req->resp, "dead-letter replay");
+    return sl_api__respond_json(req->resp, 202,
+                                json_pack("{s:I, s:s}", "id",
+                                          (json_int_t)req->id, "status",
+                                          "pending"));
+}
+
+/* ---- static files: /openapi.json, /docs, /dashboard ------------------ */
+
+static int handle_static(request_t *req)
+{
+    const char *data, *type;
+    size_t len;
+    char *copy;
+
+    if (!sl_api__static_find(req->req->path, &data, &len, &type))
+        return sl_api__respond_detail(req->resp, 404, "Not Found");
+    /* The response owns a heap body; the files are a few hundred KiB at
+     * most, so a copy per request is cheap next to sending it. */
+    copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return SL_ENOMEM;
+    memcpy(copy, data, len);
+    req->resp->status = 200;
+    req->resp->content_type = type;
+    req->resp->body = copy;
+    req->resp->body_len = len;
+    return SL_OK;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -556,54 +592,108 @@ static int handle_dlq_replay(request_t *req)
 static const char *const no_params[] = {NULL};
 
 static const route_t routes[] = {
-    {"/", "GET", handle_health, SL_API_ROUTE_HEALTH, no_params},
+    {"/", "GET", handle_health, SL_API_ROUTE_HEALTH, no_params, 0},
     {"/api/v1/sensors/latest", "GET", handle_latest, SL_API_ROUTE_LATEST,
-     latest_params},
+     latest_params, 0},
     {"/api/v1/sensors/stats", "GET", handle_stats, SL_API_ROUTE_STATS,
-     stats_params},
+     stats_params, 0},
     {"/api/v1/sensors/anomalies", "GET", handle_anomalies,
-     SL_API_ROUTE_ANOMALIES, anomalies_params},
-    {"/metrics", "GET", handle_metrics, SL_API_ROUTE_METRICS, no_params},
+     SL_API_ROUTE_ANOMALIES, anomalies_params, 0},
+    {"/api/v1/sensors/readings", "POST", sl_api__handle_ingest_readings,
+     SL_API_ROUTE_INGEST_READINGS, no_params, ROUTE_WRITE},
+    {"/api/v1/sensors/{sensor_id}/history", "GET", sl_api__handle_history,
+     SL_API_ROUTE_HISTORY, sl_api__history_params, 0},
+    {"/metrics", "GET", handle_metrics, SL_API_ROUTE_METRICS, no_params, 0},
     {"/api/v1/dlq", "GET", handle_dlq_list, SL_API_ROUTE_DLQ_LIST,
-     dlq_list_params},
+     dlq_list_params, 0},
     {"/api/v1/dlq/{id}", "GET", handle_dlq_entry, SL_API_ROUTE_DLQ_ENTRY,
-     no_params},
+     no_params, 0},
     {"/api/v1/dlq/{id}/replay", "POST", handle_dlq_replay,
-     SL_API_ROUTE_DLQ_REPLAY, no_params},
+     SL_API_ROUTE_DLQ_REPLAY, no_params, ROUTE_WRITE},
+    {"/api/v1/alerts", "GET", sl_api__handle_alerts, SL_API_ROUTE_ALERTS,
+     sl_api__alerts_params, 0},
+    {"/api/v1/alerts/{id}/ack", "POST", sl_api__handle_alert_ack,
+     SL_API_ROUTE_ALERT_ACK, no_params, ROUTE_WRITE},
+    {"/api/v1/ecommerce/stats", "GET", sl_api__handle_ecom_stats,
+     SL_API_ROUTE_ECOM_STATS, sl_api__ecom_stats_params, 0},
+    {"/api/v1/ecommerce/events/latest", "GET", sl_api__handle_ecom_latest,
+     SL_API_ROUTE_ECOM_LATEST, sl_api__ecom_latest_params, 0},
+    {"/api/v1/ecommerce/events", "POST", sl_api__handle_ingest_events,
+     SL_API_ROUTE_INGEST_EVENTS, no_params, ROUTE_WRITE},
 };
 
-/*
- * Matches path against a template whose only variable is "{id}": 1 to 18
- * decimal digits without a leading zero. OUT: *id (0 when the template
- * has none). Returns true on a match.
- */
-static bool match_path(const char *tmpl, const char *path, int64_t *id)
+/* The route that serves the embedded files; matched by lookup, not by
+ * template. */
+static const route_t static_route = {
+    "", "GET", handle_static, SL_API_ROUTE_STATIC, no_params, 0};
+
+/* Matches "{id}": 1 to 18 decimal digits without a leading zero. Returns
+ * the number of bytes matched, or 0. */
+static size_t match_id(const char *path, int64_t *id)
 {
-    const char *var = strstr(tmpl, "{id}");
-    size_t prefix, digits = 0;
+    size_t digits = 0;
+
+    while (path[digits] >= '0' && path[digits] <= '9')
+        digits++;
+    if (digits == 0 || digits > 18 || path[0] == '0')
+        return 0;
+    *id = strtoll(path, NULL, 10);
+    return digits;
+}
+
+/* Matches "{sensor_id}": one path segment of 1 to SL_ID_MAX bytes of
+ * valid UTF-8. Returns the number of bytes matched, or 0. */
+static size_t match_segment(const char *path, char *out, size_t out_size)
+{
+    size_t len = strcspn(path, "/");
+
+    if (len == 0 || len >= out_size || !sl_utf8_valid(path, len))
+        return 0;
+    memcpy(out, path, len);
+    out[len] = '\0';
+    return len;
+}
+
+/*
+ * Matches path against a template with at most one variable, "{id}" or
+ * "{sensor_id}". OUT: *id (0 when the template has none), segment (empty
+ * when the template has none). Returns true on a match.
+ */
+static bool match_path(const char *tmpl, const char *path, int64_t *id,
+                       char *segment, size_t segment_size)
+{
+    const char *var = strchr(tmpl, '{');
+    const char *rest;
+    size_t prefix, matched;
 
     *id = 0;
+    segment[0] = '\0';
     if (var == NULL)
         return strcmp(tmpl, path) == 0;
     prefix = (size_t)(var - tmpl);
     if (strncmp(tmpl, path, prefix) != 0)
         return false;
     path += prefix;
-    while (path[digits] >= '0' && path[digits] <= '9')
-        digits++;
-    if (digits == 0 || digits > 18 || path[0] == '0' ||
-        strcmp(path + digits, var + 4) != 0)
-        return false;
-    *id = strtoll(path, NULL, 10);
-    return true;
+    rest = strchr(var, '}') + 1;
+    if (strncmp(var, "{id}", 4) == 0)
+        matched = match_id(path, id);
+    else
+        matched = match_segment(path, segment, segment_size);
+    return matched > 0 && strcmp(path + matched, rest) == 0;
 }
 
-static const route_t *find_route(const char *path, int64_t *id)
+static const route_t *find_route(const char *path, int64_t *id, char *segment,
+                                 size_t segment_size)
 {
+    const char *data, *type;
+    size_t len;
+
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (match_path(routes[i].path, path, id))
+        if (match_path(routes[i].path, path, id, segment, segment_size))
             return &routes[i];
     }
+    if (sl_api__static_find(path, &data, &len, &type))
+        return &static_route;
     return NULL;
 }
 
@@ -617,14 +707,49 @@ const char *sl_api__route_allow(sl_api_route_t route)
     return "GET, HEAD";
 }
 
-static int run_route(const route_t *route, sl_store_t *st, int64_t id,
-                     const char *raw, sl_api_response_t *resp)
+/* Compares in time independent of where the strings first differ, so the
+ * response time does not reveal how much of a guessed token was right. */
+static bool token_equal(const char *given, size_t given_len, const char *token)
 {
-    request_t req = {.st = st, .id = id, .resp = resp};
+    size_t token_len = strlen(token);
+    unsigned char diff = given_len != token_len;
+
+    for (size_t i = 0; i < token_len; i++)
+        diff |= (unsigned char)token[i] ^
+                (unsigned char)(i < given_len ? given[i] : 0);
+    return diff == 0;
+}
+
+/* Returns true when the request may use a write route: no token is set,
+ * or the Authorization header is "Bearer <token>". */
+static bool authorized(const sl_api_env_t *env, const sl_api_request_t *req)
+{
+    static const char scheme[] = "Bearer ";
+    const char *auth = req->authorization;
+
+    if (env->token == NULL || env->token[0] == '\0')
+        return true;
+    if (auth == NULL || strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    auth += sizeof(scheme) - 1;
+    return token_equal(auth, strlen(auth), env->token);
+}
+
+static int run_route(const route_t *route, const sl_api_env_t *env,
+                     const sl_api_request_t *http, int64_t id,
+                     const char *segment, sl_api_response_t *resp)
+{
+    request_t req = {.env = env,
+                     .st = env->st,
+                     .id = id,
+                     .path_arg = segment[0] != '\0' ? segment : NULL,
+                     .req = http,
+                     .resp = resp};
     sl_api_query_t query;
     int rc;
 
-    rc = sl_api__query_parse(raw, &query, req.detail, sizeof(req.detail));
+    rc = sl_api__query_parse(http->query, &query, req.detail,
+                             sizeof(req.detail));
     if (rc == SL_OK)
         rc = sl_api__query_check_names(&query, route->params, req.detail,
                                        sizeof(req.detail));
@@ -632,30 +757,36 @@ static int run_route(const route_t *route, sl_store_t *st, int64_t id,
         req.query = &query;
         rc = route->handler(&req);
     } else if (rc == SL_EINVAL) {
-        rc = respond_invalid(&req);
+        rc = sl_api__respond_invalid(&req);
     }
     sl_api__query_fini(&query);
     return rc;
 }
 
-int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
-                     const char *query, sl_api_response_t *resp,
-                     sl_api_route_t *route_id)
+int sl_api__dispatch_request(const sl_api_env_t *env,
+                             const sl_api_request_t *req,
+                             sl_api_response_t *resp, sl_api_route_t *route_id)
 {
+    char segment[SL_ID_MAX + 1];
+    const route_t *route;
     int64_t id;
-    const route_t *route = find_route(path != NULL ? path : "", &id);
     int rc;
 
+    route = find_route(req->path != NULL ? req->path : "", &id, segment,
+                       sizeof(segment));
     memset(resp, 0, sizeof(*resp));
     if (route_id != NULL)
         *route_id = route != NULL ? route->id : SL_API_ROUTE_UNMATCHED;
 
     if (route == NULL)
-        rc = respond_detail(resp, 404, "Not Found");
-    else if (method == NULL || strcmp(method, route->method) != 0)
-        rc = respond_detail(resp, 405, "Method Not Allowed");
+        rc = sl_api__respond_detail(resp, 404, "Not Found");
+    else if (req->method == NULL || strcmp(req->method, route->method) != 0)
+        rc = sl_api__respond_detail(resp, 405, "Method Not Allowed");
+    else if ((route->flags & ROUTE_WRITE) && !authorized(env, req))
+        rc = sl_api__respond_detail(
+            resp, 401, "missing or invalid bearer token in Authorization");
     else
-        rc = run_route(route, st, id, query, resp);
+        rc = run_route(route, env, req, id, segment, resp);
 
     if (rc != SL_OK) {
         free(resp->body);
@@ -663,6 +794,17 @@ int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
         return SL_ENOMEM;
     }
     return SL_OK;
+}
+
+int sl_api__dispatch(sl_store_t *st, const char *method, const char *path,
+                     const char *query, sl_api_response_t *resp,
+                     sl_api_route_t *route_id)
+{
+    sl_api_env_t env = {.st = st,
+                        .bus_missing = "this API instance has no bus"};
+    sl_api_request_t req = {.method = method, .path = path, .query = query};
+
+    return sl_api__dispatch_request(&env, &req, resp, route_id);
 }
 
 int sl_api_handle(sl_store_t *st, const char *method, const char *path,

@@ -55,6 +55,18 @@
 /* Distinct statuses per route whose counter handles are cached. */
 #define STATUS_SLOTS 8
 
+/* Ingested records a publisher batch collects before it goes to the bus,
+ * and how long a publish waits on a full partition. */
+#define INGEST_BATCH_RECORDS 512
+#define INGEST_PUBLISH_TIMEOUT_MS 2000
+
+/* Room for an Origin or Authorization header value. */
+#define ORIGIN_MAX 256
+#define AUTHORIZATION_MAX 1024
+
+/* How long a browser may cache a CORS preflight answer, in seconds. */
+#define CORS_MAX_AGE "600"
+
 typedef struct status_counter {
     int status;
     sl_counter_t *counter;
@@ -64,6 +76,11 @@ struct sl_api {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     sl_store_t *st;
+    sl_publisher_t *pub; /* NULL without a bus */
+    sl_api_env_t env;
+    char *cors_origins; /* copy of the setting; NULL: no CORS headers */
+    size_t max_body_bytes;
+    int body_timeout_ms;
     pthread_t thread;
     bool thread_started;
     atomic_bool stopping;
@@ -77,10 +94,16 @@ struct sl_api {
  * outlives one request because connections are kept alive. */
 typedef struct session {
     sl_api_response_t resp;
-    sl_api_route_t route; /* names the Allow header of a 405 */
-    size_t sent;          /* body bytes already handed to lws_write() */
-    bool head_only;       /* HEAD: headers of the GET response, no body */
-    bool close_after;     /* close instead of waiting for the next request */
+    struct request *pending; /* a request waiting for its body, or NULL */
+    char *body;              /* heap, body_len of body_cap bytes */
+    size_t body_len;
+    size_t body_cap;
+    char origin[ORIGIN_MAX]; /* an allowed Origin to echo, or "" */
+    sl_api_route_t route;    /* names the Allow header of a 405 */
+    size_t sent;             /* body bytes already handed to lws_write() */
+    bool head_only;          /* HEAD: headers of the GET response, no body */
+    bool close_after;        /* close instead of waiting for the next request */
+    bool preflight;          /* a CORS preflight: 204 with the CORS headers */
 } session_t;
 
 /* Upper bounds of the request duration histogram, in seconds. */
@@ -157,14 +180,16 @@ static void record_request(sl_api_t *api, sl_api_route_t route, int status,
 /* A request as libwebsockets delivered it, ready for sl_api__dispatch(). */
 typedef struct request {
     const char *method;
-    char *path;  /* heap */
-    char *query; /* heap, or NULL when the URI had no arguments */
+    char *path;          /* heap */
+    char *query;         /* heap, or NULL when the URI had no arguments */
+    char *authorization; /* heap, or NULL without the header */
 } request_t;
 
 static void request_fini(request_t *req)
 {
     free(req->path);
     free(req->query);
+    free(req->authorization);
 }
 
 static bool is_unreserved(unsigned char c)
@@ -277,6 +302,17 @@ static int request_init(struct lws *wsi, request_t *req)
     req->path = strndup(uri_len > 0 ? uri : "", (size_t)uri_len);
     if (req->path == NULL)
         return SL_ENOMEM;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+        char auth[AUTHORIZATION_MAX];
+
+        /* A value too long for the buffer cannot be a valid token. */
+        if (lws_hdr_copy(wsi, auth, sizeof(auth),
+                         WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+            auth[0] = '\0';
+        req->authorization = strdup(auth);
+        if (req->authorization == NULL)
+            return SL_ENOMEM;
+    }
     return rebuild_query(wsi, &req->query);
 }
 
@@ -285,6 +321,11 @@ static int request_init(struct lws *wsi, request_t *req)
 static void session_reset(session_t *ss)
 {
     free(ss->resp.body);
+    if (ss->pending != NULL) {
+        request_fini(ss->pending);
+        free(ss->pending);
+    }
+    free(ss->body);
     memset(ss, 0, sizeof(*ss));
 }
 
@@ -317,32 +358,77 @@ static void end_request_span(sl_span_t *span, const char *method,
     sl_span_end(span);
 }
 
-/* Fills ss->resp for a request, falling back to a fixed 503 when memory
- * runs out. HEAD is served as GET without the body. */
-static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
+/* Returns true when origin is in the comma-separated allowed list, or
+ * the list is "*". */
+static bool origin_allowed(const char *allowed, const char *origin)
+{
+    size_t len = strlen(origin);
+
+    if (allowed == NULL || origin[0] == '\0')
+        return false;
+    if (strcmp(allowed, "*") == 0)
+        return true;
+    for (const char *p = allowed; *p != '\0';) {
+        size_t item = strcspn(p, ",");
+        const char *start = p;
+        size_t trimmed = item;
+
+        while (trimmed > 0 && *start == ' ') {
+            start++;
+            trimmed--;
+        }
+        while (trimmed > 0 && start[trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed == len && strncmp(start, origin, len) == 0)
+            return true;
+        p += item;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+/* Keeps the request's Origin when the configuration allows it, so the
+ * response can echo it in Access-Control-Allow-Origin. */
+static void read_origin(sl_api_t *api, struct lws *wsi, session_t *ss)
+{
+    ss->origin[0] = '\0';
+    if (api->cors_origins == NULL ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0 ||
+        lws_hdr_copy(wsi, ss->origin, sizeof(ss->origin), WSI_TOKEN_ORIGIN) <
+            0 ||
+        !origin_allowed(api->cors_origins, ss->origin))
+        ss->origin[0] = '\0';
+}
+
+/* Fills ss->resp for a request whose body (if any) is in ss->body,
+ * falling back to a fixed 503 when memory runs out. HEAD is served as GET
+ * without the body. */
+static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss,
+                           request_t *req, int init_rc)
 {
     static const char oom_body[] = "{\"detail\":\"server out of memory\"}";
     sl_api_route_t route = SL_API_ROUTE_UNMATCHED;
     int64_t start_ns = sl_time_mono_ns();
-    request_t req;
     sl_span_t span;
-    int rc;
+    int rc = init_rc;
 
     begin_request_span(wsi, &span);
-
-    rc = request_init(wsi, &req);
     if (rc == SL_OK) {
-        ss->head_only = strcmp(req.method, "HEAD") == 0;
-        /* A request with another method may carry a body that no route
-         * reads, so the connection is not reused for a next request. */
-        ss->close_after = !ss->head_only && strcmp(req.method, "GET") != 0;
-        rc = sl_api__dispatch(api->st, ss->head_only ? "GET" : req.method,
-                              req.path, req.query, &ss->resp, &route);
+        sl_api_request_t call = {
+            .method = ss->head_only ? "GET" : req->method,
+            .path = req->path,
+            .query = req->query,
+            .body = ss->body,
+            .body_len = ss->body_len,
+            .authorization = req->authorization,
+        };
+        rc = sl_api__dispatch_request(&api->env, &call, &ss->resp, &route);
     }
     if (rc != SL_OK) {
         sl_log_error(LOG_COMPONENT,
                      "building response failed: out of memory path=%s",
-                     req.path != NULL ? req.path : "-");
+                     req->path != NULL ? req->path : "-");
         ss->resp.status = 503;
         ss->resp.content_type = "application/json";
         ss->resp.body = strdup(oom_body);
@@ -352,11 +438,48 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss)
 
     ss->route = route;
     record_request(api, route, ss->resp.status, start_ns);
-    end_request_span(&span, req.method, route, ss->resp.status);
+    end_request_span(&span, req->method, route, ss->resp.status);
     sl_log_debug(LOG_COMPONENT, "request method=%s path=%s route=%s status=%d",
-                 req.method, req.path != NULL ? req.path : "-",
+                 req->method, req->path != NULL ? req->path : "-",
                  sl_api__route_label(route), ss->resp.status);
-    request_fini(&req);
+}
+
+/* Fills ss->resp with a {"detail": ...} body of status, for answers the
+ * server gives before any route runs. */
+static void respond_early(session_t *ss, int status, const char *detail)
+{
+    if (sl_api__respond_detail(&ss->resp, status, detail) != SL_OK) {
+        ss->resp.status = status;
+        ss->resp.content_type = "application/json";
+    }
+    ss->close_after = true;
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value,
+                      unsigned char **p, unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value,
+                                       (int)strlen(value), p, end);
+}
+
+/* Adds the CORS headers: the echoed origin on every response, and the
+ * allowed methods and headers on a preflight answer. */
+static int add_cors_headers(struct lws *wsi, const session_t *ss,
+                            unsigned char **p, unsigned char *end)
+{
+    if (ss->origin[0] == '\0')
+        return 0;
+    if (add_header(wsi, "access-control-allow-origin:", ss->origin, p, end) ||
+        add_header(wsi, "vary:", "Origin", p, end))
+        return -1;
+    if (!ss->preflight)
+        return 0;
+    return add_header(wsi, "access-control-allow-methods:",
+                      "GET, HEAD, POST, OPTIONS", p, end) ||
+           add_header(wsi, "access-control-allow-headers:",
+                      "Authorization, Content-Type", p, end) ||
+           add_header(wsi, "access-control-max-age:", CORS_MAX_AGE, p, end);
 }
 
 /* Writes the status line and headers. Returns 0, or -1 to close. */
@@ -379,6 +502,11 @@ static int write_headers(struct lws *wsi, const session_t *ss)
                                          (int)strlen(allow), &p, end))
             return -1;
     }
+    if (resp->status == 401 && add_header(wsi, "www-authenticate:",
+                                          "Bearer realm=\"sluice\"", &p, end))
+        return -1;
+    if (add_cors_headers(wsi, ss, &p, end))
+        return -1;
     if (ss->close_after && lws_add_http_header_by_token(
                                wsi, WSI_TOKEN_CONNECTION,
                                (const unsigned char *)"close", 5, &p, end))
@@ -427,6 +555,154 @@ static int write_body_chunk(struct lws *wsi, session_t *ss)
 
 /* ---- protocol callback -------------------------------------------------- */
 
+/* Sends the headers of ss->resp and starts the body. Returns 0, or -1 to
+ * close the connection. */
+static int start_response(struct lws *wsi, session_t *ss)
+{
+    if (write_headers(wsi, ss) != 0) {
+        sl_log_warn(LOG_COMPONENT,
+                    "writing response headers failed, closing connection "
+                    "status=%d",
+                    ss->resp.status);
+        return -1;
+    }
+    if (ss->head_only || ss->resp.body_len == 0)
+        return finish_transaction(wsi, ss);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Returns the request's Content-Length, 0 without one, or -1 when it is
+ * not a decimal number. */
+static long long content_length(struct lws *wsi)
+{
+    char text[32];
+    char *end;
+    long long len;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return 0;
+    if (lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_CONTENT_LENGTH) <
+        0)
+        return -1;
+    len = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || len < 0)
+        return -1;
+    return len;
+}
+
+/*
+ * Starts reading a request body of len bytes, keeping the request in the
+ * session until LWS_CALLBACK_HTTP_BODY_COMPLETION. lws closes the
+ * connection when the body has not arrived within the body timeout.
+ * Returns SL_OK or SL_ENOMEM.
+ *
+ * XXX: a slow body is cut off by closing the connection, without a 408
+ * response, because lws 4.1's pending timeout closes without a callback
+ * that could write one. A chunked body without Content-Length is not
+ * read; the request is handled as if it had no body.
+ */
+static int await_body(sl_api_t *api, struct lws *wsi, session_t *ss,
+                      request_t *req, size_t len)
+{
+    int seconds = (api->body_timeout_ms + 999) / 1000;
+
+    ss->body = malloc(len);
+    ss->pending = malloc(sizeof(*ss->pending));
+    if (ss->body == NULL || ss->pending == NULL)
+        return SL_ENOMEM;
+    *ss->pending = *req;
+    ss->body_cap = len;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, seconds);
+    return SL_OK;
+}
+
+/* Answers a request whose headers have arrived: at once, or after its
+ * body. Returns 0, or -1 to close. */
+static int on_http_request(sl_api_t *api, struct lws *wsi, session_t *ss)
+{
+    request_t req;
+    long long body_len;
+    int rc;
+
+    session_reset(ss);
+    read_origin(api, wsi, ss);
+    rc = request_init(wsi, &req);
+    ss->head_only = strcmp(req.method, "HEAD") == 0;
+    /* A request with another method may carry a body that no route
+     * reads, so the connection is not reused for a next request. */
+    ss->close_after = !ss->head_only && strcmp(req.method, "GET") != 0;
+
+    if (rc == SL_OK && strcmp(req.method, "OPTIONS") == 0) {
+        ss->preflight = true;
+        ss->resp.status = 204;
+        ss->resp.content_type = "text/plain";
+        request_fini(&req);
+        return start_response(wsi, ss);
+    }
+    body_len = rc == SL_OK ? content_length(wsi) : 0;
+    if (body_len < 0) {
+        request_fini(&req);
+        respond_early(ss, 400, "Content-Length: not a decimal number");
+        return start_response(wsi, ss);
+    }
+    if ((unsigned long long)body_len > api->max_body_bytes) {
+        char detail[SL_API_DETAIL_MAX];
+
+        snprintf(detail, sizeof(detail), "body: larger than %zu bytes",
+                 api->max_body_bytes);
+        request_fini(&req);
+        respond_early(ss, 413, detail);
+        return start_response(wsi, ss);
+    }
+    if (body_len > 0) {
+        rc = await_body(api, wsi, ss, &req, (size_t)body_len);
+        if (rc == SL_OK)
+            return 0;
+        /* await_body failed before taking over req unless pending is set */
+        if (ss->pending == NULL)
+            request_fini(&req);
+        return -1;
+    }
+    build_response(api, wsi, ss, &req, rc);
+    request_fini(&req);
+    return start_response(wsi, ss);
+}
+
+/* Appends a piece of the request body. Returns 0, or -1 to close when
+ * more arrives than Content-Length announced. */
+static int on_http_body(session_t *ss, const void *in, size_t len)
+{
+    if (ss->pending == NULL)
+        return 0;
+    if (len > ss->body_cap - ss->body_len)
+        return -1;
+    memcpy(ss->body + ss->body_len, in, len);
+    ss->body_len += len;
+    return 0;
+}
+
+static int on_http_body_done(sl_api_t *api, struct lws *wsi, session_t *ss)
+{
+    request_t *req = ss->pending;
+
+    if (req == NULL) {
+        /* lws 4.1.6 never delivered the writeable callback requested
+         * while a request body was still arriving (seen with a POST
+         * carrying Content-Length), so the response body is requested
+         * again. */
+        if (ss->resp.body != NULL)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    build_response(api, wsi, ss, req, SL_OK);
+    request_fini(req);
+    free(req);
+    ss->pending = NULL;
+    return start_response(wsi, ss);
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
                          void *user, void *in, size_t len)
 {
@@ -435,19 +711,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        session_reset(ss);
-        build_response(api, wsi, ss);
-        if (write_headers(wsi, ss) != 0) {
-            sl_log_warn(LOG_COMPONENT,
-                        "writing response headers failed, closing "
-                        "connection status=%d",
-                        ss->resp.status);
-            return -1;
-        }
-        if (ss->head_only || ss->resp.body_len == 0)
-            return finish_transaction(wsi, ss);
-        lws_callback_on_writable(wsi);
-        return 0;
+        return on_http_request(api, wsi, ss);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (ss == NULL || ss->resp.body == NULL)
@@ -455,16 +719,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
         return write_body_chunk(wsi, ss);
 
     case LWS_CALLBACK_HTTP_BODY:
-        /* No route takes a request body; it is read and dropped. */
-        return 0;
+        return ss != NULL ? on_http_body(ss, in, len) : 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        /* lws 4.1.6 never delivered the writeable callback requested while
-         * a request body was still arriving (seen with a POST carrying
-         * Content-Length), so the response body is requested again. */
-        if (ss != NULL && ss->resp.body != NULL)
-            lws_callback_on_writable(wsi);
-        return 0;
+        return ss != NULL ? on_http_body_done(api, wsi, ss) : 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
@@ -691,6 +949,41 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
     return SL_OK;
 }
 
+/* Sets up what the routes need besides the store: the ingest publisher
+ * on the bus (with its own batching), the token, the CORS origins and the
+ * body limits. Returns SL_OK, or SL_ENOMEM or SL_EIO with err filled. */
+static int setup_requests(sl_api_t *api, const sl_api_config_t *cfg, char *err,
+                          size_t err_size)
+{
+    api->max_body_bytes =
+        cfg->max_body_bytes > 0 ? cfg->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
+    api->body_timeout_ms = cfg->body_timeout_ms > 0 ? cfg->body_timeout_ms
+                                                    : DEFAULT_BODY_TIMEOUT_MS;
+    if (cfg->cors_origins != NULL && cfg->cors_origins[0] != '\0') {
+        api->cors_origins = strdup(cfg->cors_origins);
+        if (api->cors_origins == NULL) {
+            snprintf(err, err_size, "out of memory");
+            return SL_ENOMEM;
+        }
+    }
+    api->env.st = api->st;
+    api->env.token = cfg->token;
+    api->env.max_body_bytes = api->max_body_bytes;
+    api->env.bus_missing =
+        "this API instance has no bus; run sluice api with bus=kafka";
+    if (cfg->bus == NULL || cfg->registry == NULL)
+        return SL_OK;
+    api->pub =
+        sl_publisher_create(cfg->bus, cfg->registry, INGEST_PUBLISH_TIMEOUT_MS);
+    if (api->pub == NULL ||
+        sl_publisher_set_batch(api->pub, INGEST_BATCH_RECORDS) != SL_OK) {
+        snprintf(err, err_size, "cannot create the ingest publisher");
+        return SL_EIO;
+    }
+    api->env.pub = api->pub;
+    return SL_OK;
+}
+
 sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
 {
     const char *host = cfg->listen_host != NULL ? cfg->listen_host : "";
@@ -721,6 +1014,8 @@ sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
     if (api->st == NULL)
         goto fail;
 
+    if (setup_requests(api, cfg, err, err_size) != SL_OK)
+        goto fail;
     lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_line);
     register_metrics(api);
     if (create_server(api, host, cfg->port, err, err_size) != SL_OK)
@@ -764,6 +1059,8 @@ void sl_api_stop(sl_api_t *api)
      * LWS_CALLBACK_CLOSED_HTTP frees the pending response. */
     if (api->ctx != NULL)
         lws_context_destroy(api->ctx);
+    sl_publisher_destroy(api->pub);
+    free(api->cors_origins);
     sl_store_close(api->st);
     free(api);
 }

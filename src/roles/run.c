@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/hub.h"
 #include "bus/bus.h"
 #include "obs/metrics.h"
 #include "obs/trace.h"
@@ -190,6 +191,29 @@ static void log_detector_stats(sl_detector_t *det)
         (unsigned long long)retrains);
 }
 
+/* Starts the hub of the API's WebSocket streams. Returns NULL after
+ * logging why it could not start. */
+static sl_ws_hub_t *start_ws_hub(const sl_config_t *cfg, sl_bus_t *bus,
+                                 sl_registry_t *registry)
+{
+    sl_ws_hub_config_t hub_cfg;
+    sl_ws_hub_t *hub;
+    char err[512];
+
+    sl_ws_hub_config_init(&hub_cfg);
+    hub_cfg.bus = bus;
+    hub_cfg.registry = registry;
+    /* The in-process bus keeps a record until every group committed it. */
+    hub_cfg.commit_offsets = !sl_config_bus_is_kafka(cfg);
+    hub_cfg.max_clients = cfg->ws_max_clients;
+    hub_cfg.queue_messages = cfg->ws_queue_messages;
+    hub_cfg.stall_ms = cfg->ws_stall_ms;
+    hub = sl_ws_hub_start(&hub_cfg, err, sizeof(err));
+    if (hub == NULL)
+        sl_log_error("run", "cannot start the WebSocket hub: %s", err);
+    return hub;
+}
+
 int sl_role_run(const sl_config_t *cfg)
 {
     run_state_t rs = {.cfg = cfg};
@@ -197,6 +221,7 @@ int sl_role_run(const sl_config_t *cfg)
     sl_api_config_t api_cfg;
     consumers_t c = {0};
     sl_api_t *api = NULL;
+    sl_ws_hub_t *hub = NULL;
     char host[256], err[512];
     int port, status = 1;
 
@@ -247,7 +272,11 @@ int sl_role_run(const sl_config_t *cfg)
     }
     if (cfg->detector && start_detector(&rs, &c) != SL_OK)
         goto out;
+    hub = start_ws_hub(cfg, rs.bus, rs.registry);
+    if (hub == NULL)
+        goto out;
     sl_api_config_init(&api_cfg);
+    api_cfg.ws_hub = hub;
     api_cfg.listen_host = host;
     api_cfg.port = port;
     api_cfg.store_location = cfg->db;
@@ -298,7 +327,8 @@ out:
     sl_alert_feed_stop(c.feed);
     sl_dlq_handler_stop(c.dlq);
     sl_api_stop(api);
-    sl_trace_stop(); /* exports the spans still queued */
+    sl_ws_hub_stop(hub); /* after the API, whose clients use it */
+    sl_trace_stop();     /* exports the spans still queued */
     sl_registry_destroy(rs.registry);
     sl_bus_destroy(rs.bus);
     sl_log_info("run", "stopped");
