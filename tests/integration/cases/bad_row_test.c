@@ -194,16 +194,32 @@ static void test_bad_row_sqlite(void **state)
     ch_sqlite_remove(location);
 }
 
-static void test_bad_row_postgres(void **state)
+/* Starts a throwaway PostgreSQL server as the test's state. The teardown
+ * removes it also when a check failed, so no server outlives the test. */
+static int pg_setup(void **state)
 {
-    sl_pg_harness_t pg;
+    static sl_pg_harness_t pg;
     char err[512] = "";
 
-    (void)state;
-    if (sl_pg_harness_start(&pg, err, sizeof(err)) != 0)
-        fail_msg("PostgreSQL harness: %s", err);
-    run_case(pg.url);
-    sl_pg_harness_destroy(&pg);
+    if (sl_pg_harness_start(&pg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "PostgreSQL harness: %s\n", err);
+        return -1;
+    }
+    *state = &pg;
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    sl_pg_harness_destroy(*state);
+    return 0;
+}
+
+static void test_bad_row_postgres(void **state)
+{
+    sl_pg_harness_t *pg = *state;
+
+    run_case(pg->url);
 }
 
 /* Fills dlq-messages (capacity records) with records no consumer group
@@ -289,8 +305,7 @@ static void test_commit_waits_for_store(void **state)
     sl_bus_t *bus = bus_create(65536);
     ch_codec_t codec;
     sl_processor_config_t cfg;
-    sl_pg_harness_t pg;
-    char err[512] = "";
+    sl_pg_harness_t *pg = *state;
     sl_store_t *st;
     sl_processor_t *proc;
     sl_gauge_t *outage =
@@ -299,16 +314,13 @@ static void test_commit_waits_for_store(void **state)
                          (const char *[]){"stage", "processor", NULL});
     int64_t deadline;
 
-    (void)state;
     assert_non_null(outage);
-    if (sl_pg_harness_start(&pg, err, sizeof(err)) != 0)
-        fail_msg("PostgreSQL harness: %s", err);
-    st = ch_store_open(pg.url);
+    st = ch_store_open(pg->url);
     ch_codec_init(&codec);
-    ch_processor_config(&cfg, bus, &codec, pg.url);
+    ch_processor_config(&cfg, bus, &codec, pg->url);
     proc = ch_processor_start(&cfg);
 
-    assert_int_equal(sl_pg_harness_stop_server(&pg), 0);
+    assert_int_equal(sl_pg_harness_stop_server(pg), 0);
     publish_rows(bus, &codec);
     deadline = sl_time_mono_ms() + CH_WAIT_MS;
     while (sl_gauge_value(outage) != 1 && sl_time_mono_ms() < deadline)
@@ -316,11 +328,11 @@ static void test_commit_waits_for_store(void **state)
     assert_true(sl_gauge_value(outage) == 1);
     assert_int_equal(sl_processor_lag(proc), ROWS);
 
-    assert_int_equal(sl_pg_harness_start_server(&pg), 0);
+    assert_int_equal(sl_pg_harness_start_server(pg), 0);
     assert_int_equal(ch_wait_committed(proc, ROWS), 0);
     assert_true(sl_gauge_value(outage) == 0);
     sl_store_close(st);
-    st = ch_store_open(pg.url);
+    st = ch_store_open(pg->url);
     check_stats(proc);
     check_stored_rows(st);
     check_dead_letter(bus, "dlq-check");
@@ -328,16 +340,17 @@ static void test_commit_waits_for_store(void **state)
     ch_stages_stop(bus, proc, NULL);
     sl_store_close(st);
     ch_codec_fini(&codec);
-    sl_pg_harness_destroy(&pg);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_row_sqlite),
-        cmocka_unit_test(test_bad_row_postgres),
+        cmocka_unit_test_setup_teardown(test_bad_row_postgres, pg_setup,
+                                        pg_teardown),
         cmocka_unit_test(test_commit_waits_for_dlq),
-        cmocka_unit_test(test_commit_waits_for_store),
+        cmocka_unit_test_setup_teardown(test_commit_waits_for_store, pg_setup,
+                                        pg_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
