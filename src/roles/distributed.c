@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "api/api.h"
+#include "api/hub.h"
 #include "obs/metrics.h"
 #include "obs/trace.h"
 #include "pipeline/dlq.h"
@@ -352,13 +353,21 @@ int sl_role__dlq_handler(const sl_config_t *cfg)
 static int api_bus_open(const sl_config_t *cfg, sl_bus_t **bus,
                         sl_registry_t **reg)
 {
-    char err[512];
+    sl_config_t bus_cfg = *cfg;
+    char err[512], props[4096];
 
     *bus = NULL;
     *reg = NULL;
     if (!sl_config_bus_is_kafka(cfg))
         return SL_OK;
-    *bus = sl_role__bus_create(cfg, "sluice-api", err, sizeof(err));
+    /* The bus's only consumer is the WebSocket hub's group of this
+     * process, which serves live data: a new group starts at the end of
+     * each partition instead of reading the whole log. */
+    snprintf(props, sizeof(props), "%s%sconsumer.auto.offset.reset=latest",
+             cfg->kafka_properties,
+             cfg->kafka_properties[0] != '\0' ? "," : "");
+    bus_cfg.kafka_properties = props;
+    *bus = sl_role__bus_create(&bus_cfg, "sluice-api", err, sizeof(err));
     if (*bus == NULL) {
         sl_log_error("api", "cannot create the Kafka bus brokers=%s: %s",
                      cfg->kafka_brokers, err);
@@ -382,11 +391,44 @@ static void api_bus_close(sl_bus_t *bus, sl_registry_t *reg)
     sl_bus_destroy(bus);
 }
 
+/* Starts the hub of the WebSocket streams on the Kafka bus. Returns
+ * SL_OK, or an error after logging why. */
+static int api_hub_start(const sl_config_t *cfg, sl_bus_t *bus,
+                         sl_registry_t *reg, sl_ws_hub_t **hub)
+{
+    sl_ws_hub_config_t hub_cfg;
+    char err[512];
+
+    sl_ws_hub_config_init(&hub_cfg);
+    hub_cfg.bus = bus;
+    hub_cfg.registry = reg;
+    hub_cfg.commit_offsets = false; /* Kafka keeps records regardless */
+    hub_cfg.max_clients = cfg->ws_max_clients;
+    hub_cfg.queue_messages = cfg->ws_queue_messages;
+    hub_cfg.stall_ms = cfg->ws_stall_ms;
+    *hub = sl_ws_hub_start(&hub_cfg, err, sizeof(err));
+    if (*hub == NULL) {
+        sl_log_error("api", "cannot start the WebSocket hub: %s", err);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+/* Stops the hub after closing the bus, which ends its consumer's poll. */
+static void api_hub_stop(sl_bus_t *bus, sl_ws_hub_t *hub)
+{
+    if (hub == NULL)
+        return;
+    sl_bus_close(bus);
+    sl_ws_hub_stop(hub);
+}
+
 int sl_role_api(const sl_config_t *cfg)
 {
     sl_api_config_t api_cfg;
     sl_registry_t *reg;
     sl_bus_t *bus;
+    sl_ws_hub_t *hub = NULL;
     sl_api_t *api;
     char host[256], err[512];
     int port;
@@ -408,7 +450,13 @@ int sl_role_api(const sl_config_t *cfg)
         sl_trace_stop();
         return 1;
     }
+    if (bus != NULL && api_hub_start(cfg, bus, reg, &hub) != SL_OK) {
+        api_bus_close(bus, reg);
+        sl_trace_stop();
+        return 1;
+    }
     sl_api_config_init(&api_cfg);
+    api_cfg.ws_hub = hub;
     api_cfg.listen_host = host;
     api_cfg.port = port;
     api_cfg.store_location = cfg->db;
@@ -421,6 +469,7 @@ int sl_role_api(const sl_config_t *cfg)
     api = sl_api_start(&api_cfg, err, sizeof(err));
     if (api == NULL) {
         sl_log_error("api", "cannot start the API on %s: %s", cfg->listen, err);
+        api_hub_stop(bus, hub);
         api_bus_close(bus, reg);
         sl_trace_stop();
         return 1;
@@ -429,6 +478,7 @@ int sl_role_api(const sl_config_t *cfg)
                 sl_api_port(api), cfg->db, bus != NULL ? "kafka" : "(none)");
     wait_for_signal("api");
     sl_api_stop(api);
+    api_hub_stop(bus, hub);
     api_bus_close(bus, reg);
     sl_trace_stop();
     sl_log_info("api", "stopped");
