@@ -255,7 +255,7 @@ const char *sl_dlq_status_name(sl_dlq_status_t status)
 
 int sl_store_record_detections(sl_store_t *st, const sl_reading_t *readings,
                                size_t reading_count, const sl_alert_t *alerts,
-                               size_t alert_count,
+                               size_t alert_count, bool *alert_new,
                                sl_store_detect_result_t *result)
 {
     if (result != NULL)
@@ -263,8 +263,10 @@ int sl_store_record_detections(sl_store_t *st, const sl_reading_t *readings,
     if (st == NULL || (reading_count > 0 && readings == NULL) ||
         (alert_count > 0 && alerts == NULL))
         return SL_EINVAL;
+    if (alert_new != NULL)
+        memset(alert_new, 0, alert_count * sizeof(*alert_new));
     return st->ops->record_detections(st, readings, reading_count, alerts,
-                                      alert_count, result);
+                                      alert_count, alert_new, result);
 }
 
 int sl_store_alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,

@@ -271,13 +271,16 @@ int64_t sl_store_dlq_count(sl_store_t *st);
  * and anomaly_score on its row. The sensor's latest-reading row gets the flag
  * and score too when it is this reading. Calling it twice with the same
  * arguments changes nothing the second time.
- * OUT: *result (may be NULL). Returns SL_OK once committed, SL_EINVAL for
+ * OUT: alert_new[0..alert_count) (may be NULL): true for each alert this
+ * call inserted, false for one already stored, so a redelivered batch's
+ * alerts are not announced twice. *result (may be NULL).
+ * Returns SL_OK once committed, SL_EINVAL for
  * invalid arguments, or SL_EIO when the store is unavailable (nothing
  * committed; the caller retries).
  */
 int sl_store_record_detections(sl_store_t *st, const sl_reading_t *readings,
                                size_t reading_count, const sl_alert_t *alerts,
-                               size_t alert_count,
+                               size_t alert_count, bool *alert_new,
                                sl_store_detect_result_t *result);
 
 /**

@@ -103,7 +103,8 @@ static int write_readings(sl_pg_t *pg, const sl_reading_t *readings,
 }
 
 static int write_alerts(sl_pg_t *pg, const sl_alert_t *alerts, size_t count,
-                        int64_t now_ms, sl_store_detect_result_t *res)
+                        int64_t now_ms, bool *alert_new,
+                        sl_store_detect_result_t *res)
 {
     for (size_t i = 0; i < count; i++) {
         const sl_alert_t *a = &alerts[i];
@@ -122,9 +123,11 @@ static int write_alerts(sl_pg_t *pg, const sl_alert_t *alerts, size_t count,
         outcome = run_row(pg, SL_PG_INSERT_ALERT, &p, "alert");
         if (outcome == SL_EIO)
             return SL_EIO;
-        if (outcome == ROW_CHANGED)
+        if (outcome == ROW_CHANGED) {
             res->alerts_inserted++;
-        else if (outcome == ROW_UNCHANGED)
+            if (alert_new != NULL)
+                alert_new[i] = true;
+        } else if (outcome == ROW_UNCHANGED)
             res->alerts_duplicate++;
         else
             res->rejected++;
@@ -134,7 +137,7 @@ static int write_alerts(sl_pg_t *pg, const sl_alert_t *alerts, size_t count,
 
 int sl_pg__record_detections(sl_store_t *st, const sl_reading_t *readings,
                              size_t reading_count, const sl_alert_t *alerts,
-                             size_t alert_count,
+                             size_t alert_count, bool *alert_new,
                              sl_store_detect_result_t *result)
 {
     sl_pg_t *pg = (sl_pg_t *)st;
@@ -145,7 +148,8 @@ int sl_pg__record_detections(sl_store_t *st, const sl_reading_t *readings,
         return SL_EIO;
     rc = write_readings(pg, readings, reading_count, &counts);
     if (rc == SL_OK)
-        rc = write_alerts(pg, alerts, alert_count, sl_time_now_ms(), &counts);
+        rc = write_alerts(pg, alerts, alert_count, sl_time_now_ms(), alert_new,
+                          &counts);
     if (rc == SL_OK)
         rc = sl_pg__command(pg, "COMMIT");
     if (rc != SL_OK) {

@@ -156,7 +156,7 @@ int64_t sl_pg__reading_count(sl_store_t *st);
 int64_t sl_pg__dlq_count(sl_store_t *st);
 int sl_pg__record_detections(sl_store_t *st, const sl_reading_t *readings,
                              size_t reading_count, const sl_alert_t *alerts,
-                             size_t alert_count,
+                             size_t alert_count, bool *alert_new,
                              sl_store_detect_result_t *result);
 int sl_pg__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
                   size_t max, size_t *n);

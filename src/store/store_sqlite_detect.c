@@ -131,7 +131,8 @@ static int bind_alert(sqlite3_stmt *stmt, const sl_alert_t *a, int64_t now_ms)
 }
 
 static int write_alerts(sl_sqlite_t *sq, const sl_alert_t *alerts, size_t count,
-                        int64_t now_ms, sl_store_detect_result_t *res)
+                        int64_t now_ms, bool *alert_new,
+                        sl_store_detect_result_t *res)
 {
     for (size_t i = 0; i < count; i++) {
         sqlite3_stmt *stmt = sl_sqlite__stmt(sq, SL_SQLITE_INSERT_ALERT);
@@ -143,9 +144,11 @@ static int write_alerts(sl_sqlite_t *sq, const sl_alert_t *alerts, size_t count,
             step_row(sq, stmt, bind_alert(stmt, &alerts[i], now_ms), "alert");
         if (outcome == SL_EIO)
             return SL_EIO;
-        if (outcome == ROW_CHANGED)
+        if (outcome == ROW_CHANGED) {
             res->alerts_inserted++;
-        else if (outcome == ROW_UNCHANGED)
+            if (alert_new != NULL)
+                alert_new[i] = true;
+        } else if (outcome == ROW_UNCHANGED)
             res->alerts_duplicate++;
         else
             res->rejected++;
@@ -165,7 +168,7 @@ static int exec_control(sl_sqlite_t *sq, const char *sql)
 
 int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
                                  size_t reading_count, const sl_alert_t *alerts,
-                                 size_t alert_count,
+                                 size_t alert_count, bool *alert_new,
                                  sl_store_detect_result_t *result)
 {
     sl_sqlite_t *sq = (sl_sqlite_t *)st;
@@ -177,7 +180,7 @@ int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
         return SL_EIO;
     rc = write_readings(sq, readings, reading_count, now_ms, &counts);
     if (rc == SL_OK)
-        rc = write_alerts(sq, alerts, alert_count, now_ms, &counts);
+        rc = write_alerts(sq, alerts, alert_count, now_ms, alert_new, &counts);
     if (rc == SL_OK && exec_control(sq, "COMMIT") != SQLITE_OK)
         rc = SL_EIO;
     if (rc != SL_OK) {

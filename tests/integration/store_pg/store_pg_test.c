@@ -553,7 +553,8 @@ static void test_bad_rows_split_large_batch(void **state)
     flagged.anomaly_score = 0.75;
     flagged.has_score = true;
     assert_int_equal(
-        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, &det), SL_OK);
+        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
+        SL_OK);
     recs[700] = recs[300];
     recs[0].timestamp_ms = INT64_MAX;
     recs[500].timestamp_ms = INT64_MIN;
@@ -604,7 +605,8 @@ static void test_detector_row_inside_new_batch(void **state)
     flagged.anomaly_score = 0.9;
     flagged.has_score = true;
     assert_int_equal(
-        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, &det), SL_OK);
+        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
+        SL_OK);
     assert_int_equal(sl_store_reading_count(fx.st), 0);
 
     recs[0] = make_reading("sensor-d", T0_MS, 1.0);
@@ -1019,11 +1021,13 @@ static void test_detector_first_then_processor(void **state)
     alert.timestamp_ms = T0_MS;
 
     assert_int_equal(
-        sl_store_record_detections(fx.st, &rec, 1, &alert, 1, &det), SL_OK);
+        sl_store_record_detections(fx.st, &rec, 1, &alert, 1, NULL, &det),
+        SL_OK);
     assert_int_equal(det.readings_changed, 1);
     assert_int_equal(det.alerts_inserted, 1);
     assert_int_equal(
-        sl_store_record_detections(fx.st, &rec, 1, &alert, 1, &det), SL_OK);
+        sl_store_record_detections(fx.st, &rec, 1, &alert, 1, NULL, &det),
+        SL_OK);
     assert_int_equal(det.readings_unchanged, 1);
     assert_int_equal(det.alerts_duplicate, 1);
 

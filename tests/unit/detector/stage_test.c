@@ -197,6 +197,36 @@ static size_t read_alert_topic(fixture_t *fx, json_t **alerts, char keys[][32],
     return total;
 }
 
+/* A redelivered reading (same sensor, time and value) raises its alert
+ * again inside the detector, but the store already holds it, so nothing
+ * is announced twice on system-alerts. */
+static void test_redelivered_alert_published_once(void **state)
+{
+    fixture_t *fx = *state;
+    sl_detector_config_t cfg = small_config(fx, 1000, 1000);
+    json_t *published[4];
+    char keys[4][32];
+    sl_alert_t stored[4];
+    size_t n;
+
+    cfg.model.window_size = 1000;
+    cfg.rules.enabled = true;
+    cfg.cooldown_ms = 0;
+    sl_detector_t *det = start(&cfg);
+
+    detect_one(fx, det, "t9", SL_SENSOR_TEMPERATURE, T0_MS, 91);
+    detect_one(fx, det, "t9", SL_SENSOR_TEMPERATURE, T0_MS, 91);
+
+    size_t topic_count = read_alert_topic(fx, published, keys, 4);
+    sl_detector_stats_t st = stop(fx, det);
+    assert_int_equal(topic_count, 1);
+    assert_int_equal(st.alerts, 1);
+    assert_int_equal(sl_store_alerts(fx->st, "t9", stored, 4, &n), SL_OK);
+    assert_int_equal(n, 1);
+    for (size_t i = 0; i < topic_count; i++)
+        json_decref(published[i]);
+}
+
 static void test_rules_and_cooldown(void **state)
 {
     fixture_t *fx = *state;
@@ -388,6 +418,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retrains_counted_per_type, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_redelivered_alert_published_once,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_and_cooldown, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_spike_flagged_and_alerted, setup,

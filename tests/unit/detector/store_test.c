@@ -47,14 +47,21 @@ static void test_detections_twice_same_rows(void **state)
     sl_alert_t alert, out[4];
     size_t n;
 
+    bool alert_new = false;
+
     flagged(&rec, &alert);
-    assert_int_equal(
-        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, &res), SL_OK);
+    assert_int_equal(sl_store_record_detections(fx->st, &rec, 1, &alert, 1,
+                                                &alert_new, &res),
+                     SL_OK);
     assert_int_equal(res.readings_changed, 1);
     assert_int_equal(res.alerts_inserted, 1);
+    assert_true(alert_new);
 
-    assert_int_equal(
-        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, &res), SL_OK);
+    /* A redelivered batch: the alert is known, so it is not new. */
+    assert_int_equal(sl_store_record_detections(fx->st, &rec, 1, &alert, 1,
+                                                &alert_new, &res),
+                     SL_OK);
+    assert_false(alert_new);
     assert_int_equal(res.readings_changed, 0);
     assert_int_equal(res.readings_unchanged, 1);
     assert_int_equal(res.alerts_inserted, 0);
@@ -79,7 +86,8 @@ static void test_detections_twice_same_rows(void **state)
     /* Another type for the same reading is a second alert. */
     alert.alert_type = SL_ALERT_THRESHOLD;
     assert_int_equal(
-        sl_store_record_detections(fx->st, NULL, 0, &alert, 1, &res), SL_OK);
+        sl_store_record_detections(fx->st, NULL, 0, &alert, 1, NULL, &res),
+        SL_OK);
     assert_int_equal(res.alerts_inserted, 1);
     assert_int_equal(query_int(fx, "SELECT count(*) FROM alerts"), 2);
 }
@@ -130,7 +138,8 @@ static void test_detector_after_processor(void **state)
     assert_int_equal(result.readings_inserted, 1);
 
     assert_int_equal(
-        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, NULL), SL_OK);
+        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, NULL, NULL),
+        SL_OK);
     assert_flagged_row(fx, &rec);
     /* The latest-reading row is this reading, so it is flagged too. */
     assert_int_equal(query_int(fx, "SELECT anomaly FROM sensor_latest"), 1);
@@ -145,7 +154,8 @@ static void test_detector_before_processor(void **state)
 
     flagged(&rec, &alert);
     assert_int_equal(
-        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, NULL), SL_OK);
+        sl_store_record_detections(fx->st, &rec, 1, &alert, 1, NULL, NULL),
+        SL_OK);
 
     plain = rec;
     plain.anomaly = false;
