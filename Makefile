@@ -3,6 +3,8 @@
 #   make run      build and start the standalone pipeline on 127.0.0.1:8000
 #   make test     build with sanitizers and run every test
 #   make bench    measure throughput against a raw SQLite insert loop
+#   make load-test
+#                 wrk and Locust against the API of sluice run on loopback
 #   make lint     clang-format check, clang-tidy and cppcheck
 #   make services start a local Kafka (mock), PostgreSQL and registry for
 #                 the distributed mode; make services-stop stops them
@@ -18,7 +20,7 @@ TEST_BUILD ?= build-test
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps run test bench bench-distributed lint format clean \
+.PHONY: all deps test-deps run test bench load-test bench-distributed lint format clean \
 	services services-stop producer consumer ml api dlq connectors fuzz
 
 all: deps
@@ -44,6 +46,9 @@ test: test-deps
 
 bench: all
 	./$(BUILD)/bench/sluice_bench_standalone
+
+load-test: all test-deps
+	tests/load/run.sh $(BUILD)
 
 bench-distributed: all test-deps
 	./$(BUILD)/bench/sluice_bench_distributed
