@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The WebSocket hub's consumer thread and client queues. The thread polls
- * sensor-readings and system-alerts in the hub's own consumer group,
- * decodes and validates each reading as the processor does, renders each
- * record once into a WebSocket text frame and pushes a reference to that
- * frame into the queue of every client whose filter matches. The API's
- * service thread drains the queues (ws.c).
+ * sensor-readings and system-alerts in the hub's own consumer group and
+ * decodes and validates each reading as the processor does. It renders
+ * each record once into a WebSocket text frame, and pushes a reference to
+ * that frame into the queue of every client whose filter matches. The
+ * API's service thread drains the queues (ws.c).
  */
 #include "api/hub_int.h"
 

@@ -29,13 +29,13 @@ typedef struct sl_ws_hub_config {
     sl_bus_t *bus;           /* borrowed; must outlive the hub */
     sl_registry_t *registry; /* borrowed; resolves writer schema ids */
     /* Consumer group of this hub; NULL (the default) names it
-     * sluice-api-<pid>. It must be the hub's own: the hub reads from where
-     * the group stands and skips what the bus accepted before the hub
+     * sluice-api-<pid>. It must be the hub's own: the hub reads from the
+     * group's position and skips what the bus accepted before the hub
      * started. */
     const char *group;
-    /* Commit offsets as records are fanned out. The in-process bus frees a
-     * record only when every group has committed past it, so it needs
-     * this; on Kafka a per-process group's commits would only pile up. */
+    /* Commit offsets as records are fanned out. The in-process bus needs
+     * this, because it frees a record only when every group has committed
+     * past it. On Kafka, a per-process group's commits would pile up. */
     bool commit_offsets;
     int max_clients;    /* connections over it are closed with 1013 */
     int queue_messages; /* frames per client queue, at least 16 */

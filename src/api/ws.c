@@ -4,10 +4,10 @@
  * /ws/alerts, filters from the query string, control messages, and the
  * writes that move a client's queued frames (hub.c) to its socket.
  *
- * Frames are rendered by the hub with their WebSocket header, so one
- * writeable callback copies many of them into one buffer and hands it to
- * lws_write() as raw bytes: one send() for up to OUT_BYTES of messages
- * instead of one per message. Everything here runs on the service thread.
+ * The hub renders each frame with its WebSocket header. So one writeable
+ * callback copies many frames into one buffer and hands it to lws_write()
+ * as raw bytes, which makes one send() per OUT_BYTES of messages instead
+ * of one per message. Everything here runs on the service thread.
  */
 #include "api/ws.h"
 #include "api/hub_int.h"
@@ -29,7 +29,7 @@
 #define CONTROL_MAX_BYTES 4096
 
 /* Replies not yet written, in bytes, before the client is closed: a client
- * that sends control messages without reading the answers. */
+ * that sends control messages without reading the replies. */
 #define REPLIES_MAX_BYTES 65536
 
 /* Longest close reason: a close frame carries at most 125 bytes, two of
@@ -244,7 +244,7 @@ static int on_established(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub)
     return 0;
 }
 
-/* Answers one complete message from the client. */
+/* Replies to one complete message from the client. */
 static void on_message(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub)
 {
     sl_ws_filter_t *f;

@@ -2,8 +2,8 @@
 /*
  * The WebSocket endpoints /ws/sensors and /ws/alerts, served on the HTTP
  * protocol of server.c. libwebsockets 4.1 binds an upgrade without a
- * Sec-WebSocket-Protocol header, which browsers and most clients send
- * none of, to the vhost's first protocol; so the HTTP callback hands every
+ * Sec-WebSocket-Protocol header to the vhost's first protocol, and browsers
+ * and most clients send no such header. So the HTTP callback hands every
  * WebSocket reason to sl_api__ws_callback(), and its per-session memory is
  * large enough for a WebSocket session (SL_API_WS_SESSION_BYTES).
  */

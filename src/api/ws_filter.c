@@ -484,7 +484,7 @@ int sl_ws__control(sl_ws_filter_t *f, sl_ws_stream_t stream, const char *text,
                 action = i;
         }
         if (err[0] != '\0') {
-            /* the id error stands */
+            /* keep the error about the id */
         } else if (action < 0) {
             snprintf(err, sizeof(err),
                      "action: missing or unknown; use subscribe, "
