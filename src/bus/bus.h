@@ -145,7 +145,8 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  * empty queue.
  *  - Pause rule: when the queue reaches either cap, the poll thread pauses
  *    every assigned partition and keeps polling; when the stage has taken
- *    the queue below half of both caps, it resumes them. Fetching resumes
+ *    the queue below half of both caps, it resumes them. A partition
+ *    assigned while the queue is full starts paused. Fetching resumes
  *    after the last record queued, so nothing is skipped or repeated.
  *    Memory stays bounded by the caps (plus librdkafka's own buffers).
  *  - Revocation: queued records of a revoked partition are dropped; the

@@ -999,6 +999,18 @@ static void parts_set_paused(kafka_consumer_t *consumer, bool pause)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* Resumes the partitions in list in librdkafka, whatever their state in
+ * parts. Resuming a partition that is not paused does nothing. */
+static void consumer_resume_list(kafka_consumer_t *consumer,
+                                 rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(consumer->rk, list);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sl_log_error(LOG_COMPONENT, "resume failed client=%s error=%s",
+                     rd_kafka_name(consumer->rk), rd_kafka_err2name(err));
+}
+
 /* Moves the waiting record into the ring when it fits, then pauses
  * fetching when the ring is full and resumes it below half of both caps.
  * Runs on the poll thread. */
@@ -1314,10 +1326,15 @@ static void rebalance_callback(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             assign_err = rd_kafka_assign(rk, parts);
-        /* A full queue stays paused for new partitions too. */
+        /* librdkafka keeps a partition's pause flag across unassign and
+         * assign, so a partition paused before it was revoked would come
+         * back paused. A full queue pauses the new partitions; otherwise
+         * they are resumed explicitly. */
         pthread_mutex_lock(&consumer->mu);
         if (consumer->paused)
             parts_set_paused(consumer, true);
+        else
+            consumer_resume_list(consumer, parts);
         pthread_mutex_unlock(&consumer->mu);
     } else {
         bool lost = rd_kafka_assignment_lost(rk) != 0;

@@ -160,11 +160,15 @@ static bool all_committed(sl_consumer_t *consumer, const char *topic,
     return true;
 }
 
-static void test_group_rebalance_mid_run(void **state)
+/* Runs a second member joining mid-run on topic (also the group name),
+ * with each consumer's queue capped at queue_records records and
+ * queue_bytes bytes (0: the defaults). Returns how often the two members
+ * paused fetching. */
+static uint64_t run_rebalance_mid_run(kh_cluster_t *cluster, const char *topic,
+                                      size_t queue_records, size_t queue_bytes)
 {
-    kh_cluster_t *cluster = *state;
+    sl_consumer_stats_t stats_a, stats_b;
     enum { HALF = 200, TOTAL = 2 * HALF, PARTITIONS = 4 };
-    const char *topic = "rebalance-readings";
     int seen[TOTAL] = {0};
     int64_t stored_end[PARTITIONS] = {0};
     member_t a = {0}, b = {0};
@@ -173,10 +177,11 @@ static void test_group_rebalance_mid_run(void **state)
     int moved = -1;
 
     kh_topic_create(cluster, topic, PARTITIONS);
-    bus = kh_bus_create(cluster->bootstraps, NULL, 0);
+    bus = kh_bus_create_capped(cluster->bootstraps, NULL, 0, queue_records,
+                               queue_bytes);
     publish_numbered(bus, topic, 0, HALF);
 
-    a.consumer = sl_consumer_create(bus, "rebalance", &topic, 1);
+    a.consumer = sl_consumer_create(bus, topic, &topic, 1);
     assert_non_null(a.consumer);
     deadline = kh_now_ms() + JOIN_TIMEOUT_MS;
     while (a.received < HALF / 2 && kh_now_ms() < deadline)
@@ -184,7 +189,7 @@ static void test_group_rebalance_mid_run(void **state)
     assert_true(a.received >= HALF / 2);
 
     /* B joins while A keeps polling; records keep arriving meanwhile. */
-    b.consumer = sl_consumer_create(bus, "rebalance", &topic, 1);
+    b.consumer = sl_consumer_create(bus, topic, &topic, 1);
     assert_non_null(b.consumer);
     publish_numbered(bus, topic, HALF, TOTAL);
     /* Under load the mock takes tens of seconds to settle a cooperative
@@ -222,9 +227,29 @@ static void test_group_rebalance_mid_run(void **state)
                          stored_end[p]);
     assert_int_equal(sl_consumer_lag(b.consumer), 0);
 
+    assert_int_equal(sl_consumer_stats(a.consumer, &stats_a), SL_OK);
+    assert_int_equal(sl_consumer_stats(b.consumer, &stats_b), SL_OK);
+    assert_true(stats_a.queued_records_max <= stats_a.queue_cap_records);
+    assert_true(stats_b.queued_records_max <= stats_b.queue_cap_records);
     sl_consumer_destroy(a.consumer);
     sl_consumer_destroy(b.consumer);
     sl_bus_destroy(bus);
+    return stats_a.pauses + stats_b.pauses;
+}
+
+static void test_group_rebalance_mid_run(void **state)
+{
+    /* 400 records never fill the default queue. */
+    assert_int_equal(run_rebalance_mid_run(*state, "rebalance-readings", 0, 0),
+                     0);
+}
+
+/* The same with queues so small that fetching pauses all the time, also
+ * while partitions move: pausing loses and repeats nothing. */
+static void test_group_rebalance_with_full_queue(void **state)
+{
+    assert_true(run_rebalance_mid_run(*state, "rebalance-paused-readings", 16,
+                                      256) > 0);
 }
 
 static void publish_to(sl_bus_t *bus, const char *topic, int32_t partition,
@@ -384,6 +409,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_resumes_at_commit),
         cmocka_unit_test(test_group_rebalance_mid_run),
+        cmocka_unit_test(test_group_rebalance_with_full_queue),
         cmocka_unit_test(test_revoke_waits_for_finished_work),
     };
 
