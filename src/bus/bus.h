@@ -134,6 +134,10 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *  - sl_consumer_commit and sl_consumer_committed make a synchronous
  *    request to the group coordinator; sl_consumer_lag queries the
  *    watermarks of every partition and returns SL_EIO when a query fails.
+ *  - librdkafka's statistics (statistics.interval.ms, 5000 by default)
+ *    set the gauges sluice_kafka_consumer_lag{group,topic,partition},
+ *    sluice_kafka_consumer_queued_records{group} and
+ *    sluice_kafka_producer_queue_{messages,bytes}.
  *
  * Consumers: each consumer runs a poll thread of its own, the only caller
  * of rd_kafka_consumer_poll. It serves rebalances and keeps the member in
@@ -148,7 +152,8 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *    the queue below half of both caps, it resumes them. A partition
  *    assigned while the queue is full starts paused. Fetching resumes
  *    after the last record queued, so nothing is skipped or repeated.
- *    Memory stays bounded by the caps (plus librdkafka's own buffers).
+ *    Memory stays bounded by the caps, plus what librdkafka prefetches
+ *    for partitions that are not paused (queued.max.messages.kbytes).
  *  - Revocation: queued records of a revoked partition are dropped; the
  *    stage never saw them and the next owner reads them from the group's
  *    commit. Records of it already handed out by sl_consumer_poll are in
