@@ -103,8 +103,15 @@ static int stream_of(struct lws *wsi)
 static void close_later(struct lws *wsi, ws_session_t *ss, int code,
                         const char *reason)
 {
+    size_t len = strnlen(reason, CLOSE_REASON_MAX);
+
+    /* A close reason must be valid UTF-8: cut before a character. */
+    while (len > 0 && len < strlen(reason) &&
+           ((unsigned char)reason[len] & 0xC0) == 0x80)
+        len--;
     ss->close_code = code;
-    snprintf(ss->close_reason, sizeof(ss->close_reason), "%s", reason);
+    memcpy(ss->close_reason, reason, len);
+    ss->close_reason[len] = '\0';
     lws_callback_on_writable(wsi);
 }
 
