@@ -76,10 +76,15 @@ def wait_until(predicate, what, logs, timeout=180, step=0.5):
         what, last, "\n".join(read_file(p)[-4000:] for p in logs)))
 
 
-def stop(proc, name, log_path, sig=signal.SIGTERM):
-    """Stops proc with sig and checks that it exited with status 0."""
+def stop(proc, name, log_path, sig=signal.SIGTERM, timeout=60):
+    """Stops proc with sig and checks that it exited with status 0 within
+    timeout seconds."""
     proc.send_signal(sig)
-    code = proc.wait(timeout=60)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s did not exit within %d s of signal %d:\n%s"
+                             % (name, timeout, sig, read_file(log_path)[-3000:]))
     assert code == 0, "%s exited with %d:\n%s" % (name, code,
                                                   read_file(log_path))
 
@@ -238,6 +243,16 @@ class Cluster:
                    "%s to start" % log_name, [self.log(log_name)], timeout=60)
         assert proc.poll() is None, read_file(self.log(log_name))
         return proc
+
+    def replay_sequence(self, rows, sensors, speed):
+        """Writes write_sequence_csv's readings, stamped from two hours
+        ago, and starts `sluice replay` of them at speed times the
+        recorded pace. Returns the replay process."""
+        csv_path = self.path("readings.csv")
+        write_sequence_csv(csv_path, rows, sensors,
+                           int(time.time() * 1000) - 2 * 3600 * 1000)
+        return self.role("replay", ["--format", "sensor-csv", "--speed",
+                                    speed, csv_path])
 
     def count(self, table="sensor_readings"):
         return int(self.pg.psql("SELECT count(*) FROM %s" % table))

@@ -20,8 +20,7 @@ import signal
 import sys
 import time
 
-from cluster import (Cluster, check_sequence, read_file, stop, wait_until,
-                     write_sequence_csv)
+from cluster import Cluster, check_sequence, read_file, stop, wait_until
 
 ROWS = int(os.environ.get("SLUICE_CHAOS_ROWS", "200000"))
 SENSORS = 200
@@ -49,12 +48,8 @@ def main():
     began = time.time()
     cl = Cluster("kill")
 
-    csv_path = cl.path("readings.csv")
-    write_sequence_csv(csv_path, ROWS, SENSORS,
-                       int(time.time() * 1000) - 2 * 3600 * 1000)
     process = cl.process("process-0", session_timeout_ms=SESSION_MS)
-    replay = cl.role("replay", ["--format", "sensor-csv", "--speed", SPEED,
-                                csv_path])
+    replay = cl.replay_sequence(ROWS, SENSORS, SPEED)
 
     stored_at_kill = []
     name = "process-0"

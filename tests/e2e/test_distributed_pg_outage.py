@@ -15,8 +15,7 @@ import re
 import sys
 import time
 
-from cluster import (Cluster, check_sequence, read_file, stop, wait_until,
-                     write_sequence_csv)
+from cluster import Cluster, check_sequence, read_file, stop, wait_until
 
 ROWS = 100000
 SENSORS = 200
@@ -30,12 +29,8 @@ def main():
     cl = Cluster("pg-outage")
     log = cl.log("process")
 
-    csv_path = cl.path("readings.csv")
-    write_sequence_csv(csv_path, ROWS, SENSORS,
-                       int(time.time() * 1000) - 2 * 3600 * 1000)
     process = cl.process("process")
-    replay = cl.role("replay", ["--format", "sensor-csv", "--speed", SPEED,
-                                csv_path])
+    replay = cl.replay_sequence(ROWS, SENSORS, SPEED)
 
     wait_until(lambda: cl.count() >= ROWS // 5, "a fifth of the input "
                "stored", [log])
