@@ -664,6 +664,9 @@ static void process_batch(sl_processor_t *proc, size_t n)
     sl_histogram_observe(proc->metrics.store_latency,
                          (double)(sl_time_mono_ns() - start_ns) / 1e9);
     sl_histogram_observe(proc->metrics.batch_size, (double)n);
+    if (stored_ok && proc->cfg.on_stored != NULL)
+        proc->cfg.on_stored(proc->cfg.on_stored_ctx, proc->readings,
+                            reading_count);
 
     bool dead_lettered_ok = dead_letter(proc, failures, failure_count);
     check_continuity(proc, n);
