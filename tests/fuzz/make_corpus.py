@@ -410,6 +410,47 @@ def registry_client_seeds():
         write("registry_client", name, bytes([status << 4 | call]) +
               body.encode())
 
+# ---- WebSocket filters and control messages -------------------------------
+
+
+def ws_control_seeds():
+    # Selector: bit 0 = alerts stream. First line: the URL's query string;
+    # each further line: one control message.
+    sensors, alerts = 0, 1
+    seeds = {
+        "subscribe": (sensors, "", ['{"action":"subscribe"}']),
+        "url_filter": (sensors, "sensor_type=temperature,humidity&"
+                       "sensor_id=t-1&location=hall", ['{"action":'
+                                                       '"get_filter","id":7}']),
+        "set_filter": (sensors, "", [
+            '{"action":"set_filter","id":"a","sensor_id":["t-1","h-\\u00e9"],'
+            '"sensor_type":["temperature"],"location":["hall"]}',
+            '{"action":"get_filter"}']),
+        "unsubscribe_fields": (sensors, "sensor_id=t-1", [
+            '{"action":"unsubscribe","sensor_id":["t-1"]}',
+            '{"action":"unsubscribe"}', '{"action":"subscribe"}']),
+        "bad_messages": (sensors, "sensor_type=co2", [
+            "", "not json", "[]", '{"action":1}', '{"action":"dance"}',
+            '{"action":"subscribe","id":1.5}',
+            '{"action":"set_filter","sensor_id":"t-1"}',
+            '{"action":"set_filter","sensor_id":[1]}',
+            '{"action":"set_filter","severity":["critical"]}',
+            '{"action":"subscribe","action":"unsubscribe"}']),
+        "many_values": (sensors, "&".join("sensor_id=s%d" % i
+                                          for i in range(40)), [
+            '{"action":"set_filter","location":[%s]}' % ",".join(
+                '"%s"' % ("x" * 300 if i == 3 else "l%d" % i)
+                for i in range(40))]),
+        "alerts": (alerts, "severity=critical,warning&sensor_type=pressure", [
+            '{"action":"set_filter","severity":["info"],"sensor_id":["p-2"]}',
+            '{"action":"set_filter","location":["hall"]}',
+            '{"action":"get_filter","id":-9223372036854775808}']),
+        "alerts_bad_url": (alerts, "location=hall&severity=", []),
+    }
+    for name, (stream, query, messages) in seeds.items():
+        write("ws_control", name, bytes([stream]) +
+              "\n".join([query] + messages).encode())
+
 
 # ---- Compatibility pairs --------------------------------------------------
 
@@ -457,4 +498,5 @@ if __name__ == "__main__":
     json_seeds()
     registry_seeds()
     registry_client_seeds()
+    ws_control_seeds()
     compat_seeds()
