@@ -33,6 +33,12 @@
 #define POLL_BATCH 256
 #define POLL_TIMEOUT_MS 200
 
+/* Shortest time between two wake-ups of the service thread. Each wake-up
+ * costs a writeable request and a send() per client with frames queued,
+ * so frames that arrive meanwhile go out together; it adds at most this
+ * much delivery latency. */
+#define WAKE_INTERVAL_MS 20
+
 /* Largest WebSocket frame header this module writes: opcode byte, length
  * byte, and a 16- or 64-bit extended length. */
 #define FRAME_HEADER_MAX 10
@@ -284,12 +290,11 @@ static unsigned push(sl_ws_hub_t *hub, sl_ws_client_t *c, sl_ws_frame_t *fr,
     return dropped;
 }
 
-void sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
+bool sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
                     int64_t now_ms)
 {
     uint64_t dropped[SL_WS_STREAM_COUNT] = {0};
     bool queued = false;
-    struct lws_context *ctx;
 
     pthread_mutex_lock(&hub->lock);
     for (size_t i = 0; i < count; i++) {
@@ -310,9 +315,7 @@ void sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
 
     for (int s = 0; s < SL_WS_STREAM_COUNT; s++)
         sl_counter_add(hub->dropped_full[s], dropped[s]);
-    ctx = atomic_load(&hub->ctx);
-    if (queued && ctx != NULL)
-        lws_cancel_service(ctx);
+    return queued;
 }
 
 void sl_ws__pending(sl_ws_hub_t *hub, sl_ws_client_t **wake, size_t max,
@@ -485,8 +488,9 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
     return fr;
 }
 
-/* Renders and fans out one polled batch. */
-static void handle_batch(sl_ws_hub_t *hub, size_t n)
+/* Renders and fans out one polled batch. Returns true when a frame was
+ * queued. */
+static bool handle_batch(sl_ws_hub_t *hub, size_t n)
 {
     int64_t now_ms = sl_time_now_ms();
     size_t count = 0;
@@ -507,24 +511,48 @@ static void handle_batch(sl_ws_hub_t *hub, size_t n)
         if (fr != NULL)
             hub->frames[count++] = fr;
     }
-    if (count > 0)
-        sl_ws__publish(hub, hub->frames, count, now_ms);
+    return count > 0 && sl_ws__publish(hub, hub->frames, count, now_ms);
+}
+
+/* Wakes the service thread, which then requests a writeable callback for
+ * every client with frames queued. */
+static void wake(sl_ws_hub_t *hub)
+{
+    struct lws_context *ctx = atomic_load(&hub->ctx);
+
+    if (ctx != NULL)
+        lws_cancel_service(ctx);
 }
 
 static void *consumer_main(void *arg)
 {
     sl_ws_hub_t *hub = arg;
     sl_offsets_t offsets;
-    size_t n;
+    int64_t last_wake_ms = 0;
+    bool wake_due = false;
+    size_t n = 0;
 
     while (!atomic_load(&hub->stopping)) {
-        int rc = sl_consumer_poll(hub->consumer, hub->msgs, POLL_BATCH, &n,
-                                  POLL_TIMEOUT_MS);
+        int64_t wait_ms = POLL_TIMEOUT_MS;
+        int rc;
+
+        if (wake_due) {
+            wait_ms = last_wake_ms + WAKE_INTERVAL_MS - sl_time_mono_ms();
+            wait_ms = wait_ms < 0 ? 0 : wait_ms;
+        }
+        rc = sl_consumer_poll(hub->consumer, hub->msgs, POLL_BATCH, &n,
+                              (int)wait_ms);
         if (rc == SL_ECLOSED)
             break;
+        if (rc == SL_OK && n > 0 && handle_batch(hub, n))
+            wake_due = true;
+        if (wake_due && sl_time_mono_ms() - last_wake_ms >= WAKE_INTERVAL_MS) {
+            wake(hub);
+            last_wake_ms = sl_time_mono_ms();
+            wake_due = false;
+        }
         if (rc != SL_OK || n == 0)
             continue;
-        handle_batch(hub, n);
         if (hub->cfg.commit_offsets) {
             sl_offsets_clear(&offsets);
             for (size_t i = 0; i < n; i++)

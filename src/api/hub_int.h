@@ -166,10 +166,11 @@ sl_ws_frame_t *sl_ws__frame_create(sl_ws_stream_t stream, const char *json,
 
 /**
  * Fans frames out: pushes each into the queue of every client of its
- * stream whose filter matches, then wakes the service thread. Drops one
- * reference of each frame (the builder's). Consumer thread, or tests.
+ * stream whose filter matches. Drops one reference of each frame (the
+ * builder's). Returns true when a frame was queued; the caller then wakes
+ * the service thread. Consumer thread, or tests.
  */
-void sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
+bool sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
                     int64_t now_ms);
 
 /**
