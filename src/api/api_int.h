@@ -215,6 +215,45 @@ int sl_api__query_text(const sl_api_query_t *q, const char *name,
                        size_t max_len, const char **out, char *err,
                        size_t err_size);
 
+/* ---- response cache (cache.c) ------------------------------------------ */
+
+/* How long a cached response is served, and how many are kept. */
+#define SL_API_CACHE_TTL_MS 200
+#define SL_API_CACHE_SLOTS 64
+
+typedef struct sl_api_cache_entry {
+    char *key; /* "path?query"; NULL: empty slot */
+    int64_t expires_ns;
+    int status;
+    const char *content_type; /* static string */
+    char *body;
+    size_t body_len;
+    sl_api_route_t route;
+} sl_api_cache_entry_t;
+
+/* Direct-mapped by a hash of the key; zero-initialized is empty. */
+typedef struct sl_api_cache {
+    sl_api_cache_entry_t entries[SL_API_CACHE_SLOTS];
+} sl_api_cache_t;
+
+/** Returns true for the routes whose 200 responses are cached. */
+bool sl_api__cache_route(sl_api_route_t route);
+
+/**
+ * Fills resp with a heap copy of the cached response of key when one is
+ * younger than SL_API_CACHE_TTL_MS at now_ns (monotonic). OUT: *resp,
+ * *route. Returns true on a hit.
+ */
+bool sl_api__cache_get(sl_api_cache_t *cache, const char *key, int64_t now_ns,
+                       sl_api_response_t *resp, sl_api_route_t *route);
+
+/** Stores a copy of resp under key; a failed allocation stores nothing. */
+void sl_api__cache_put(sl_api_cache_t *cache, const char *key, int64_t now_ns,
+                       const sl_api_response_t *resp, sl_api_route_t route);
+
+/** Drops every entry, for example after a write through the API. */
+void sl_api__cache_clear(sl_api_cache_t *cache);
+
 /**
  * Reads a parameter that must be one of choices (NULL-terminated).
  * OUT: *out, the index of the match, left untouched when the parameter is

@@ -11,6 +11,7 @@
  * user of the store handle and of the metric handle cache.
  */
 #include "api/api_int.h"
+#include "api/ws.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,9 +77,11 @@ struct sl_api {
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     sl_store_t *st;
+    sl_ws_hub_t *ws_hub; /* borrowed; NULL: no WebSocket streams */
     sl_publisher_t *pub; /* NULL without a bus */
     sl_api_env_t env;
-    char *cors_origins; /* copy of the setting; NULL: no CORS headers */
+    sl_api_cache_t cache; /* responses of the hottest GET routes */
+    char *cors_origins;   /* copy of the setting; NULL: no CORS headers */
     size_t max_body_bytes;
     int body_timeout_ms;
     pthread_t thread;
@@ -401,6 +404,41 @@ static void read_origin(sl_api_t *api, struct lws *wsi, session_t *ss)
         ss->origin[0] = '\0';
 }
 
+/* Longest "path?query" whose response is cached. */
+#define CACHE_KEY_MAX 1024
+
+/*
+ * Dispatches a request, serving the hottest GET routes from the response
+ * cache. A successful write clears the cache, so a client that changed
+ * something through the API reads its change at once.
+ * Returns what sl_api__dispatch_request() returns.
+ */
+static int dispatch_cached(sl_api_t *api, const sl_api_request_t *call,
+                           sl_api_response_t *resp, sl_api_route_t *route)
+{
+    int64_t now_ns = sl_time_mono_ns();
+    char key[CACHE_KEY_MAX];
+    bool cacheable;
+    int rc;
+
+    if (strcmp(call->method, "GET") != 0) {
+        rc = sl_api__dispatch_request(&api->env, call, resp, route);
+        if (rc == SL_OK && resp->status < 300)
+            sl_api__cache_clear(&api->cache);
+        return rc;
+    }
+    cacheable =
+        snprintf(key, sizeof(key), "%s?%s", call->path,
+                 call->query != NULL ? call->query : "") < (int)sizeof(key);
+    if (cacheable && sl_api__cache_get(&api->cache, key, now_ns, resp, route))
+        return SL_OK;
+    rc = sl_api__dispatch_request(&api->env, call, resp, route);
+    if (cacheable && rc == SL_OK && resp->status == 200 &&
+        sl_api__cache_route(*route))
+        sl_api__cache_put(&api->cache, key, now_ns, resp, *route);
+    return rc;
+}
+
 /* Fills ss->resp for a request whose body (if any) is in ss->body,
  * falling back to a fixed 503 when memory runs out. HEAD is served as GET
  * without the body. */
@@ -423,7 +461,7 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss,
             .body_len = ss->body_len,
             .authorization = req->authorization,
         };
-        rc = sl_api__dispatch_request(&api->env, &call, &ss->resp, &route);
+        rc = dispatch_cached(api, &call, &ss->resp, &route);
     }
     if (rc != SL_OK) {
         sl_log_error(LOG_COMPONENT,
@@ -709,6 +747,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     sl_api_t *api = lws_context_user(lws_get_context(wsi));
     session_t *ss = user;
 
+    if (sl_api__ws_reason(reason))
+        return sl_api__ws_callback(wsi, reason, api->ws_hub, user, in, len);
+
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return on_http_request(api, wsi, ss);
@@ -734,21 +775,19 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
             session_reset(ss);
         break;
 
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        /* XXX: no WebSocket endpoint exists yet, so every upgrade is
-         * rejected. /ws/sensors will get its own entry in protocols[]. */
-        return -1;
-
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* protocols[0] serves plain HTTP. WebSocket protocols go after it, each
- * with its own per-session struct, before the terminating entry. */
+/* protocols[0] serves plain HTTP and the WebSocket streams (ws.h says
+ * why), so its per-session memory fits either session. */
 static const struct lws_protocols protocols[] = {
-    {"http", callback_http, sizeof(session_t), 0, 0, NULL, 0},
+    {"http", callback_http,
+     sizeof(session_t) > SL_API_WS_SESSION_BYTES ? sizeof(session_t)
+                                                 : SL_API_WS_SESSION_BYTES,
+     0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -939,6 +978,7 @@ static int create_server(sl_api_t *api, const char *host, int port, char *err,
     info.port = port;
     info.iface = numeric[0] != '\0' ? numeric : NULL;
     info.protocols = protocols;
+    info.retry_and_idle_policy = &sl_api__ws_keepalive;
     info.vhost_name = "sluice";
     api->vhost = lws_create_vhost(api->ctx, &info);
     if (api->vhost == NULL) {
@@ -1007,6 +1047,7 @@ sl_api_t *sl_api_start(const sl_api_config_t *cfg, char *err, size_t err_size)
         return NULL;
     }
     snprintf(api->host, sizeof(api->host), "%s", host);
+    api->ws_hub = cfg->ws_hub;
     atomic_init(&api->stopping, false);
 
     api->st = sl_store_open(
@@ -1060,6 +1101,7 @@ void sl_api_stop(sl_api_t *api)
     if (api->ctx != NULL)
         lws_context_destroy(api->ctx);
     sl_publisher_destroy(api->pub);
+    sl_api__cache_clear(&api->cache);
     free(api->cors_origins);
     sl_store_close(api->st);
     free(api);

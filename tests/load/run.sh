@@ -53,4 +53,4 @@ echo "== locust: $locust_users users for ${locust_seconds}s, read endpoint mix"
 locust -f "$here/locustfile.py" --headless -u "$locust_users" \
     -r "$locust_users" -t "${locust_seconds}s" --host "$base" \
     --only-summary --loglevel WARNING 2>&1 |
-    sed -n '/Response time percentiles/,$p;/# reqs/,/Aggregated/p'
+    sed -n '/Response time percentiles/,$p'
