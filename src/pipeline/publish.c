@@ -183,8 +183,8 @@ static bool batching(const sl_publisher_t *pub)
     return pub->batch_max > 1;
 }
 
-/* Counts a queued record that did not reach its topic and tells the report
- * function, or logs it when there is none. */
+/* Counts a queued record that did not reach its topic and passes it to the
+ * report function, or logs it when there is none. */
 static void report_failure(sl_publisher_t *pub, const sl_bus_record_t *rec,
                            uint64_t tag, int status)
 {
@@ -249,9 +249,10 @@ static void batch_records(sl_publisher_t *pub)
 }
 
 /* Settles one record after sl_bus_publish_batch. The batch stops at the
- * first record it cannot queue and fails the rest with the same status, so
- * an invalid record (SL_EINVAL) is tried again on its own: the records
- * after it, which were not sent, get through, still in order. */
+ * first record it cannot queue and fails the rest with the same status.
+ * So a record that got SL_EINVAL is tried again on its own: the records
+ * after an invalid one were not sent, and this way they get through, still
+ * in order. */
 static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
 {
     int status = rec->status;
@@ -295,7 +296,7 @@ int sl_publisher_flush(sl_publisher_t *pub)
     return first_error;
 }
 
-/* Makes room for one more queued record and need more arena bytes. */
+/* Makes room for one more queued record and for need more arena bytes. */
 static int reserve(sl_publisher_t *pub, size_t need)
 {
     if (pub->count == pub->cap) {

@@ -73,7 +73,7 @@ int sl_role__require_kafka(const sl_config_t *cfg, const char *role)
     return 2;
 }
 
-/* Most kafka-properties entries accepted. */
+/* Maximum number of kafka-properties entries. */
 #define KAFKA_PROPERTIES_MAX 64
 
 /* Creates the Kafka bus with the kafka-properties setting split at its
