@@ -53,8 +53,8 @@ const char *sl_api__route_label(sl_api_route_t route);
 /* What the routes use besides the request. Owned by the server and used
  * on its service thread only. */
 typedef struct sl_api_env {
-    sl_store_t *st;          /* NULL: store routes answer 503 */
-    sl_publisher_t *pub;     /* NULL: ingest answers 503 */
+    sl_store_t *st;          /* NULL: store routes return 503 */
+    sl_publisher_t *pub;     /* NULL: ingest returns 503 */
     const char *token;       /* NULL or "": writes need no token */
     size_t max_body_bytes;   /* 0: no cap (the server enforces its own) */
     const char *bus_missing; /* why pub is NULL, for the 503 detail */

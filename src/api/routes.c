@@ -574,7 +574,7 @@ static int handle_static(request_t *req)
 
     if (!sl_api__static_find(req->req->path, &data, &len, &type))
         return sl_api__respond_detail(req->resp, 404, "Not Found");
-    /* The response owns a heap body; the files are a few hundred KiB at
+    /* The response owns a heap body. The files are a few hundred KiB at
      * most, so a copy per request is cheap next to sending it. */
     copy = malloc(len > 0 ? len : 1);
     if (copy == NULL)

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP ingest: POST /api/v1/sensors/readings and POST
- * /api/v1/ecommerce/events take one JSON object or an array of them,
- * validate each item as the processor would and publish the valid ones to
- * the bus, so they go through the same processor and dead-letter queue as
- * records from any other producer. The answer is 202 with
+ * /api/v1/ecommerce/events take one JSON object or an array of them and
+ * validate each item as the processor would. The valid ones are published
+ * to the bus, so they go through the same processor and dead-letter queue
+ * as records from any other producer. The answer is 202 with
  * {"accepted": n, "rejected": m, "errors": [{"index": i, "reason": ...}]},
  * because the records are stored after the processor consumed them.
  */
@@ -19,7 +19,7 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-/* Longest reason text of one rejected item, in bytes. */
+/* Maximum reason text of one rejected item, in bytes. */
 #define REASON_MAX 256
 
 typedef struct ingest {

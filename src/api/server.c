@@ -65,7 +65,7 @@
 #define ORIGIN_MAX 256
 #define AUTHORIZATION_MAX 1024
 
-/* How long a browser may cache a CORS preflight answer, in seconds. */
+/* How long a browser may cache a CORS preflight response, in seconds. */
 #define CORS_MAX_AGE "600"
 
 typedef struct status_counter {
@@ -482,8 +482,8 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss,
                  sl_api__route_label(route), ss->resp.status);
 }
 
-/* Fills ss->resp with a {"detail": ...} body of status, for answers the
- * server gives before any route runs. */
+/* Fills ss->resp with a {"detail": ...} body of status, for responses the
+ * server sends before any route runs. */
 static void respond_early(session_t *ss, int status, const char *detail)
 {
     if (sl_api__respond_detail(&ss->resp, status, detail) != SL_OK) {
@@ -502,7 +502,7 @@ static int add_header(struct lws *wsi, const char *name, const char *value,
 }
 
 /* Adds the CORS headers: the echoed origin on every response, and the
- * allowed methods and headers on a preflight answer. */
+ * allowed methods and headers on a preflight response. */
 static int add_cors_headers(struct lws *wsi, const session_t *ss,
                             unsigned char **p, unsigned char *end)
 {

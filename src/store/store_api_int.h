@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The PostgreSQL side of the API queries declared at the end of store.h.
- * store_sqlite_api.c holds the public functions: they run the SQLite
+ * store_sqlite_api.c contains the public functions: they run the SQLite
  * queries themselves and hand a PostgreSQL handle to these.
  */
 #ifndef SLUICE_STORE_STORE_API_INT_H

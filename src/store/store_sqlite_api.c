@@ -474,7 +474,7 @@ int sl_store_events_latest(sl_store_t *st, int event_type, int64_t from_ms,
 /*
  * XXX: sensor_readings has no (sensor_id, timestamp_ms) index, because it
  * slows inserts, so this walks every sensor's rows of [from, to). The API
- * caps the range it asks for.
+ * caps the range it requests.
  */
 int sl_store_reading_history(sl_store_t *st, const char *sensor_id,
                              int64_t from_ms, int64_t to_ms, int64_t bucket_ms,

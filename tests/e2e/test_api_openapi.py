@@ -4,7 +4,7 @@
 Every path and method in the document is called with the document's own
 example parameters and must answer with something other than 404 or 405.
 Then a list of candidate paths (the documented ones, near misses and
-plausible guesses) is probed: each one that answers anything but 404
+plausible guesses) is probed: each one that returns anything but 404
 must be in the document, so an undocumented route fails the test.
 """
 import json
@@ -16,7 +16,7 @@ import urllib.request
 
 from harness import Sluice
 
-# Paths a client might try. Those not served must answer 404; those served
+# Paths a client might try. Those not served must return 404; those served
 # must be documented.
 CANDIDATES = [
     "/", "/health", "/api", "/api/v1", "/api/v1/sensors",
