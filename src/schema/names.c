@@ -69,9 +69,27 @@ static bool full_name(const json_t *schema, const char *name,
     return n >= 0 && (size_t)n < size;
 }
 
-/* Walks the fields of a record whose namespace is ns. */
-static int walk_fields(const json_t *fields, const char *ns, seen_names_t *seen,
-                       char *err, size_t err_size)
+/* Returns true when a field before fields[index] has the same name. */
+static bool field_repeated(const json_t *fields, size_t index)
+{
+    const char *name = json_string_value(
+        json_object_get(json_array_get(fields, index), "name"));
+
+    for (size_t j = 0; name != NULL && j < index; j++) {
+        const char *other = json_string_value(
+            json_object_get(json_array_get(fields, j), "name"));
+
+        if (other != NULL && strcmp(other, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Walks the fields of the record full, whose namespace is ns. Two fields
+ * of one name are rejected too: libavro 1.11.1 accepts them, but then
+ * leaks what avro_resolved_writer_new() had built when resolving them. */
+static int walk_fields(const json_t *fields, const char *full, const char *ns,
+                       seen_names_t *seen, char *err, size_t err_size)
 {
     size_t i;
     const json_t *field;
@@ -79,6 +97,11 @@ static int walk_fields(const json_t *fields, const char *ns, seen_names_t *seen,
 
     json_array_foreach(fields, i, field)
     {
+        if (field_repeated(fields, i)) {
+            snprintf(err, err_size, "the record %s has two fields named %s",
+                     full, json_string_value(json_object_get(field, "name")));
+            return SL_EINVAL;
+        }
         rc = walk(json_object_get(field, "type"), ns, seen, err, err_size);
         if (rc != SL_OK)
             break;
@@ -93,6 +116,7 @@ static int walk_named(const json_t *schema, const char *type, const char *ns,
 {
     const char *name = json_string_value(json_object_get(schema, "name"));
     char full[SL_AVRO_FULLNAME_MAX];
+    char inner[SL_AVRO_FULLNAME_MAX];
     char *dot;
     int rc;
 
@@ -110,13 +134,14 @@ static int walk_named(const json_t *schema, const char *type, const char *ns,
     if (rc != SL_OK || strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)
         return rc;
 
-    dot = strrchr(full, '.');
+    snprintf(inner, sizeof(inner), "%s", full);
+    dot = strrchr(inner, '.');
     if (dot != NULL)
         *dot = '\0';
     else
-        full[0] = '\0';
-    return walk_fields(json_object_get(schema, "fields"), full, seen, err,
-                       err_size);
+        inner[0] = '\0';
+    return walk_fields(json_object_get(schema, "fields"), full, inner, seen,
+                       err, err_size);
 }
 
 static int walk(const json_t *schema, const char *ns, seen_names_t *seen,

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A named type defined twice in one schema is rejected before libavro
- * parses the text, because libavro 1.11.1 leaks the schema it built when
- * it meets the second definition. The fuzz target fuzz_compat found the
- * leak; under AddressSanitizer these tests also fail if it comes back.
+ * A named type defined twice in one schema, or a record with two fields
+ * of one name, is rejected before libavro sees the text: libavro 1.11.1
+ * leaks memory on both, when parsing or when resolving. The fuzz targets
+ * fuzz_compat and fuzz_registry found the leaks; under AddressSanitizer
+ * these tests also fail if one comes back.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +39,13 @@ static const char dup_record_item[] =
     "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":"
     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}}}]}";
 
+/* Two fields named a; libavro accepts the schema, then leaks when it
+ * resolves it. */
+static const char dup_field[] =
+    "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+    "{\"name\":\"a\",\"type\":\"string\"},"
+    "{\"name\":\"a\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+
 /* E in two namespaces: two different full names, a valid schema. */
 static const char two_namespaces[] =
     "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
@@ -62,6 +70,18 @@ static void test_compat_rejects_duplicate_names(void **state)
     can_read_rejects(dup_enum, "E");
     can_read_rejects(dup_fixed_ns, "x.F");
     can_read_rejects(dup_record_item, "E");
+}
+
+static void test_compat_rejects_duplicate_fields(void **state)
+{
+    char err[256] = "";
+    const char *const olds[1] = {two_namespaces};
+
+    (void)state;
+    assert_int_equal(sl_schema_compat_check(SL_COMPAT_FULL, dup_field, olds, 1,
+                                            err, sizeof(err)),
+                     SL_EINVAL);
+    assert_non_null(strstr(err, "two fields named a"));
 }
 
 static void test_registry_rejects_duplicate_names(void **state)
@@ -103,6 +123,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compat_rejects_duplicate_names),
+        cmocka_unit_test(test_compat_rejects_duplicate_fields),
         cmocka_unit_test(test_registry_rejects_duplicate_names),
         cmocka_unit_test(test_same_name_in_two_namespaces),
     };
