@@ -151,9 +151,14 @@ void sl_ws__count_closed(sl_ws_hub_t *hub, sl_ws_stream_t stream,
  */
 
 sl_ws_frame_t *sl_ws__frame_create(sl_ws_stream_t stream, const char *json,
-                                   size_t len)
+                                   size_t len, const char *sensor_id,
+                                   const char *location)
 {
-    sl_ws_frame_t *fr = malloc(sizeof(*fr) + FRAME_HEADER_MAX + len);
+    size_t id_len = sensor_id != NULL ? strlen(sensor_id) : 0;
+    size_t place_len = location != NULL ? strlen(location) : 0;
+    sl_ws_frame_t *fr =
+        malloc(sizeof(*fr) + FRAME_HEADER_MAX + len + id_len + place_len + 2);
+    char *keys;
     size_t h = 0;
 
     if (fr == NULL)
@@ -179,6 +184,14 @@ sl_ws_frame_t *sl_ws__frame_create(sl_ws_stream_t stream, const char *json,
     }
     memcpy(fr->data + h, json, len);
     fr->len = (uint32_t)(h + len);
+
+    keys = (char *)fr->data + fr->len;
+    memcpy(keys, sensor_id != NULL ? sensor_id : "", id_len + 1);
+    fr->sensor_id = keys;
+    memcpy(keys + id_len + 1, location != NULL ? location : "", place_len + 1);
+    fr->location = keys + id_len + 1;
+    fr->sensor_id_hash = sl_ws__hash(fr->sensor_id);
+    fr->location_hash = sl_ws__hash(fr->location);
     return fr;
 }
 
@@ -253,8 +266,21 @@ void sl_ws__leave(sl_ws_hub_t *hub, sl_ws_client_t *c)
 void sl_ws__set_filter(sl_ws_hub_t *hub, sl_ws_client_t *c,
                        const sl_ws_filter_t *f)
 {
+    uint32_t kept = 0;
+
     pthread_mutex_lock(&hub->lock);
     c->filter = *f;
+    /* Frames queued under the old filter that the new one rejects go, so
+     * that after the ack the client gets only what it asked for. */
+    for (uint32_t i = 0; i < c->count; i++) {
+        sl_ws_frame_t *fr = c->ring[(c->head + i) % c->cap];
+
+        if (sl_ws__filter_match(f, fr))
+            c->ring[(c->head + kept++) % c->cap] = fr;
+        else
+            frame_release(fr);
+    }
+    c->count = kept;
     pthread_mutex_unlock(&hub->lock);
 }
 
@@ -399,7 +425,8 @@ size_t sl_ws__drain(sl_ws_hub_t *hub, sl_ws_client_t *c, unsigned char *out,
 /* Renders {"type":T,"data":DATA,"received_at":"..."} around data, which
  * it takes over. Returns the frame, or NULL on OOM. */
 static sl_ws_frame_t *render(sl_ws_stream_t stream, json_t *data,
-                             int64_t now_ms)
+                             int64_t now_ms, const char *sensor_id,
+                             const char *location)
 {
     json_t *obj = json_object();
     sl_ws_frame_t *fr = NULL;
@@ -418,7 +445,8 @@ static sl_ws_frame_t *render(sl_ws_stream_t stream, json_t *data,
     text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     if (text != NULL)
-        fr = sl_ws__frame_create(stream, text, strlen(text));
+        fr = sl_ws__frame_create(stream, text, strlen(text), sensor_id,
+                                 location);
     free(text);
     return fr;
 }
@@ -444,14 +472,10 @@ static sl_ws_frame_t *reading_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
         sl_counter_add(hub->skipped[SKIP_INVALID], 1);
         return NULL;
     }
-    fr = render(SL_WS_SENSORS, sl_reading_to_json(&rec), now_ms);
-    if (fr == NULL)
-        return NULL;
-    fr->sensor_type = (int)rec.sensor_type;
-    snprintf(fr->sensor_id, sizeof(fr->sensor_id), "%s", rec.sensor_id);
-    snprintf(fr->location, sizeof(fr->location), "%s", rec.location);
-    fr->sensor_id_hash = sl_ws__hash(fr->sensor_id);
-    fr->location_hash = sl_ws__hash(fr->location);
+    fr = render(SL_WS_SENSORS, sl_reading_to_json(&rec), now_ms, rec.sensor_id,
+                rec.location);
+    if (fr != NULL)
+        fr->sensor_type = (int)rec.sensor_type;
     return fr;
 }
 
@@ -475,14 +499,12 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
         json_decref(alert);
         return NULL;
     }
-    fr = render(SL_WS_ALERTS, json_incref(alert), now_ms);
+    fr = render(SL_WS_ALERTS, json_incref(alert), now_ms, sensor_id, NULL);
     if (fr != NULL) {
         fr->sensor_type =
             type != NULL && sl_sensor_type_parse(type, &st) == SL_OK ? (int)st
                                                                      : -1;
         fr->severity = severity != NULL ? sl_ws__severity_parse(severity) : -1;
-        snprintf(fr->sensor_id, sizeof(fr->sensor_id), "%s", sensor_id);
-        fr->sensor_id_hash = sl_ws__hash(fr->sensor_id);
     }
     json_decref(alert);
     return fr;

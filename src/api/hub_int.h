@@ -79,8 +79,8 @@ typedef struct sl_ws_frame {
     int64_t received_ms; /* when the hub read the record */
     uint64_t sensor_id_hash;
     uint64_t location_hash;
-    char sensor_id[SL_WS_VALUE_MAX + 1];
-    char location[SL_WS_VALUE_MAX + 1];
+    const char *sensor_id; /* in the same allocation, after data */
+    const char *location;
     unsigned char data[]; /* the frame as it goes on the wire */
 } sl_ws_frame_t;
 
@@ -123,7 +123,8 @@ sl_ws_client_t *sl_ws__join(sl_ws_hub_t *hub, sl_ws_stream_t stream,
  * Service thread only. */
 void sl_ws__leave(sl_ws_hub_t *hub, sl_ws_client_t *c);
 
-/** Replaces a client's filter under the hub's lock. */
+/** Replaces a client's filter under the hub's lock, and removes the
+ * queued frames the new filter rejects. */
 void sl_ws__set_filter(sl_ws_hub_t *hub, sl_ws_client_t *c,
                        const sl_ws_filter_t *f);
 
@@ -159,10 +160,12 @@ void sl_ws__count_closed(sl_ws_hub_t *hub, sl_ws_stream_t stream,
 
 /**
  * Renders a frame for stream from a JSON payload of len bytes, copying
- * it. Returns NULL when memory runs out. The caller holds one reference.
+ * it and the filter keys sensor_id and location (NULL for none). Returns
+ * NULL when memory runs out. The caller holds one reference.
  */
 sl_ws_frame_t *sl_ws__frame_create(sl_ws_stream_t stream, const char *json,
-                                   size_t len);
+                                   size_t len, const char *sensor_id,
+                                   const char *location);
 
 /**
  * Fans frames out: pushes each into the queue of every client of its

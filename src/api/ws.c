@@ -25,6 +25,10 @@
 /* Bytes of frames written per writeable callback. */
 #define OUT_BYTES 65536
 
+/* Smallest write size the halving goes down to; it holds the largest
+ * reading message many times over. */
+#define MIN_WRITE_BYTES 8192
+
 /* Largest control message a client may send, in bytes. */
 #define CONTROL_MAX_BYTES 4096
 
@@ -64,6 +68,9 @@ typedef struct ws_session {
     unsigned char *replies; /* framed replies not yet written */
     size_t replies_len;
     unsigned char *out; /* LWS_PRE + OUT_BYTES */
+    /* Bytes the next write may take, halved after a write the socket did
+     * not take whole: libwebsockets copies such a rest to the heap. */
+    size_t write_bytes;
 } ws_session_t;
 
 _Static_assert(sizeof(ws_session_t) <= SL_API_WS_SESSION_BYTES,
@@ -125,7 +132,7 @@ static int queue_reply(ws_session_t *ss, const char *json)
 
     if (ss->replies_len + len + 10 > REPLIES_MAX_BYTES)
         return SL_EFULL;
-    fr = sl_ws__frame_create(ss->stream, json, len);
+    fr = sl_ws__frame_create(ss->stream, json, len, NULL, NULL);
     if (fr == NULL)
         return SL_ENOMEM;
     grown = realloc(ss->replies, ss->replies_len + fr->len);
@@ -317,8 +324,11 @@ static int on_writeable(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub)
 
     if (ss->out == NULL)
         return -1;
+    if (ss->write_bytes == 0)
+        ss->write_bytes = OUT_BYTES;
     if (ss->replies_len > 0) {
-        used = ss->replies_len < OUT_BYTES ? ss->replies_len : OUT_BYTES;
+        used = ss->replies_len < ss->write_bytes ? ss->replies_len
+                                                 : ss->write_bytes;
         memcpy(out, ss->replies, used);
         memmove(ss->replies, ss->replies + used, ss->replies_len - used);
         ss->replies_len -= used;
@@ -331,12 +341,18 @@ static int on_writeable(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub)
     }
     /* Frames go out whole after the replies, never inside one. */
     if (ss->client != NULL && ss->close_code == 0 && ss->replies_len == 0)
-        used +=
-            sl_ws__drain(hub, ss->client, out + used, OUT_BYTES - used, &more);
+        used += sl_ws__drain(hub, ss->client, out + used,
+                             ss->write_bytes - used, &more);
     if (used > 0 && lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used) {
         sl_log_debug(LOG_COMPONENT, "write failed, closing the client");
         return -1;
     }
+    if (lws_partial_buffered(wsi))
+        ss->write_bytes = ss->write_bytes / 2 > MIN_WRITE_BYTES
+                              ? ss->write_bytes / 2
+                              : MIN_WRITE_BYTES;
+    else if (used > ss->write_bytes / 2 && ss->write_bytes < OUT_BYTES)
+        ss->write_bytes *= 2;
     if (more || ss->replies_len > 0 || ss->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;

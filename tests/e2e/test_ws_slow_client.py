@@ -21,13 +21,14 @@ from harness import Sluice, strict_json
 from ws_client import metric, parse_frames, raw_connect, rss_bytes
 
 RATE = 4000          # readings per second
-QUEUE = 256          # --ws-queue-messages
-FLOW_SECONDS = 12    # readings flowing while the client is stalled
+QUEUE = 4096         # --ws-queue-messages: 1 s of readings
+FLOW_SECONDS = 16    # readings flowing while the client is stalled
 # --ws-stall-ms: the close comes after the flow, and the test reads it
 # within the grace time the server gives a closed client to read it.
 STALL_MS = (FLOW_SECONDS + 2) * 1000
 # An unbounded queue would hold FLOW_SECONDS * RATE messages of about
-# 350 bytes, 21 MB; the bounded one holds QUEUE of them.
+# 450 bytes each with their bookkeeping, 29 MB; the bounded one holds QUEUE
+# of them, under 2 MB.
 RSS_BOUND = 10 * 1024 * 1024
 
 

@@ -47,12 +47,9 @@ static sl_ws_frame_t *reading(const char *id, sl_sensor_type_t type, int n)
     sl_ws_frame_t *fr;
 
     snprintf(json, sizeof(json), "{\"n\":%d}", n);
-    fr = sl_ws__frame_create(SL_WS_SENSORS, json, strlen(json));
+    fr = sl_ws__frame_create(SL_WS_SENSORS, json, strlen(json), id, NULL);
     assert_non_null(fr);
     fr->sensor_type = (int)type;
-    snprintf(fr->sensor_id, sizeof(fr->sensor_id), "%s", id);
-    fr->sensor_id_hash = sl_ws__hash(id);
-    fr->location_hash = sl_ws__hash("");
     return fr;
 }
 
@@ -347,6 +344,38 @@ static void test_filters_and_cap(void **state)
     sl_ws_hub_stop(hub);
 }
 
+static void test_new_filter_purges_queue(void **state)
+{
+    sl_ws_hub_t *hub = hub_new(2, 16, 60000);
+    sl_ws_filter_t f;
+    sl_ws_client_t *c;
+    sl_ws_frame_t *frames[4];
+    unsigned char out[1024];
+    long got[8];
+    bool more;
+    char err[128];
+    int rc;
+
+    (void)state;
+    sl_ws__filter_init(&f);
+    c = sl_ws__join(hub, SL_WS_SENSORS, &f, NULL, &rc);
+    for (int i = 0; i < 4; i++)
+        frames[i] =
+            reading("s", i % 2 ? SL_SENSOR_HUMIDITY : SL_SENSOR_TEMPERATURE, i);
+    sl_ws__publish(hub, frames, 4, 1000);
+    assert_int_equal(sl_ws__filter_param(&f, SL_WS_SENSORS, "sensor_type",
+                                         "humidity", err, sizeof(err)),
+                     SL_OK);
+    sl_ws__set_filter(hub, c, &f);
+    assert_int_equal(
+        frames_of(out, sl_ws__drain(hub, c, out, sizeof(out), &more), got, 8),
+        2);
+    assert_int_equal(got[0], 1);
+    assert_int_equal(got[1], 3);
+    sl_ws__leave(hub, c);
+    sl_ws_hub_stop(hub);
+}
+
 static void test_frame_headers(void **state)
 {
     static const size_t sizes[] = {0, 125, 126, 65535, 65536};
@@ -356,7 +385,8 @@ static void test_frame_headers(void **state)
     memset(payload, 'x', sizeof(payload));
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         size_t len = sizes[i];
-        sl_ws_frame_t *fr = sl_ws__frame_create(SL_WS_ALERTS, payload, len);
+        sl_ws_frame_t *fr =
+            sl_ws__frame_create(SL_WS_ALERTS, payload, len, NULL, NULL);
         size_t head = len < 126 ? 2 : len <= 65535 ? 4 : 10;
 
         assert_non_null(fr);
@@ -383,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_drain_writes_whole_frames),
         cmocka_unit_test(test_stalled_client_marked_for_close),
         cmocka_unit_test(test_filters_and_cap),
+        cmocka_unit_test(test_new_filter_purges_queue),
         cmocka_unit_test(test_frame_headers),
     };
 
