@@ -160,7 +160,7 @@ connect("/ws/sensors", (msg) => {
   }
 });
 connect("/ws/alerts", (msg) => {
-  if (msg.data && msg.type !== "ack" && msg.type !== "error") addAlert(msg.data, true);
+  if (msg.type === "alert" && msg.data) addAlert(msg.data, true);
 });
 loadAlerts();
 pollMetrics();
