@@ -123,7 +123,10 @@ def main():
     process = cl.process("process")
     csv_path = cl.path("readings.csv")
     write_sensor_csv(csv_path)
-    replay = cl.role("replay", ["--format", "sensor-csv", csv_path])
+    # 400 s of recorded time at 40x: the input streams in for about 10 s,
+    # so the processor restart below falls while it arrives.
+    replay = cl.role("replay", ["--format", "sensor-csv", "--speed", "40",
+                                csv_path])
     count = cl.count
 
     # Stop the processor while the input arrives and start another: what
