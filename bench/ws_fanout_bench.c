@@ -9,7 +9,9 @@
  * message's received_at, the time the server's hub read the reading.
  *
  * The clients are raw non-blocking sockets on one epoll thread, so the
- * client side costs little more than the kernel's copies.
+ * client side costs little more than the kernel's copies. The server's
+ * slow-client close is set to an hour, so that a client that falls behind
+ * stays connected and its losses show as drops.
  *
  *   build/bench/ws_fanout_bench [clients] [readings/s] [seconds]
  *
@@ -78,8 +80,8 @@ static pid_t start_sluice(int port, int rate, int clients, char *dir)
         dup2(null, 2);
         execl(SLUICE_BINARY_PATH, "sluice", "run", "--db", db, "--listen",
               listen, "--rate", rate_text, "--no-detector", "--event-interval",
-              "0", "--ws-max-clients", max_clients, "--log-level", "warn",
-              (char *)NULL);
+              "0", "--ws-max-clients", max_clients, "--ws-stall-ms", "3600000",
+              "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     return pid;

@@ -39,6 +39,9 @@
  * much delivery latency. */
 #define WAKE_INTERVAL_MS 20
 
+/* Frames fanned out per hold of the hub's lock. */
+#define PUBLISH_SLICE 16
+
 /* Largest WebSocket frame header this module writes: opcode byte, length
  * byte, and a 16- or 64-bit extended length. */
 #define FRAME_HEADER_MAX 10
@@ -336,6 +339,11 @@ bool sl_ws__publish(sl_ws_hub_t *hub, sl_ws_frame_t **frames, size_t count,
             queued = true;
         }
         frame_release(fr);
+        /* Let the service thread drain between slices of a big batch. */
+        if (i % PUBLISH_SLICE == PUBLISH_SLICE - 1) {
+            pthread_mutex_unlock(&hub->lock);
+            pthread_mutex_lock(&hub->lock);
+        }
     }
     pthread_mutex_unlock(&hub->lock);
 
