@@ -400,6 +400,9 @@ int sl_api__ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* XXX: lws 4.1 drops the connection without an HTTP status when
+         * this returns nonzero, so an unknown path or an API without a
+         * bus gives the client no reason. */
         if (hub == NULL || stream_of(wsi) < 0)
             return -1;
         /* The memory held the HTTP session, which owns nothing between
