@@ -28,8 +28,9 @@ FLOW_SECONDS = 16    # readings flowing while the client is stalled
 STALL_MS = (FLOW_SECONDS + 2) * 1000
 # An unbounded queue would hold FLOW_SECONDS * RATE messages of about
 # 450 bytes each with their bookkeeping, 29 MB; the bounded one holds QUEUE
-# of them, under 2 MB.
-RSS_BOUND = 10 * 1024 * 1024
+# of them, under 2 MB. The rest of the bound is room for the store's cache
+# and the in-process bus, whose backlog varies with the machine's load.
+RSS_BOUND = 16 * 1024 * 1024
 
 
 class Reader(threading.Thread):
