@@ -10,6 +10,7 @@ nothing after the handshake, so the TCP window fills; the reading client
 is python3-websockets.
 """
 import asyncio
+import calendar
 import os
 import sys
 import threading
@@ -33,6 +34,12 @@ STALL_MS = (FLOW_SECONDS + 2) * 1000
 RSS_BOUND = 16 * 1024 * 1024
 
 
+def iso_ms(text):
+    """Parses an ISO-8601 UTC time with milliseconds."""
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) \
+        * 1000 + int(text[20:23])
+
+
 class Reader(threading.Thread):
     """Reads /ws/sensors until stopped, counting readings and drops."""
 
@@ -40,6 +47,7 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.readings = 0
+        self.delays_ms = []
         self.dropped = []
         self.stop_flag = False
         self.error = None
@@ -54,6 +62,9 @@ class Reader(threading.Thread):
                 msg = strict_json(text)
                 if msg["type"] == "sensor_reading":
                     self.readings += 1
+                    if self.readings % 50 == 0:  # parsing costs the reader
+                        self.delays_ms.append(time.time() * 1000 -
+                                              iso_ms(msg["received_at"]))
                 elif msg["type"] == "dropped":
                     self.dropped.append(msg)
 
@@ -131,6 +142,10 @@ def main():
     reader.join(10)
     assert reader.error is None, reader.error
     assert reader.dropped == [], reader.dropped[:3]
+    delays = sorted(reader.delays_ms)
+    print("reading client: %d samples, delivery delay p50 %.0f ms, p99 %.0f "
+          "ms" % (len(delays), delays[len(delays) // 2],
+                  delays[int(len(delays) * 0.99)]))
     assert sluice.stop() == 0
     print("stalled client: %d messages dropped, closed with %d '%s'; "
           "the reading client lost none" % (dropped, code, reason))
