@@ -3,10 +3,10 @@
  * WebSocket fan-out benchmark: starts `sluice run` with its generators at
  * a fixed rate of readings per second, connects many clients to
  * /ws/sensors over loopback and reads every message for a fixed time.
- * Prints messages delivered per second, the messages the server dropped
- * for the clients (the "dropped" counts it reported), and percentiles of
- * the delivery latency: the client's clock at receipt minus the
- * message's received_at, the time the server's hub read the reading.
+ * Prints messages delivered per second and the messages the server
+ * dropped for the clients (the "dropped" counts it sent). It also prints
+ * percentiles of the delivery latency: the client's clock at receipt
+ * minus the message's received_at, when the server's hub read it.
  *
  * The clients are raw non-blocking sockets on one epoll thread, so the
  * client side costs little more than the kernel's copies. The server's

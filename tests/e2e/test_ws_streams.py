@@ -77,7 +77,8 @@ async def check_control(url):
         await ws.send(json.dumps({"action": "set_filter", "id": 1,
                                   "sensor_type": ["pressure"]}))
         ack = await next_of_type(ws, "ack")
-        assert ack["action"] == "set_filter" and ack["id"] == 1, ack
+        assert ack["action"] == "set_filter", ack
+        assert ack["id"] == 1, ack
         assert ack["filter"]["sensor_type"] == ["pressure"], ack
         assert ack["filter"]["sensor_id"] is None, ack
         for msg in await readings(ws, 10):
@@ -144,7 +145,8 @@ async def check_control(url):
             pass
         await ws.send(json.dumps({"action": "subscribe"}))
         ack = await recv_json(ws)
-        assert ack["type"] == "ack" and ack["filter"]["paused"] is False, ack
+        assert ack["type"] == "ack", ack
+        assert ack["filter"]["paused"] is False, ack
         await readings(ws, 3)
 
 

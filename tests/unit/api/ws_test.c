@@ -233,7 +233,7 @@ static void test_queue_overflow_reports_dropped(void **state)
     len = sl_ws__drain(hub, c, out, sizeof(out), &more);
     assert_false(more);
     n = frames_of(out, len, got, 32);
-    /* The oldest four went; the client is told first, then gets the
+    /* The oldest four went: the client first gets their count, then the
      * sixteen newest in order. */
     assert_int_equal(n, 17);
     assert_int_equal(got[0], -4);
