@@ -5,13 +5,14 @@
 # wrk with 64 connections on the hottest endpoints and a bounded headless
 # Locust task mix over the read endpoints, printing requests/s and p50/p99
 # for each. Everything stays on 127.0.0.1.
-# Usage: tests/load/run.sh BUILD_DIR   (WRK_SECONDS, LOCUST_USERS,
-#        LOCUST_SECONDS change the run lengths)
+# Usage: tests/load/run.sh BUILD_DIR   (WRK_SECONDS, WRK_THREADS,
+#        LOCUST_USERS and LOCUST_SECONDS change the runs)
 set -eu
 
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 wrk_seconds=${WRK_SECONDS:-10}
+wrk_threads=${WRK_THREADS:-1}
 locust_users=${LOCUST_USERS:-50}
 locust_seconds=${LOCUST_SECONDS:-20}
 
@@ -43,10 +44,13 @@ done
 # Let the generators fill a few seconds of readings first.
 sleep 3
 
+# The server answers HTTP on one service thread, so wrk gets one thread
+# (WRK_THREADS) by default: on a 2-core machine a second wrk thread takes
+# the server's core and measures the scheduler instead.
 for path in "/api/v1/sensors/latest" "/api/v1/sensors/stats"; do
-    echo "== wrk -t2 -c64 -d${wrk_seconds}s $path"
-    wrk -t2 -c64 -d"${wrk_seconds}s" -s "$here/report.lua" "$base$path" |
-        grep '^wrk:'
+    echo "== wrk -t$wrk_threads -c64 -d${wrk_seconds}s $path"
+    wrk -t"$wrk_threads" -c64 -d"${wrk_seconds}s" -s "$here/report.lua" \
+        "$base$path" | grep '^wrk:'
 done
 
 echo "== locust: $locust_users users for ${locust_seconds}s, read endpoint mix"
