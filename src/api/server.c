@@ -633,7 +633,7 @@ static long long content_length(struct lws *wsi)
  * Starts reading a request body of len bytes, keeping the request in the
  * session until LWS_CALLBACK_HTTP_BODY_COMPLETION. lws closes the
  * connection when the body has not arrived within the body timeout.
- * Returns SL_OK or SL_ENOMEM.
+ * Returns SL_OK with req taken over, or SL_ENOMEM with req untouched.
  *
  * XXX: a slow body is cut off by closing the connection, without a 408
  * response, because lws 4.1's pending timeout closes without a callback
@@ -647,8 +647,13 @@ static int await_body(sl_api_t *api, struct lws *wsi, session_t *ss,
 
     ss->body = malloc(len);
     ss->pending = malloc(sizeof(*ss->pending));
-    if (ss->body == NULL || ss->pending == NULL)
+    if (ss->body == NULL || ss->pending == NULL) {
+        free(ss->body);
+        free(ss->pending);
+        ss->body = NULL;
+        ss->pending = NULL;
         return SL_ENOMEM;
+    }
     *ss->pending = *req;
     ss->body_cap = len;
     lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, seconds);
@@ -694,12 +699,12 @@ static int on_http_request(sl_api_t *api, struct lws *wsi, session_t *ss)
         return start_response(wsi, ss);
     }
     if (body_len > 0) {
-        rc = await_body(api, wsi, ss, &req, (size_t)body_len);
-        if (rc == SL_OK)
+        if (await_body(api, wsi, ss, &req, (size_t)body_len) == SL_OK)
             return 0;
-        /* await_body failed before taking over req unless pending is set */
-        if (ss->pending == NULL)
-            request_fini(&req);
+        sl_log_error(LOG_COMPONENT,
+                     "reading request body failed: out of memory bytes=%lld",
+                     body_len);
+        request_fini(&req);
         return -1;
     }
     build_response(api, wsi, ss, &req, rc);
