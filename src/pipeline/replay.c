@@ -17,11 +17,13 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "model/json.h"
 #include "util/err.h"
@@ -97,6 +99,7 @@ static const char *const column_names[COL_COUNT] = {
 struct sl_replay_reader {
     FILE *fp;
     bool close_fp;
+    bool streaming; /* a pipe, FIFO, socket or terminal: reads may block */
     sl_replay_format_t format;
 
     /* Identity of NAB readings, copied from the options. */
@@ -1216,6 +1219,10 @@ static int reader_open(const char *path, const sl_replay_options_t *opt,
         set_err(err, err_size, "cannot open %s: %s", path, strerror(errno));
         goto err;
     }
+    {
+        struct stat sb;
+        rd->streaming = fstat(fileno(rd->fp), &sb) != 0 || !S_ISREG(sb.st_mode);
+    }
     rd->format = opt->format;
     if (rd->format == SL_REPLAY_AUTO)
         rd->format = format_from_extension(path);
@@ -1433,6 +1440,27 @@ static void count_malformed(const char *path, const char *why,
 
 /* Publishes the records of an open reader until its end, a read error,
  * a closed bus or *stop. Returns SL_OK, SL_ENOMEM or SL_EIO. */
+/* Returns true when the next line can be read without blocking, or when
+ * waiting up to timeout_ms brought input or the end of it. Bytes stdio
+ * already buffered count as input. */
+static bool input_ready(sl_replay_reader_t *rd, int timeout_ms)
+{
+    if (!rd->streaming || rd->line_pending)
+        return true;
+#ifdef __GLIBC__
+    /* glibc's FILE exposes its read buffer. */
+    if (rd->fp->_IO_read_ptr < rd->fp->_IO_read_end)
+        return true;
+    struct pollfd pfd = {.fd = fileno(rd->fp), .events = POLLIN};
+    return poll(&pfd, 1, timeout_ms) != 0;
+#else
+    /* Other C libraries may hold buffered bytes that poll cannot see, so
+     * their input is never waited on. */
+    (void)timeout_ms;
+    return true;
+#endif
+}
+
 static int replay_records(sl_replay_reader_t *rd, const char *path,
                           double speed, sl_publisher_t *pub, volatile int *stop,
                           sl_replay_stats_t *st)
@@ -1448,6 +1476,16 @@ static int replay_records(sl_replay_reader_t *rd, const char *path,
     pc.speed = speed;
     sl_publisher_set_report(pub, on_report, &fl);
     while (!stopped(stop)) {
+        /* Live input (a pipe or FIFO) that has nothing more for now: send
+         * the records batched so far instead of holding them until more
+         * arrives, and keep noticing a stop request while waiting. */
+        if (!input_ready(rd, 0)) {
+            sl_publisher_flush(pub);
+            while (!stopped(stop) && !input_ready(rd, REPLAY_STOP_CHECK_MS)) {
+            }
+            if (stopped(stop))
+                break;
+        }
         rc = sl_replay_next(rd, item, err, sizeof(err));
         if (rc == 0)
             break;

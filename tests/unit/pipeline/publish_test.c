@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -353,6 +355,68 @@ static void replay_run_honours_stop(void **state)
     opt.speed = 1;
     assert_int_equal(sl_replay_run(path, &opt, fx->pub, &stop, &st), SL_OK);
     assert_int_equal(st.published, 0);
+}
+
+typedef struct fifo_replay {
+    const char *path;
+    sl_publisher_t *pub;
+    volatile int stop;
+    int rc;
+    sl_replay_stats_t st;
+} fifo_replay_t;
+
+static void *fifo_replay_thread(void *arg)
+{
+    fifo_replay_t *fr = arg;
+
+    fr->rc = sl_replay_run(fr->path, NULL, fr->pub, &fr->stop, &fr->st);
+    return NULL;
+}
+
+/* Live input from a FIFO whose writer stays open: what arrived is
+ * published without waiting for a full batch or the end of input, and a
+ * stop request ends the replay while it waits for more. */
+static void replay_live_input_flushed_and_stoppable(void **state)
+{
+    fixture_t *fx = *state;
+    char path[512];
+    fifo_replay_t fr = {.path = path, .pub = fx->pub};
+    pthread_t thread;
+    size_t seen = 0;
+    FILE *writer;
+
+    /* Batches as sluice replay does: records wait for 1,000 or a flush. */
+    assert_int_equal(sl_publisher_set_batch(fx->pub, 1000), SL_OK);
+    snprintf(path, sizeof(path), "%s/live.csv", test_dir_create());
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(pthread_create(&thread, NULL, fifo_replay_thread, &fr), 0);
+    writer = fopen(path, "w"); /* waits for the replay to open it */
+    assert_non_null(writer);
+    fputs("timestamp,value\n"
+          "2024-05-01 00:00:00,1\n"
+          "2024-05-01 00:00:05,2\n"
+          "2024-05-01 00:00:10,3\n",
+          writer);
+    fflush(writer);
+
+    for (int64_t deadline = sl_time_mono_ms() + 10000;
+         sl_time_mono_ms() < deadline;) {
+        seen = consume_all(fx->bus, SL_TOPIC_SENSOR_READINGS, count_msg,
+                           &(int){0});
+        if (seen == 3)
+            break;
+    }
+    assert_int_equal(seen, 3);
+
+    int64_t stop_at = sl_time_mono_ms();
+    fr.stop = 1;
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_true(sl_time_mono_ms() - stop_at < 2000);
+    assert_int_equal(fr.rc, SL_OK);
+    assert_int_equal(fr.st.published, 3);
+    fclose(writer);
+    unlink(path);
 }
 
 typedef struct run_args {
@@ -844,6 +908,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_payload_setting, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test(bus_refused_size_dead_lettered),
+        cmocka_unit_test_setup_teardown(replay_live_input_flushed_and_stoppable,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(replay_dead_letters_big_frame,
                                         fixture_setup, fixture_teardown),
     };
