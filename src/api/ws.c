@@ -318,12 +318,13 @@ static int on_receive(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub,
 
 static int on_writeable(struct lws *wsi, ws_session_t *ss, sl_ws_hub_t *hub)
 {
-    unsigned char *out = ss->out + LWS_PRE;
+    unsigned char *out;
     size_t used = 0;
     bool more = false;
 
     if (ss->out == NULL)
         return -1;
+    out = ss->out + LWS_PRE;
     if (ss->write_bytes == 0)
         ss->write_bytes = OUT_BYTES;
     if (ss->replies_len > 0) {
