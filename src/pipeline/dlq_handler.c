@@ -119,6 +119,20 @@ static void metrics_init(handler_metrics_t *m)
     }
 }
 
+/* True when the record failed only because the schema registry could
+ * not be reached. That says nothing about the record, so it waits for the
+ * registry however long the outage lasts, instead of being parked once
+ * max_retries is spent: the backoff cap bounds how often it is tried. */
+static bool waits_for_registry(const sl_dlq_entry_t *e)
+{
+    static const char reason[] = "registry_unavailable";
+    size_t n = sizeof(reason) - 1;
+
+    return e->error_class == SL_DLQ_PROCESSING &&
+           strncmp(e->error, reason, n) == 0 &&
+           (e->error[n] == '\0' || e->error[n] == ':');
+}
+
 /* Decides what a failure means for its row: parked, or scheduled. */
 static void plan_entry(sl_dlq_handler_t *h, sl_dlq_entry_t *e, int64_t now)
 {
@@ -134,7 +148,7 @@ static void plan_entry(sl_dlq_handler_t *h, sl_dlq_entry_t *e, int64_t now)
                     sl_dlq_class_name(e->error_class), e->error);
         return;
     }
-    if (e->retry_count >= p->max_retries) {
+    if (e->retry_count >= p->max_retries && !waits_for_registry(e)) {
         e->status = SL_DLQ_DEAD;
         sl_counter_add(h->metrics.parked, 1);
         sl_log_warn("dlq",
