@@ -14,6 +14,7 @@
 #                 register the Kafka Connect connectors of deploy/connect
 #                 with the Connect server at CONNECT_URL (docker compose)
 #   make fuzz     build the libFuzzer harnesses and run each FUZZ_SECONDS
+#   make chaos    the long crash campaign (tests/chaos/campaign.py --long)
 
 BUILD ?= build
 TEST_BUILD ?= build-test
@@ -21,7 +22,7 @@ JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
 .PHONY: all deps test-deps run test bench load-test bench-distributed lint format clean \
-	services services-stop producer consumer ml api dlq connectors fuzz
+	services services-stop producer consumer ml api dlq connectors fuzz chaos
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_BUILD_TESTS=OFF >/dev/null
@@ -43,6 +44,16 @@ test: test-deps
 	# rebalances can take tens of seconds on a busy machine: a failed test
 	# gets up to two more runs, and ctest's output shows every failure.
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS) --repeat until-pass:3
+
+# kill -9, SIGTERM, a full disk and outages during replays, then a
+# reconciliation table; `make test` runs the short form (ctest chaos_short).
+# CHAOS_ARGS="--seed N" repeats a run.
+chaos: test-deps
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j$(JOBS) --target sluice sluice_mock_cluster
+	SLUICE_BINARY=$(CURDIR)/$(TEST_BUILD)/sluice \
+	SLUICE_MOCK_CLUSTER=$(CURDIR)/$(TEST_BUILD)/tests/support/sluice_mock_cluster \
+	/usr/bin/python3 tests/chaos/campaign.py --long $(CHAOS_ARGS)
 
 bench: all
 	./$(BUILD)/bench/sluice_bench_standalone
