@@ -120,9 +120,10 @@ static void metrics_init(handler_metrics_t *m)
 }
 
 /* True when the record failed only because the schema registry could
- * not be reached. That says nothing about the record, so it waits for the
- * registry however long the outage lasts, instead of being parked once
- * max_retries is spent: the backoff cap bounds how often it is tried. */
+ * not be reached. The fault is the registry's, not the record's, so the
+ * record waits for the registry however long the outage lasts instead of
+ * being parked once max_retries is spent; the backoff cap bounds how often
+ * it is tried. */
 static bool waits_for_registry(const sl_dlq_entry_t *e)
 {
     static const char reason[] = "registry_unavailable";
