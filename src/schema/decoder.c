@@ -18,6 +18,10 @@ typedef struct dec_writer {
     int32_t id;
     sl_decode_err_t err; /* result of building the resolution */
     sl_resolution_t res;
+    /* 1 when both writer and reader equal the built-in schema `fast_file`
+     * names (sl_decoder__is_builtin), 0 when not, -1 before the check. */
+    int builtin;
+    const char *fast_file;
 } dec_writer_t;
 
 struct sl_decoder {
@@ -120,6 +124,7 @@ static dec_writer_t *writer_state(sl_decoder_t *dec, int32_t id,
     w = &dec->writers[dec->writer_count++];
     memset(w, 0, sizeof(*w));
     w->id = id;
+    w->builtin = -1;
 
     text = sl_registry__json_dup(dec->reg, id);
     w->err = sl_resolution__init(&w->res, writer, text, dec->reader,
@@ -228,4 +233,46 @@ sl_decode_err_t sl_decoder_decode(sl_decoder_t *dec, const void *frame,
     }
     *value = &dec->reader_value;
     return SL_DECODE_OK;
+}
+
+/* Returns true when schema equals the built-in schema file_name. */
+static bool equals_builtin(avro_schema_t schema, const char *file_name)
+{
+    const char *json = sl_schema_builtin(file_name);
+    avro_schema_t builtin;
+    bool equal;
+
+    if (json == NULL ||
+        avro_schema_from_json_length(json, strlen(json), &builtin) != 0) {
+        return false;
+    }
+    equal = avro_schema_equal(schema, builtin) != 0;
+    avro_schema_decref(builtin);
+    return equal;
+}
+
+bool sl_decoder__is_builtin(sl_decoder_t *dec, int32_t id,
+                            const char *file_name)
+{
+    avro_schema_t writer;
+    dec_writer_t *w;
+
+    if (dec->writer_count > 0 && dec->writers[0].id == id &&
+        dec->writers[0].fast_file == file_name) {
+        return dec->writers[0].builtin == 1;
+    }
+    if (lookup_writer(dec, id, &writer) != SL_DECODE_OK) {
+        return false;
+    }
+    w = writer_state(dec, id, writer);
+    if (w == NULL) {
+        return false;
+    }
+    if (w->builtin < 0 || w->fast_file != file_name) {
+        w->fast_file = file_name;
+        w->builtin = w->err == SL_DECODE_OK && !w->res.has_fixups &&
+                     equals_builtin(writer, file_name) &&
+                     equals_builtin(dec->reader, file_name);
+    }
+    return w->builtin == 1;
 }

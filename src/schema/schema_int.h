@@ -8,6 +8,7 @@
 
 #include <avro.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,6 +115,23 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
                                     avro_schema_t reader, json_t *reader_json);
 
 void sl_resolution__fini(sl_resolution_t *res);
+
+/**
+ * Returns true when frames of writer id can skip libavro: the writer
+ * schema and dec's reader both equal the built-in schema file_name (a
+ * string literal, compared by address in the cache) and resolve without
+ * rewriting. Cached per writer id, so a call is a lookup after the first.
+ * False when the id is unknown or the registry unreachable.
+ */
+bool sl_decoder__is_builtin(sl_decoder_t *dec, int32_t id,
+                            const char *file_name);
+
+/**
+ * Decodes a framed reading through libavro alone, as sl_reading_decode
+ * does for any writer schema. Tests compare it with sl_reading_decode.
+ */
+sl_decode_err_t sl_reading__decode_generic(sl_decoder_t *dec, const void *frame,
+                                           size_t len, sl_reading_t *out);
 
 /* ---- Registry internals ------------------------------------------------- */
 
