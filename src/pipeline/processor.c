@@ -69,6 +69,12 @@ struct sl_processor {
      * tracked. */
     int64_t next_reading_offset[SL_OFFSETS_MAX];
     sl_event_t *events;
+    /* Scratch of process_batch, sized for a full batch once at start so a
+     * batch allocates nothing: failures holds two per record (a decode or
+     * validation failure, then a store rejection). */
+    struct failure *failures;
+    const sl_msg_t **reading_msgs;
+    const sl_msg_t **event_msgs;
     processor_metrics_t metrics;
     pthread_t thread;
     bool started;
@@ -607,17 +613,16 @@ static void update_windows(sl_processor_t *proc, size_t reading_count,
 
 static void process_batch(sl_processor_t *proc, size_t n)
 {
-    failure_t *failures = calloc(n * 2, sizeof(*failures));
-    const sl_msg_t **reading_msgs = calloc(n, sizeof(*reading_msgs));
-    const sl_msg_t **event_msgs = calloc(n, sizeof(*event_msgs));
+    failure_t *failures = proc->failures;
+    const sl_msg_t **reading_msgs = proc->reading_msgs;
+    const sl_msg_t **event_msgs = proc->event_msgs;
     size_t reading_count = 0, event_count = 0, failure_count = 0;
     int64_t now_ms = sl_time_now_ms();
     batch_origins_t origins = {0};
     sl_offsets_t offsets;
     sl_store_result_t result;
 
-    if (failures == NULL || reading_msgs == NULL || event_msgs == NULL ||
-        read_origins(proc->msgs, n, &origins) != SL_OK) {
+    if (read_origins(proc->msgs, n, &origins) != SL_OK) {
         /* Nothing is committed, so the batch comes back after a pause. */
         sl_log_error("processor", "out of memory for a batch of %zu", n);
         goto done;
@@ -695,9 +700,6 @@ static void process_batch(sl_processor_t *proc, size_t n)
 
 done:
     free_origins(&origins);
-    free(failures);
-    free(reading_msgs);
-    free(event_msgs);
 }
 
 static void *processor_main(void *arg)
@@ -796,8 +798,13 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     proc->reading_duplicate = calloc(batch, sizeof(bool));
     proc->reading_rejected = calloc(batch, sizeof(bool));
     proc->events = calloc(batch, sizeof(*proc->events));
+    proc->failures = calloc(batch * 2, sizeof(*proc->failures));
+    proc->reading_msgs = calloc(batch, sizeof(*proc->reading_msgs));
+    proc->event_msgs = calloc(batch, sizeof(*proc->event_msgs));
     if (proc->windows == NULL || proc->msgs == NULL || proc->readings == NULL ||
-        proc->events == NULL || proc->reading_duplicate == NULL) {
+        proc->events == NULL || proc->reading_duplicate == NULL ||
+        proc->reading_rejected == NULL || proc->failures == NULL ||
+        proc->reading_msgs == NULL || proc->event_msgs == NULL) {
         snprintf(err, err_size, "processor: out of memory");
         goto fail;
     }
@@ -852,5 +859,8 @@ void sl_processor_stop(sl_processor_t *proc)
     free(proc->reading_duplicate);
     free(proc->reading_rejected);
     free(proc->events);
+    free(proc->failures);
+    free(proc->reading_msgs);
+    free(proc->event_msgs);
     free(proc);
 }
