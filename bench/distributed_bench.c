@@ -21,7 +21,6 @@
  *                                 [--batch N] [--window N]
  *                                 [--fetch-wait-ms N]
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -30,16 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <libpq-fe.h>
 
+#include "bench_dist.h"
 #include "bench_pg.h"
-#include "bus/bus.h"
-#include "pg_harness.h"
 #include "pipeline/generator.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/publish.h"
@@ -48,12 +42,11 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define PARTITIONS 6
+#define PARTITIONS SL_BENCH_DIST_PARTITIONS
 #define TYPES 3
 #define SEED 42
-#define CHUNK 5000     /* readings per publisher batch */
+#define CHUNK SL_BENCH_DIST_CHUNK
 #define STALL_MS 60000 /* no progress for this long fails the run */
-#define PUBLISH_TIMEOUT_MS 30000
 /* 2026-01-01T00:00:00Z: event time of the first timed reading. */
 #define T0_MS INT64_C(1767225600000)
 
@@ -175,109 +168,6 @@ static void *producer_main(void *arg)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Measurements                                                            */
-/* ---------------------------------------------------------------------- */
-
-/* CPU seconds (user + system) of this process so far. */
-static double self_cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static double peak_rss_mb(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
-}
-
-/* CPU seconds of one process from /proc/PID/stat, or 0 when it is gone. */
-static double proc_cpu_s(long pid)
-{
-    char path[64], line[1024];
-    unsigned long utime = 0, stime = 0;
-    const char *p;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    if (fgets(line, sizeof(line), f) == NULL) {
-        fclose(f);
-        return 0;
-    }
-    fclose(f);
-    /* The command name may hold spaces: fields resume after its ')'.
-     * utime and stime are fields 14 and 15, so 11 and 12 after state. */
-    p = strrchr(line, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-               &utime, &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* The parent pid of a process, or -1. */
-static long parent_of(long pid)
-{
-    char path[64], line[1024];
-    long ppid = -1;
-    const char *p;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    if (fgets(line, sizeof(line), f) != NULL &&
-        (p = strrchr(line, ')')) != NULL)
-        sscanf(p + 2, "%*c %ld", &ppid);
-    fclose(f);
-    return ppid;
-}
-
-/* CPU seconds of the PostgreSQL server: the postmaster named in
- * postmaster.pid and its live children (backends and workers). */
-static double server_cpu_s(const sl_pg_harness_t *h)
-{
-    char path[128];
-    long postmaster = -1;
-    struct dirent *entry;
-    double total;
-    DIR *proc;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/data/postmaster.pid", h->dir);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%ld", &postmaster) != 1)
-        postmaster = -1;
-    fclose(f);
-    if (postmaster <= 0)
-        return 0;
-
-    total = proc_cpu_s(postmaster);
-    proc = opendir("/proc");
-    if (proc == NULL)
-        return total;
-    while ((entry = readdir(proc)) != NULL) {
-        long pid = strtol(entry->d_name, NULL, 10);
-
-        if (pid > 0 && parent_of(pid) == postmaster)
-            total += proc_cpu_s(pid);
-    }
-    closedir(proc);
-    return total;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Set-up                                                                  */
 /* ---------------------------------------------------------------------- */
 
@@ -343,54 +233,6 @@ static int parse_options(int argc, char **argv, struct options *opt)
     return 0;
 }
 
-/* The topics the pipeline uses, created up front: the mock cluster does
- * not support CreateTopics. */
-static int create_topics(rd_kafka_mock_cluster_t *mock)
-{
-    static const char *const topics[] = {SL_TOPIC_SENSOR_READINGS,
-                                         SL_TOPIC_ECOMMERCE_EVENTS,
-                                         SL_TOPIC_DLQ, SL_TOPIC_SYSTEM_ALERTS};
-
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-        if (rd_kafka_mock_topic_create(mock, topics[i], PARTITIONS, 1) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-            fprintf(stderr, "creating topic %s on the mock cluster failed\n",
-                    topics[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* A Kafka bus on the mock cluster. The consumer's fetch.wait.max.ms is
- * set from --fetch-wait-ms. The mock of librdkafka 2.0.2 appears to keep
- * a fetch for that whole wait even when data arrives, where a real broker
- * answers once fetch.min.bytes (1) is there. With librdkafka's default of
- * 500 ms the figure would measure the mock instead of the pipeline. */
-static sl_bus_t *bus_open(const char *bootstraps, const char *client_id,
-                          int fetch_wait_ms)
-{
-    char fetch_wait[64];
-    const char *props[1] = {fetch_wait};
-    sl_bus_kafka_config_t cfg;
-    char err[256] = "";
-    sl_bus_t *bus;
-
-    snprintf(fetch_wait, sizeof(fetch_wait), "consumer.fetch.wait.max.ms=%d",
-             fetch_wait_ms);
-
-    sl_bus_kafka_config_init(&cfg);
-    cfg.brokers = bootstraps;
-    cfg.client_id = client_id;
-    cfg.partitions = PARTITIONS;
-    cfg.properties = props;
-    cfg.property_count = 1;
-    bus = sl_bus_kafka_create(&cfg, err, sizeof(err));
-    if (bus == NULL)
-        fprintf(stderr, "creating the Kafka bus failed: %s\n", err);
-    return bus;
-}
-
 /* Waits until the processor has stored `target` readings in all, failing
  * when it makes no progress for STALL_MS or dead-letters a record. */
 static int wait_stored(sl_processor_t *proc, uint64_t target,
@@ -432,61 +274,15 @@ static int wait_stored(sl_processor_t *proc, uint64_t target,
 
 struct run {
     struct options opt;
-    sl_pg_harness_t pg;
-    bool pg_started;
-    rd_kafka_t *mock_host;
-    rd_kafka_mock_cluster_t *mock;
-    sl_bus_t *producer_bus;
-    sl_bus_t *processor_bus;
-    sl_registry_t *registry;
-    sl_publisher_t *publisher;
-    sl_processor_t *proc;
+    sl_bench_dist_t d;
     struct producer prod;
 };
-
-/* Starts PostgreSQL and migrates it. Returns 0 or -1. */
-static int start_store(struct run *r)
-{
-    char err[512] = "";
-    sl_store_t *st;
-    int saved_stdout;
-    bool started;
-    int rc;
-
-    /* initdb prints its progress on stdout, which is this program's
-     * report: send it to stderr instead. */
-    fflush(stdout);
-    saved_stdout = dup(STDOUT_FILENO);
-    dup2(STDERR_FILENO, STDOUT_FILENO);
-    started = sl_pg_harness_start(&r->pg, err, sizeof(err)) == 0;
-    if (saved_stdout >= 0) {
-        dup2(saved_stdout, STDOUT_FILENO);
-        close(saved_stdout);
-    }
-    if (!started) {
-        fprintf(stderr, "starting PostgreSQL failed: %s\n", err);
-        return -1;
-    }
-    r->pg_started = true;
-    st = sl_store_open(r->pg.url, err, sizeof(err));
-    if (st == NULL) {
-        fprintf(stderr, "opening the store failed: %s\n", err);
-        return -1;
-    }
-    rc = sl_store_migrate(st, err, sizeof(err));
-    sl_store_close(st);
-    if (rc != SL_OK) {
-        fprintf(stderr, "migrating the store failed: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
 
 /* Writes the readings with raw COPY. Returns the seconds, or -1. */
 static double run_raw_copy(struct run *r)
 {
     struct series s;
-    PGconn *conn = PQconnectdb(r->pg.url);
+    PGconn *conn = PQconnectdb(r->d.pg.url);
     double seconds = -1;
 
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -503,61 +299,6 @@ static double run_raw_copy(struct run *r)
     return seconds;
 }
 
-/* Starts the mock cluster, the buses, the publisher and the
- * processor. Returns 0 or -1. */
-static int start_pipeline(struct run *r)
-{
-    char err[512] = "";
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *bootstraps;
-    sl_processor_config_t cfg;
-
-    /* The host client only owns the mock cluster and connects nowhere:
-     * silence its warning about having no bootstrap.servers. */
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-    r->mock_host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (r->mock_host == NULL) {
-        fprintf(stderr, "creating the mock cluster's host failed: %s\n", err);
-        return -1;
-    }
-    r->mock = rd_kafka_mock_cluster_new(r->mock_host, 1);
-    bootstraps =
-        r->mock != NULL ? rd_kafka_mock_cluster_bootstraps(r->mock) : NULL;
-    if (bootstraps == NULL || create_topics(r->mock) != 0) {
-        fprintf(stderr, "starting the mock cluster failed\n");
-        return -1;
-    }
-    r->producer_bus =
-        bus_open(bootstraps, "sluice-bench-produce", r->opt.fetch_wait_ms);
-    r->processor_bus =
-        bus_open(bootstraps, "sluice-bench-process", r->opt.fetch_wait_ms);
-    r->registry = sl_registry_create();
-    if (r->producer_bus == NULL || r->processor_bus == NULL ||
-        r->registry == NULL)
-        return -1;
-
-    /* The producer thread publishes through it in batches of CHUNK. */
-    r->publisher =
-        sl_publisher_create(r->producer_bus, r->registry, PUBLISH_TIMEOUT_MS);
-    if (r->publisher == NULL ||
-        sl_publisher_set_batch(r->publisher, CHUNK) != SL_OK) {
-        fprintf(stderr, "creating the publisher failed\n");
-        return -1;
-    }
-
-    sl_processor_config_init(&cfg);
-    cfg.bus = r->processor_bus;
-    cfg.registry = r->registry;
-    cfg.store_location = r->pg.url;
-    cfg.batch_size = r->opt.batch;
-    r->proc = sl_processor_start(&cfg, err, sizeof(err));
-    if (r->proc == NULL) {
-        fprintf(stderr, "starting the processor failed: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
 /* Publishes count readings from index first with the producer thread and
  * waits until all are stored. Returns 0 or -1. */
 static int publish_and_wait(struct run *r, size_t first, size_t count,
@@ -567,10 +308,10 @@ static int publish_and_wait(struct run *r, size_t first, size_t count,
     sl_processor_stats_t stats;
     int rc;
 
-    sl_processor_stats(r->proc, &stats);
+    sl_processor_stats(r->d.proc, &stats);
     memset(p, 0, sizeof(*p));
-    p->pub = r->publisher;
-    p->proc = r->proc;
+    p->pub = r->d.publisher;
+    p->proc = r->d.proc;
     p->first = first;
     p->count = count;
     p->window = r->opt.window;
@@ -583,7 +324,7 @@ static int publish_and_wait(struct run *r, size_t first, size_t count,
         sl_sensor_sim_destroy(p->series.sim);
         return -1;
     }
-    rc = wait_stored(r->proc, stats.stored + count, p);
+    rc = wait_stored(r->d.proc, stats.stored + count, p);
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
     sl_sensor_sim_destroy(p->series.sim);
@@ -591,29 +332,10 @@ static int publish_and_wait(struct run *r, size_t first, size_t count,
     return rc == 0 && atomic_load(&p->failed) == SL_OK ? 0 : -1;
 }
 
-static void stop_all(struct run *r)
-{
-    if (r->processor_bus != NULL)
-        sl_bus_close(r->processor_bus);
-    sl_processor_stop(r->proc);
-    sl_publisher_destroy(r->publisher);
-    if (r->producer_bus != NULL)
-        sl_bus_close(r->producer_bus);
-    sl_bus_destroy(r->producer_bus);
-    sl_bus_destroy(r->processor_bus);
-    sl_registry_destroy(r->registry);
-    if (r->mock != NULL)
-        rd_kafka_mock_cluster_destroy(r->mock);
-    if (r->mock_host != NULL)
-        rd_kafka_destroy(r->mock_host);
-    if (r->pg_started)
-        sl_pg_harness_destroy(&r->pg);
-}
-
 static int64_t stored_count(const struct run *r)
 {
     char err[512] = "";
-    sl_store_t *st = sl_store_open(r->pg.url, err, sizeof(err));
+    sl_store_t *st = sl_store_open(r->d.pg.url, err, sizeof(err));
     int64_t n = st != NULL ? sl_store_reading_count(st) : -1;
 
     sl_store_close(st);
@@ -631,32 +353,34 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &r.opt) != 0)
         return 2;
     sl_log_set_level(SL_LOG_WARN);
+    r.d.batch = r.opt.batch;
+    r.d.fetch_wait_ms = r.opt.fetch_wait_ms;
     sensors = (size_t)r.opt.sensors_per_type * TYPES;
     /* One reading per sensor, a minute before the timed series: it waits
      * out the group join (about 3 s on the mock), the producer's first
      * connection and the store's prepared statements. */
     warmup = sensors;
 
-    if (start_store(&r) != 0)
+    if (sl_bench_dist_start_store(&r.d) != 0)
         goto out;
     copy_s = run_raw_copy(&r);
-    if (copy_s < 0 || start_pipeline(&r) != 0)
+    if (copy_s < 0 || sl_bench_dist_start_pipeline(&r.d) != 0)
         goto out;
     if (publish_and_wait(&r, 0, warmup, T0_MS - 60000) != 0) {
         fprintf(stderr, "warm-up failed\n");
         goto out;
     }
 
-    self_cpu = self_cpu_s();
-    server_cpu = server_cpu_s(&r.pg);
+    self_cpu = sl_bench_self_cpu_s();
+    server_cpu = sl_bench_server_cpu_s(&r.d.pg);
     start_ns = sl_time_mono_ns();
     if (publish_and_wait(&r, 0, r.opt.count, T0_MS) != 0) {
         fprintf(stderr, "the timed run failed\n");
         goto out;
     }
     pipe_s = (double)(sl_time_mono_ns() - start_ns) / 1e9;
-    self_cpu = self_cpu_s() - self_cpu;
-    server_cpu = server_cpu_s(&r.pg) - server_cpu;
+    self_cpu = sl_bench_self_cpu_s() - self_cpu;
+    server_cpu = sl_bench_server_cpu_s(&r.d.pg) - server_cpu;
 
     stored = stored_count(&r);
     if (stored != (int64_t)(warmup + r.opt.count)) {
@@ -689,13 +413,13 @@ int main(int argc, char **argv)
            server_cpu * 1e6 / (double)r.opt.count);
     printf("peak RSS of this process: %.1f MiB (includes the mock broker's "
            "log)\n",
-           peak_rss_mb());
+           sl_bench_peak_rss_mb());
     printf("mode=distributed readings_per_s=%.0f copy_rows_per_s=%.0f "
            "fraction_of_copy=%.3f peak_rss_mb=%.1f\n",
-           rate, copy_rate, rate / copy_rate, peak_rss_mb());
+           rate, copy_rate, rate / copy_rate, sl_bench_peak_rss_mb());
     status = 0;
 
 out:
-    stop_all(&r);
+    sl_bench_dist_stop(&r.d);
     return status;
 }

@@ -38,6 +38,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
         fprintf(out, "  %-10s %s\n", roles[i].name, roles[i].help);
     fprintf(out, "  %-10s %s\n", "dlq", DLQ_HELP);
+    fprintf(out, "  %-10s %s\n", "bench",
+            "measure the pipeline against the raw store; bench --help");
     fprintf(out, "\n");
     sl_config_usage(out);
 }
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "dlq") == 0)
         return sl_role_dlq(argc - 2, argv + 2);
+    if (strcmp(argv[1], "bench") == 0)
+        return sl_role_bench(argc - 2, argv + 2);
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
         if (strcmp(argv[1], roles[i].name) == 0)
             role = &roles[i];

@@ -26,6 +26,14 @@ int sl_role_migrate(const sl_config_t *cfg);
  */
 int sl_role_dlq(int argc, char **argv);
 
+/**
+ * Runs `sluice bench [flags]` with argv after "bench": drives the pipeline
+ * in this process and prints its throughput, latency, CPU and memory
+ * against the raw store in the same run (roles/bench.c). Returns 0, 1 on
+ * a failed run, 2 on invalid flags.
+ */
+int sl_role_bench(int argc, char **argv);
+
 /*
  * Distributed mode (distributed.c): one role per process on the Kafka
  * bus. Each returns 2 after printing why when bus is not kafka, except

@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `sluice bench`: drives the pipeline in this process and prints one table
+ * and one summary line.
+ *
+ * A producer thread creates simulated readings, each stamped with its
+ * creation time as event time, and publishes them through the publisher
+ * (Avro, batched) at --rate readings/s or flat out, for --count readings
+ * or --duration seconds. The processor consumes them, validates them,
+ * feeds the windows and writes them to the store. Its on_stored hook,
+ * called right after each store commit, times every reading from creation
+ * to stored (1 ms resolution: event times are milliseconds).
+ *
+ * standalone: in-process bus and SQLite in a temporary folder.
+ * distributed: librdkafka's mock cluster and a throwaway PostgreSQL
+ * (bench/bench_dist.c), with the consumers' fetch.wait.max.ms at 1.
+ *
+ * In the same run, the raw limits of the slowest stages are measured on
+ * the same generated rows. Standalone, that is a prepared INSERT in
+ * 10,000-row transactions into a table with the definition and indexes of
+ * sensor_readings. Distributed, it is binary COPY in the processor's
+ * batch size, and librdkafka produce+consume on the mock cluster. The
+ * pipeline's rate is printed as a fraction of each.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_dist.h"
+#include "bench_kafka.h"
+#include "bench_pg.h"
+#include "bench_sqlite.h"
+#include "pipeline/generator.h"
+#include "roles/roles.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define LATENCY_MAX_MS 60000 /* longer latencies count in the last bucket */
+#define RAW_SQLITE_BATCH 10000
+#define STALL_MS 60000 /* no progress for this long fails the run */
+#define WINDOW 60000   /* readings published but not yet consumed */
+
+typedef struct bench_opts {
+    bool distributed;
+    size_t count;      /* 0 with a duration */
+    double duration_s; /* 0 with a count */
+    double rate;       /* readings/s; 0 is flat out */
+    int sensors_per_type;
+    int batch;
+    const char *dir;
+} bench_opts_t;
+
+/* Filled by the processor thread through on_stored; read by the main
+ * thread once the processor's counters show every reading stored. */
+typedef struct latency {
+    uint64_t count;
+    uint64_t commits; /* store commits that held readings */
+    int64_t max_ms;
+    uint64_t buckets[LATENCY_MAX_MS + 1]; /* readings per whole ms */
+} latency_t;
+
+typedef struct producer {
+    sl_publisher_t *pub;
+    sl_processor_t *proc;
+    sl_sensor_sim_t *sim;
+    int sensors;
+    int64_t *last_ts_ms; /* per sensor, so event times never repeat */
+    const bench_opts_t *opt;
+    size_t count;        /* readings to publish; 0: until deadline */
+    int64_t deadline_ns; /* with a duration */
+    uint64_t consumed_before;
+    atomic_size_t published;
+    atomic_bool done;
+    atomic_int failed;
+    double cpu_s; /* of the producer thread, set when it ends */
+    pthread_t thread;
+} producer_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sluice bench [--mode standalone|distributed]\n"
+            "                    [--count N | --duration SECONDS]\n"
+            "                    [--rate READINGS_PER_S] [--sensors-per-type "
+            "N]\n"
+            "                    [--batch N] [--dir DIR]\n"
+            "  --mode        standalone: in-process bus and SQLite (default);\n"
+            "                distributed: librdkafka's mock cluster and a\n"
+            "                throwaway PostgreSQL\n"
+            "  --count       readings to publish (default 1000000)\n"
+            "  --duration    publish for this many seconds instead\n"
+            "  --rate        readings per second; 0 is flat out (default)\n"
+            "  --sensors-per-type  simulated sensors of each of 5 types, "
+            "1..999 (default 200)\n"
+            "  --batch       the processor's batch size (default 5000)\n"
+            "  --dir         folder for the SQLite files (default: a new "
+            "one in /tmp, removed after)\n");
+}
+
+static int parse_number(const char *flag, const char *text, double min,
+                        double max, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(v >= min && v <= max)) {
+        fprintf(stderr,
+                "sluice bench: %s: invalid value \"%s\"; expected a "
+                "number in %g..%g\n",
+                flag, text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, bench_opts_t *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    opt->sensors_per_type = 200;
+    opt->batch = 5000;
+    for (int i = 0; i < argc; i++) {
+        const char *flag = argv[i];
+        double v;
+
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "sluice bench: %s needs a value\n", flag);
+            return -1;
+        }
+        const char *val = argv[++i];
+        if (strcmp(flag, "--mode") == 0) {
+            if (strcmp(val, "standalone") != 0 &&
+                strcmp(val, "distributed") != 0) {
+                fprintf(stderr,
+                        "sluice bench: --mode: invalid value \"%s\"; "
+                        "expected standalone or distributed\n",
+                        val);
+                return -1;
+            }
+            opt->distributed = strcmp(val, "distributed") == 0;
+        } else if (strcmp(flag, "--dir") == 0) {
+            opt->dir = val;
+        } else if (strcmp(flag, "--count") == 0) {
+            if (parse_number(flag, val, 1, 1e10, &v) != 0)
+                return -1;
+            opt->count = (size_t)v;
+        } else if (strcmp(flag, "--duration") == 0) {
+            if (parse_number(flag, val, 0.1, 86400, &opt->duration_s) != 0)
+                return -1;
+        } else if (strcmp(flag, "--rate") == 0) {
+            if (parse_number(flag, val, 0, 1e8, &opt->rate) != 0)
+                return -1;
+        } else if (strcmp(flag, "--sensors-per-type") == 0) {
+            if (parse_number(flag, val, 1, 999, &v) != 0)
+                return -1;
+            opt->sensors_per_type = (int)v;
+        } else if (strcmp(flag, "--batch") == 0) {
+            if (parse_number(flag, val, 1, 1000000, &v) != 0)
+                return -1;
+            opt->batch = (int)v;
+        } else {
+            fprintf(stderr, "sluice bench: unknown option %s\n", flag);
+            return -1;
+        }
+    }
+    if (opt->count > 0 && opt->duration_s > 0) {
+        fprintf(stderr,
+                "sluice bench: --count and --duration exclude each other; "
+                "give one\n");
+        return -1;
+    }
+    if (opt->count == 0 && opt->duration_s == 0)
+        opt->count = 1000000;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Producer                                                                */
+/* ---------------------------------------------------------------------- */
+
+static sl_sensor_sim_t *sim_create(const bench_opts_t *opt)
+{
+    sl_generator_config_t cfg;
+
+    sl_generator_config_init(&cfg);
+    cfg.type_count = 5;
+    cfg.sensors_per_type = opt->sensors_per_type;
+    cfg.seed = 7;
+    return sl_sensor_sim_create(&cfg);
+}
+
+/* Waits until at most WINDOW - n readings are published but not consumed.
+ * The mock cluster deletes old data whether or not it was read, and the
+ * in-process bus makes publishers wait once a partition is full. */
+static bool pace_window(producer_t *p, size_t n)
+{
+    while (atomic_load(&p->failed) == SL_OK) {
+        sl_processor_stats_t stats;
+
+        sl_processor_stats(p->proc, &stats);
+        if (atomic_load(&p->published) + n <=
+            (size_t)(stats.consumed - p->consumed_before) + WINDOW)
+            return true;
+        sl_time_sleep_ms(1);
+    }
+    return false;
+}
+
+/* CPU seconds of the calling thread so far. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Returns how many readings are due by now at the configured rate, from
+ * the start, or SIZE_MAX flat out. */
+static size_t due_readings(const producer_t *p, int64_t start_ns)
+{
+    if (p->opt->rate <= 0)
+        return SIZE_MAX;
+    return (size_t)((double)(sl_time_mono_ns() - start_ns) / 1e9 *
+                    p->opt->rate) +
+           1;
+}
+
+static int publish_one(producer_t *p, size_t i)
+{
+    int sensor = (int)(i % (size_t)p->sensors);
+    int64_t ts = sl_time_now_ms();
+    sl_reading_t rec;
+
+    if (ts <= p->last_ts_ms[sensor])
+        ts = p->last_ts_ms[sensor] + 1;
+    p->last_ts_ms[sensor] = ts;
+    sl_sensor_sim_reading(p->sim, sensor, ts, &rec);
+    return sl_publish_reading(p->pub, &rec);
+}
+
+static void *producer_main(void *arg)
+{
+    producer_t *p = arg;
+    int64_t start_ns = sl_time_mono_ns();
+    size_t i = 0;
+    int rc = SL_OK;
+
+    while (rc == SL_OK) {
+        size_t chunk = SL_BENCH_DIST_CHUNK, due = due_readings(p, start_ns);
+
+        if (p->count > 0 && i >= p->count)
+            break;
+        if (p->count == 0 && sl_time_mono_ns() >= p->deadline_ns)
+            break;
+        if (p->count > 0 && p->count - i < chunk)
+            chunk = p->count - i;
+        if (due <= i) {
+            sl_time_sleep_ms(1);
+            continue;
+        }
+        if (due - i < chunk)
+            chunk = due - i;
+        if (!pace_window(p, chunk))
+            break;
+        for (size_t k = 0; k < chunk && rc == SL_OK; k++)
+            rc = publish_one(p, i + k);
+        /* A flush per chunk keeps rated readings from waiting in the
+         * publisher's batch and lets pace_window see them. */
+        if (rc == SL_OK)
+            rc = sl_publisher_flush(p->pub);
+        i += chunk;
+        atomic_store(&p->published, i);
+    }
+    if (rc != SL_OK) {
+        fprintf(stderr,
+                "sluice bench: publishing failed near reading %zu: %s\n", i,
+                sl_strerror(rc));
+        atomic_store(&p->failed, rc);
+    }
+    p->cpu_s = thread_cpu_s();
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Measurements                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* sl_processor_config_t.on_stored: times each reading from its creation
+ * (its event time) to now. */
+static void on_stored(void *ctx, const sl_reading_t *readings, size_t count)
+{
+    latency_t *lat = ctx;
+    int64_t now_ms = sl_time_now_ms();
+
+    for (size_t i = 0; i < count; i++) {
+        int64_t ms = now_ms - readings[i].timestamp_ms;
+
+        if (ms < 0)
+            ms = 0;
+        if (ms > lat->max_ms)
+            lat->max_ms = ms;
+        lat->buckets[ms > LATENCY_MAX_MS ? LATENCY_MAX_MS : ms]++;
+    }
+    lat->count += count;
+    lat->commits += count > 0;
+}
+
+/* Returns the latency in ms at quantile q (0..1). */
+static int64_t latency_quantile(const latency_t *lat, double q)
+{
+    uint64_t rank = (uint64_t)(q * (double)lat->count), seen = 0;
+
+    for (int64_t ms = 0; ms <= LATENCY_MAX_MS; ms++) {
+        seen += lat->buckets[ms];
+        if (seen > rank)
+            return ms;
+    }
+    return lat->max_ms;
+}
+
+/* Resident set size now, in MiB, from /proc/self/statm. */
+static double rss_now_mb(void)
+{
+    long pages_total = 0, pages_resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2)
+        pages_resident = 0;
+    fclose(f);
+    return (double)pages_resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One run                                                                 */
+/* ---------------------------------------------------------------------- */
+
+typedef struct run {
+    bench_opts_t opt;
+    sl_bench_dist_t d;         /* distributed */
+    sl_bus_t *bus;             /* standalone */
+    sl_registry_t *registry;   /* standalone */
+    sl_publisher_t *publisher; /* either mode */
+    sl_processor_t *proc;      /* either mode */
+    char dir[4096];
+    char db_path[4200];
+    latency_t lat;
+    /* Results. */
+    size_t published;
+    uint64_t stored;
+    double seconds;
+    double cpu_s;
+    double producer_cpu_s; /* part of cpu_s */
+    double server_cpu_s;
+    double rss_tenth_mb; /* RSS once a tenth of the readings were stored */
+    double rss_end_mb;
+    double peak_rss_mb; /* when the pipeline run ended, before the raw runs */
+    double raw_s;
+    double raw_cpu_s;
+    double kafka_s; /* distributed: raw produce+consume, 0 when it failed */
+} run_t;
+
+static int start_standalone(run_t *r)
+{
+    sl_bus_memory_config_t bus_cfg;
+    sl_processor_config_t cfg;
+    char err[512] = "";
+    sl_store_t *st;
+    int rc;
+
+    snprintf(r->db_path, sizeof(r->db_path), "%s/sluice.db", r->dir);
+    st = sl_store_open(r->db_path, err, sizeof(err));
+    rc = st != NULL ? sl_store_migrate(st, err, sizeof(err)) : SL_EIO;
+    sl_store_close(st);
+    if (rc != SL_OK) {
+        fprintf(stderr, "sluice bench: opening %s failed: %s\n", r->db_path,
+                err);
+        return -1;
+    }
+    sl_bus_memory_config_init(&bus_cfg);
+    r->bus = sl_bus_memory_create(&bus_cfg);
+    r->registry = sl_registry_create();
+    if (r->bus == NULL || r->registry == NULL)
+        return -1;
+    r->publisher = sl_publisher_create(r->bus, r->registry, 30000);
+    if (r->publisher == NULL ||
+        sl_publisher_set_batch(r->publisher, SL_BENCH_DIST_CHUNK) != SL_OK)
+        return -1;
+    sl_processor_config_init(&cfg);
+    cfg.bus = r->bus;
+    cfg.registry = r->registry;
+    cfg.store_location = r->db_path;
+    cfg.batch_size = r->opt.batch;
+    cfg.on_stored = on_stored;
+    cfg.on_stored_ctx = &r->lat;
+    r->proc = sl_processor_start(&cfg, err, sizeof(err));
+    if (r->proc == NULL) {
+        fprintf(stderr, "sluice bench: starting the processor failed: %s\n",
+                err);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_distributed(run_t *r)
+{
+    r->d.batch = r->opt.batch;
+    r->d.fetch_wait_ms = 1;
+    r->d.on_stored = on_stored;
+    r->d.on_stored_ctx = &r->lat;
+    if (sl_bench_dist_start_store(&r->d) != 0 ||
+        sl_bench_dist_start_pipeline(&r->d) != 0)
+        return -1;
+    r->publisher = r->d.publisher;
+    r->proc = r->d.proc;
+    return 0;
+}
+
+static void stop_run(run_t *r)
+{
+    if (r->opt.distributed) {
+        sl_bench_dist_stop(&r->d);
+        return;
+    }
+    if (r->bus != NULL)
+        sl_bus_close(r->bus);
+    sl_processor_stop(r->proc);
+    sl_publisher_destroy(r->publisher);
+    sl_bus_destroy(r->bus);
+    sl_registry_destroy(r->registry);
+}
+
+/* Waits until the processor has stored (or found already stored) every
+ * reading the producer published, sampling RSS meanwhile. Returns 0, or
+ * -1 when a record was dead-lettered, publishing failed, or nothing
+ * moved for STALL_MS. */
+static int wait_stored(run_t *r, producer_t *p, uint64_t before)
+{
+    uint64_t last = 0;
+    int64_t last_change = sl_time_mono_ms();
+    size_t tenth = r->opt.count > 0 ? r->opt.count / 10 : 0;
+
+    for (;;) {
+        sl_processor_stats_t stats;
+        uint64_t done;
+
+        sl_processor_stats(r->proc, &stats);
+        done = stats.stored + stats.duplicates - before;
+        if (stats.dead_lettered > 0) {
+            fprintf(stderr,
+                    "sluice bench: %" PRIu64 " readings were "
+                    "dead-lettered\n",
+                    stats.dead_lettered);
+            return -1;
+        }
+        if (atomic_load(&p->failed) != SL_OK)
+            return -1;
+        if (r->rss_tenth_mb == 0 && tenth > 0 && done >= tenth)
+            r->rss_tenth_mb = rss_now_mb();
+        if (atomic_load(&p->done) && done >= atomic_load(&p->published))
+            return 0;
+        if (done != last) {
+            last = done;
+            last_change = sl_time_mono_ms();
+        } else if (sl_time_mono_ms() - last_change > STALL_MS) {
+            fprintf(stderr,
+                    "sluice bench: no progress for %d s: %" PRIu64
+                    " of %zu stored\n",
+                    STALL_MS / 1000, done, atomic_load(&p->published));
+            return -1;
+        }
+        sl_time_sleep_ms(1);
+    }
+}
+
+/* Publishes count readings (or for the duration) and waits until they
+ * are stored. Returns 0 or -1. */
+static int drive(run_t *r, size_t count, double duration_s)
+{
+    producer_t p;
+    sl_processor_stats_t stats;
+    int rc = -1;
+
+    memset(&p, 0, sizeof(p));
+    p.pub = r->publisher;
+    p.proc = r->proc;
+    p.opt = &r->opt;
+    p.count = count;
+    p.deadline_ns = sl_time_mono_ns() + (int64_t)(duration_s * 1e9);
+    p.sim = sim_create(&r->opt);
+    p.sensors = p.sim != NULL ? sl_sensor_sim_sensor_count(p.sim) : 0;
+    p.last_ts_ms = calloc((size_t)p.sensors + 1, sizeof(int64_t));
+    sl_processor_stats(r->proc, &stats);
+    p.consumed_before = stats.consumed;
+    atomic_init(&p.published, 0);
+    atomic_init(&p.done, false);
+    atomic_init(&p.failed, SL_OK);
+    if (p.sim != NULL && p.last_ts_ms != NULL &&
+        pthread_create(&p.thread, NULL, producer_main, &p) == 0) {
+        rc = wait_stored(r, &p, stats.stored + stats.duplicates);
+        atomic_store(&p.failed, rc == 0 ? SL_OK : SL_EIO);
+        pthread_join(p.thread, NULL);
+    }
+    r->published = atomic_load(&p.published);
+    r->producer_cpu_s = p.cpu_s;
+    sl_sensor_sim_destroy(p.sim);
+    free(p.last_ts_ms);
+    return rc;
+}
+
+/* Context of the raw baselines' rows: the same simulation and sensor
+ * order as the producer, one millisecond per round of the fleet. */
+typedef struct raw_rows {
+    sl_sensor_sim_t *sim;
+    int sensors;
+    int64_t t0_ms;
+} raw_rows_t;
+
+static void raw_next(void *ctx, size_t i, sl_reading_t *rec)
+{
+    raw_rows_t *rows = ctx;
+
+    sl_sensor_sim_reading(rows->sim, (int)(i % (size_t)rows->sensors),
+                          rows->t0_ms + (int64_t)(i / (size_t)rows->sensors),
+                          rec);
+}
+
+/* Measures the raw limit of the slowest stage on n rows. Returns the
+ * seconds, or -1. */
+static double run_raw(run_t *r, size_t n)
+{
+    raw_rows_t rows = {sim_create(&r->opt), 0, sl_time_now_ms() - 3600000};
+    double seconds = -1;
+    char raw_path[4300];
+
+    if (rows.sim == NULL)
+        return -1;
+    rows.sensors = sl_sensor_sim_sensor_count(rows.sim);
+    if (!r->opt.distributed) {
+        snprintf(raw_path, sizeof(raw_path), "%s/raw.db", r->dir);
+        seconds = sl_bench_raw_sqlite(r->db_path, raw_path, n, RAW_SQLITE_BATCH,
+                                      raw_next, &rows);
+    } else {
+        PGconn *conn = PQconnectdb(r->d.pg.url);
+
+        if (PQstatus(conn) == CONNECTION_OK)
+            seconds = sl_bench_raw_copy(conn, "raw_readings", n,
+                                        (size_t)r->opt.batch, raw_next, &rows);
+        else
+            fprintf(stderr, "sluice bench: connecting failed: %s",
+                    PQerrorMessage(conn));
+        PQfinish(conn);
+    }
+    sl_sensor_sim_destroy(rows.sim);
+    return seconds;
+}
+
+/* Measures raw librdkafka produce+consume of n rows on the mock cluster.
+ * Returns the seconds, or -1. */
+static double run_raw_kafka(run_t *r, size_t n)
+{
+    raw_rows_t rows = {sim_create(&r->opt), 0, sl_time_now_ms() - 3600000};
+    double seconds;
+
+    if (rows.sim == NULL)
+        return -1;
+    rows.sensors = sl_sensor_sim_sensor_count(rows.sim);
+    seconds =
+        sl_bench_raw_kafka(r->d.mock, "sluice-bench-raw", n, raw_next, &rows);
+    sl_sensor_sim_destroy(rows.sim);
+    return seconds;
+}
+
+static void print_report(const run_t *r)
+{
+    const char *mode = r->opt.distributed ? "distributed" : "standalone";
+    const char *raw_name = r->opt.distributed ? "copy" : "sqlite";
+    double rate = (double)r->stored / r->seconds;
+    double raw_rate = (double)r->stored / r->raw_s;
+    double cpu_per_m = (r->cpu_s + r->server_cpu_s) * 1e6 / (double)r->stored;
+    double peak = r->peak_rss_mb;
+
+    printf("sluice bench: mode=%s, %zu readings from %d sensors, %s, "
+           "processor batch %d\n",
+           mode, r->published, r->opt.sensors_per_type * 5,
+           r->opt.rate > 0 ? "rate-limited" : "flat out", r->opt.batch);
+    printf("%-44s %12s\n", "measure", "value");
+    printf("%-44s %12.0f\n", "readings/s sustained", rate);
+    printf("%-44s %12" PRId64 "\n", "latency p50 ms (created -> stored)",
+           latency_quantile(&r->lat, 0.50));
+    printf("%-44s %12" PRId64 "\n", "latency p95 ms",
+           latency_quantile(&r->lat, 0.95));
+    printf("%-44s %12" PRId64 "\n", "latency p99 ms",
+           latency_quantile(&r->lat, 0.99));
+    printf("%-44s %12" PRId64 "\n", "latency max ms", r->lat.max_ms);
+    printf("%-44s %12.0f\n", "readings per store commit",
+           (double)r->stored / (double)(r->lat.commits ? r->lat.commits : 1));
+    printf("%-44s %12.2f\n",
+           r->opt.distributed ? "CPU s per million readings (this + PostgreSQL)"
+                              : "CPU s per million readings",
+           cpu_per_m);
+    printf("%-44s %12.2f\n", "  of which the producer (simulation, Avro)",
+           r->producer_cpu_s * 1e6 / (double)r->stored);
+    printf("%-44s %12.1f\n", "peak RSS MiB", peak);
+    if (r->rss_tenth_mb > 0)
+        printf("%-44s %7.1f -> %.1f\n", "RSS MiB at 10% stored -> at end",
+               r->rss_tenth_mb, r->rss_end_mb);
+    printf("%-44s %12.0f\n",
+           r->opt.distributed ? "raw PostgreSQL COPY BINARY rows/s"
+                              : "raw SQLite INSERT rows/s (10k-row txns)",
+           raw_rate);
+    printf("%-44s %12.2f\n",
+           r->opt.distributed ? "  its client CPU s per million rows"
+                              : "  its CPU s per million rows",
+           r->raw_cpu_s * 1e6 / (double)r->stored);
+    printf("%-44s %12.3f\n", "pipeline as a fraction of raw", rate / raw_rate);
+    if (r->kafka_s > 0) {
+        double kafka_rate = (double)r->stored / r->kafka_s;
+
+        printf("%-44s %12.0f\n", "raw librdkafka produce+consume msgs/s",
+               kafka_rate);
+        printf("%-44s %12.3f\n", "pipeline as a fraction of raw Kafka",
+               rate / kafka_rate);
+    } else if (r->opt.distributed) {
+        printf("%-44s %12s\n", "raw librdkafka produce+consume msgs/s",
+               "failed");
+    }
+    printf("mode=%s readings=%zu stored=%" PRIu64
+           " readings_per_s=%.0f fraction_of_%s=%.3f",
+           mode, r->published, r->stored, rate, raw_name, rate / raw_rate);
+    if (r->kafka_s > 0)
+        printf(" fraction_of_kafka=%.3f",
+               rate * r->kafka_s / (double)r->stored);
+    printf(" p50_ms=%" PRId64 " p95_ms=%" PRId64 " p99_ms=%" PRId64
+           " max_ms=%" PRId64 " cpu_s_per_million=%.2f peak_rss_mb=%.1f\n",
+           latency_quantile(&r->lat, 0.50), latency_quantile(&r->lat, 0.95),
+           latency_quantile(&r->lat, 0.99), r->lat.max_ms, cpu_per_m, peak);
+}
+
+static int make_dir(run_t *r)
+{
+    if (r->opt.dir != NULL) {
+        snprintf(r->dir, sizeof(r->dir), "%s", r->opt.dir);
+        return 0;
+    }
+    snprintf(r->dir, sizeof(r->dir), "/tmp/sluice-bench-XXXXXX");
+    if (mkdtemp(r->dir) == NULL) {
+        fprintf(stderr, "sluice bench: mkdtemp failed: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_dir(const run_t *r)
+{
+    static const char *const files[] = {"sluice.db",     "sluice.db-wal",
+                                        "sluice.db-shm", "raw.db",
+                                        "raw.db-wal",    "raw.db-shm"};
+    char path[4400];
+
+    if (r->opt.dir != NULL)
+        return;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", r->dir, files[i]);
+        unlink(path);
+    }
+    rmdir(r->dir);
+}
+
+/* Warms up (one reading per sensor: the group join, the first
+ * connections, prepared statements), then runs the timed part. */
+static int run_bench(run_t *r)
+{
+    double cpu0, server0 = 0;
+    int64_t start_ns;
+
+    if ((r->opt.distributed ? start_distributed(r) : start_standalone(r)) != 0)
+        return -1;
+    if (drive(r, (size_t)r->opt.sensors_per_type * 5, 0) != 0) {
+        fprintf(stderr, "sluice bench: the warm-up failed\n");
+        return -1;
+    }
+    memset(&r->lat, 0, sizeof(r->lat));
+
+    cpu0 = sl_bench_self_cpu_s();
+    if (r->opt.distributed)
+        server0 = sl_bench_server_cpu_s(&r->d.pg);
+    start_ns = sl_time_mono_ns();
+    if (drive(r, r->opt.count, r->opt.duration_s) != 0)
+        return -1;
+    r->seconds = (double)(sl_time_mono_ns() - start_ns) / 1e9;
+    r->cpu_s = sl_bench_self_cpu_s() - cpu0;
+    if (r->opt.distributed)
+        r->server_cpu_s = sl_bench_server_cpu_s(&r->d.pg) - server0;
+    r->rss_end_mb = rss_now_mb();
+    r->peak_rss_mb = sl_bench_peak_rss_mb();
+    r->stored = r->lat.count;
+    if (r->stored != r->published) {
+        fprintf(stderr,
+                "sluice bench: %zu readings published but %" PRIu64 " stored\n",
+                r->published, r->stored);
+        return -1;
+    }
+    cpu0 = thread_cpu_s();
+    r->raw_s = run_raw(r, r->published);
+    r->raw_cpu_s = thread_cpu_s() - cpu0;
+    if (r->opt.distributed && r->raw_s > 0)
+        r->kafka_s = run_raw_kafka(r, r->published);
+    return r->raw_s > 0 ? 0 : -1;
+}
+
+int sl_role_bench(int argc, char **argv)
+{
+    static run_t r; /* the latency buckets are too big for the stack */
+    int rc;
+
+    rc = parse_args(argc, argv, &r.opt);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    sl_log_set_level(SL_LOG_WARN);
+    if (!r.opt.distributed && make_dir(&r) != 0)
+        return 1;
+    rc = run_bench(&r);
+    stop_run(&r);
+    if (rc == 0)
+        print_report(&r);
+    if (!r.opt.distributed)
+        remove_dir(&r);
+    return rc == 0 ? 0 : 1;
+}
