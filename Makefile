@@ -56,7 +56,7 @@ chaos: test-deps
 	/usr/bin/python3 tests/chaos/campaign.py --long $(CHAOS_ARGS)
 
 bench: all
-	./$(BUILD)/bench/sluice_bench_standalone
+	./$(BUILD)/sluice bench --mode standalone $(BENCH_ARGS)
 
 load-test: all test-deps
 	tests/load/run.sh $(BUILD)
