@@ -96,7 +96,7 @@ typedef struct sl_bus_kafka_config {
     size_t property_count;
     /* Cap of each consumer's queue of fetched records (see "Consumers"
      * below); 0 means the default. */
-    size_t consumer_queue_records; /* default 100000 */
+    size_t consumer_queue_records; /* default 10000 */
     size_t consumer_queue_bytes;   /* key+value bytes; default 16 MiB */
     /* How long a revocation waits for the stage to commit its records of
      * the partitions, in ms; 0 means the default, 3000. */
@@ -153,13 +153,10 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *    assigned while the queue is full starts paused. Fetching resumes
  *    after the last record queued, so nothing is skipped or repeated.
  *    Memory stays bounded by the caps, plus what librdkafka prefetches
- *    for partitions that are not paused (queued.max.messages.kbytes),
- *    plus librdkafka's bookkeeping of each queued record (about 100 to
- *    200 bytes, estimated from sluice_bench_distributed's peak RSS).
+ *    for partitions that are not paused (queued.max.messages.kbytes).
  *    Pausing drops what librdkafka prefetched and resuming fetches it
- *    again, so each pause costs a refetch (about 5000 records a pause in
- *    that bench). The record default of 100000 makes pauses rare: with
- *    100-byte records it ends a fill at about 10 MB, below the byte cap.
+ *    again: sluice_bench_distributed fetches about 5000 records twice
+ *    per pause, which cost no measurable throughput there.
  *  - Revocation: queued records of a revoked partition are dropped; the
  *    stage never saw them and the next owner reads them from the group's
  *    commit. Records of it already handed out by sl_consumer_poll are in

@@ -43,7 +43,7 @@
 #define QUEUE_FULL_WAIT_MS 10    /* pause before retrying a full queue */
 #define PAUSED_POLL_MS 20        /* poll slice while fetching is paused */
 #define WAKE_TIMEOUT_MS 1000     /* offset query that wakes the fetchers */
-#define DEFAULT_QUEUE_RECORDS 100000
+#define DEFAULT_QUEUE_RECORDS 10000
 #define DEFAULT_QUEUE_BYTES ((size_t)16 << 20)
 #define DEFAULT_REVOKE_WAIT_MS 3000
 #define DEFAULT_STATS_INTERVAL_MS "5000" /* librdkafka statistics */
