@@ -11,10 +11,14 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        build-essential cmake pkg-config libavro-dev libjansson-dev \
        libsqlite3-dev libwebsockets-dev librdkafka-dev libpq-dev \
-       libcurl4-openssl-dev \
+       libcurl4-openssl-dev libssl-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The dashboard's chart library comes from npm at build time, pinned by
+# the lockfile, and is compiled into the binary.
 COPY CMakeLists.txt ./
+COPY package.json ./
+COPY package-lock.json ./
 COPY cmake cmake
 COPY schemas schemas
 COPY src src
@@ -32,7 +36,7 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        libavro23 libjansson4 libsqlite3-0 libwebsockets17 librdkafka1 \
-       libpq5 libcurl4 ca-certificates curl \
+       libpq5 libcurl4 libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/sluice \
        --create-home sluice
