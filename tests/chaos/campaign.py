@@ -15,7 +15,7 @@ Scenarios (each one a row of the closing table):
                  PostgreSQL stopped for a few seconds, in a shuffled order.
   sigterm-run    SIGTERM to `sluice run` mid-replay: every record the replay
                  reported published is stored.
-  full-disk      the SQLite database on a tmpfs of 8 MiB filled up: the
+  full-disk      the SQLite database on a small tmpfs filled up: the
                  error shows in the log and the metrics, sluice keeps
                  running, and once space is freed every reading is stored.
   registry-wait  the schema registry down longer than the DLQ's retry
@@ -54,11 +54,12 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 FORMS = {
     # rows: readings per scenario; kills: kill -9 in run-kill; faults:
-    # faults in distributed; terms: SIGTERM runs.
+    # faults in distributed; terms: SIGTERM runs; disk_mb: the tmpfs of
+    # full-disk, big enough for rows once the filler is gone.
     "short": dict(rows=20000, bad=40, kills=3, faults=7, terms=2,
-                  dist_rows=20000),
+                  dist_rows=20000, disk_mb=8),
     "long": dict(rows=100000, bad=200, kills=10, faults=21, terms=5,
-                 dist_rows=100000),
+                 dist_rows=100000, disk_mb=64),
 }
 SENSORS = 100
 BINARY = os.environ.get("SLUICE_BINARY", "")
@@ -354,8 +355,8 @@ def scenario_full_disk(form, rng, table):
     work = tempfile.mkdtemp(prefix="sluice-chaos-disk-")
     mnt = os.path.join(work, "mnt")
     os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
-                   check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o",
+                    "size=%dm" % form["disk_mb"], "tmpfs", mnt], check=True)
     s = None
     try:
         db_path = os.path.join(mnt, "sluice.db")
