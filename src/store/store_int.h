@@ -133,6 +133,7 @@ int sl_store__run_migrations(void *backend,
 enum sl_sqlite_stmt_id {
     SL_SQLITE_INSERT_READING,
     SL_SQLITE_UPSERT_LATEST,
+    SL_SQLITE_UPDATE_LATEST_TYPE,
     SL_SQLITE_INSERT_EVENT,
     SL_SQLITE_UPSERT_AGGREGATE,
     SL_SQLITE_SELECT_WINDOW_VALUES,

@@ -53,7 +53,11 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " ingested_at_ms = excluded.ingested_at_ms"
         " WHERE sensor_readings.ingested_at_ms = 0",
     /* The flag and score come from the stored row, which the detector may
-     * have written before the processor's copy of the reading arrived. */
+     * have written before the processor's copy of the reading arrived.
+     * sensor_type is left out of the update: SQLite rewrites the entry of
+     * sensor_latest_type for every column in SET, changed or not, which
+     * cost 0.4 of the processor's 3.7 CPU us per reading under sluice bench.
+     * UPDATE_LATEST_TYPE sets it when it really changed. */
     [SL_SQLITE_UPSERT_LATEST] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
@@ -65,7 +69,6 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " ON r.timestamp_ms = ?1 AND r.sensor_id = ?2 AND r.value_bits = ?12"
         " WHERE true"
         " ON CONFLICT (sensor_id) DO UPDATE SET"
-        " sensor_type = excluded.sensor_type,"
         " timestamp_ms = excluded.timestamp_ms, value = excluded.value,"
         " location = excluded.location, anomaly = excluded.anomaly,"
         " battery_level = excluded.battery_level,"
@@ -73,6 +76,10 @@ static const char *const stmt_sql[SL_SQLITE_STMT_COUNT] = {
         " anomaly_score = excluded.anomaly_score,"
         " updated_at_ms = excluded.updated_at_ms"
         " WHERE excluded.timestamp_ms > sensor_latest.timestamp_ms",
+    /* Run after an upsert that changed the row, with its parameters. */
+    [SL_SQLITE_UPDATE_LATEST_TYPE] =
+        "UPDATE sensor_latest SET sensor_type = ?3"
+        " WHERE sensor_id = ?2 AND sensor_type <> ?3",
     [SL_SQLITE_INSERT_EVENT] =
         "INSERT INTO ecommerce_events (timestamp_ms, event_id, event_type,"
         " user_id, session_id, device, ip_address, product_id, product_name,"

@@ -173,6 +173,31 @@ static int bind_raw_reading(sqlite3_stmt *stmt, const sl_reading_t *rec,
     return rc;
 }
 
+/* Upserts the sensor_latest row of rec's sensor, then corrects its
+ * sensor_type when the upsert replaced a row of another type. Returns a
+ * row outcome or SL_EIO. */
+static int upsert_latest(struct batch_writer *w, const sl_reading_t *rec,
+                         size_t index)
+{
+    sqlite3_stmt *stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_UPSERT_LATEST);
+    int rc;
+
+    if (stmt == NULL)
+        return SL_EIO;
+    rc = finish_row(w, stmt, bind_raw_reading(stmt, rec, w->now_ms), "latest",
+                    index);
+    if (rc != ROW_INSERTED)
+        return rc;
+    stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_UPDATE_LATEST_TYPE);
+    if (stmt == NULL)
+        return SL_EIO;
+    rc = sqlite3_bind_text(stmt, 2, rec->sensor_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 3, sl_sensor_type_name(rec->sensor_type),
+                               -1, SQLITE_STATIC);
+    return finish_row(w, stmt, rc, "latest", index);
+}
+
 /*
  * Upserts sensor_latest with the newest of the stored readings of each
  * sensor; the upsert itself keeps a row whose event time is newer. One
@@ -185,17 +210,12 @@ static int write_latest(struct batch_writer *w, const sl_reading_t *readings,
     qsort(stored, count, sizeof(*stored), compare_sensor_newest);
 
     for (size_t i = 0; i < count; i++) {
-        sqlite3_stmt *stmt;
         int rc;
 
         if (i > 0 &&
             strcmp(stored[i]->sensor_id, stored[i - 1]->sensor_id) == 0)
             continue;
-        stmt = sl_sqlite__stmt(w->sq, SL_SQLITE_UPSERT_LATEST);
-        if (stmt == NULL)
-            return SL_EIO;
-        rc = finish_row(w, stmt, bind_raw_reading(stmt, stored[i], w->now_ms),
-                        "latest", (size_t)(stored[i] - readings));
+        rc = upsert_latest(w, stored[i], (size_t)(stored[i] - readings));
         if (rc == SL_EIO)
             return SL_EIO;
     }
