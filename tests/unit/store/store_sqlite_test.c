@@ -520,6 +520,34 @@ static void test_latest_keeps_newest_event_time(void **state)
     assert_true(latest_value(fx->st, "sensor-050") == 10.0);
 }
 
+/* The latest row takes the sensor type of the newest reading only: the
+ * upsert leaves the type out and a second statement corrects it. */
+static void test_latest_type_follows_newest(void **state)
+{
+    struct fixture *fx = *state;
+    sl_reading_t rec = make_reading("sensor-052", T0_MS + 2000, 2.0);
+
+    rec.sensor_type = SL_SENSOR_TEMPERATURE;
+    assert_int_equal(write_readings(fx->st, &rec, 1, NULL), SL_OK);
+    rec = make_reading("sensor-052", T0_MS + 3000, 3.0);
+    rec.sensor_type = SL_SENSOR_HUMIDITY;
+    assert_int_equal(write_readings(fx->st, &rec, 1, NULL), SL_OK);
+    assert_int_equal(query_int(fx->st, "SELECT count(*) FROM sensor_latest"
+                                       " WHERE sensor_id = 'sensor-052'"
+                                       " AND sensor_type = 'humidity'"),
+                     1);
+
+    /* An older reading of a third type changes neither value nor type. */
+    rec = make_reading("sensor-052", T0_MS + 1000, 1.0);
+    rec.sensor_type = SL_SENSOR_PRESSURE;
+    assert_int_equal(write_readings(fx->st, &rec, 1, NULL), SL_OK);
+    assert_true(latest_value(fx->st, "sensor-052") == 3.0);
+    assert_int_equal(query_int(fx->st, "SELECT count(*) FROM sensor_latest"
+                                       " WHERE sensor_type = 'humidity'"
+                                       " AND sensor_id = 'sensor-052'"),
+                     1);
+}
+
 static void test_stats_match_raw_rows(void **state)
 {
     struct fixture *fx = *state;
@@ -975,6 +1003,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_batch_twice_adds_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_row_keeps_good_rows, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_latest_type_follows_newest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_latest_keeps_newest_event_time,
                                         setup, teardown),
