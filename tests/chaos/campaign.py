@@ -21,6 +21,9 @@ Scenarios (each one a row of the closing table):
   registry-wait  the schema registry down longer than the DLQ's retry
                  budget: readings with a cached writer id keep flowing, the
                  others wait in the DLQ and are stored once it is back.
+  dlq-positions  (reported, not asserted): two runs on one database, each
+                 with its own bad frames: does each bad frame get a DLQ
+                 row of its own?
   sigterm-process (--long only, reported, not asserted): how long
                  `sluice process` on Kafka takes to exit after SIGTERM
                  while a replay still publishes.
@@ -121,19 +124,20 @@ def sqlite_values(db_path):
         db.close()
 
 
-def write_bad_frames(path, count):
-    """Writes count frames that can never be stored, keyed bad-NNNN: half
+def write_bad_frames(path, count, prefix="bad"):
+    """Writes count frames that can never be stored, keyed PREFIX-NNNN: half
     with a wrong magic byte, half with an Avro body cut short."""
     with open(path, "w") as f:
         for i in range(count):
-            good = reading_frame(1, "bad-%04d" % i, "temperature", 1.0,
+            key = "%s-%04d" % (prefix, i)
+            good = reading_frame(1, key, "temperature", 1.0,
                                  1767225600000 + i)
             frame = b"\x07" + good[1:] if i % 2 else good[:9]
-            f.write("sensor-readings\t%s\t%s\n" % (
-                ("bad-%04d" % i).encode().hex(), frame.hex()))
+            f.write("sensor-readings\t%s\t%s\n" % (key.encode().hex(),
+                                                   frame.hex()))
 
 
-def check_bad_frames(db_path, count):
+def check_bad_frames(db_path, count, prefix="bad"):
     """Returns (rows for bad frames, lost, duplicated): each bad frame must
     have exactly one dlq_errors row."""
     db = sqlite3.connect(db_path, timeout=30)
@@ -143,7 +147,7 @@ def check_bad_frames(db_path, count):
             db.execute("SELECT key FROM dlq_errors WHERE key IS NOT NULL"))
     finally:
         db.close()
-    wanted = ["bad-%04d" % i for i in range(count)]
+    wanted = ["%s-%04d" % (prefix, i) for i in range(count)]
     lost = [k for k in wanted if keys[k] == 0]
     dup = sum(keys[k] - 1 for k in wanted if keys[k] > 1)
     return count - len(lost), len(lost), dup
@@ -162,13 +166,15 @@ def scenario_run_kill(form, rng, table):
     frames = os.path.join(work, "bad.frames")
     write_sequence_csv(csv_path, rows, SENSORS, 1767225600000)
     write_bad_frames(frames, bad)
-    # rows / SENSORS seconds of event time, replayed in about 5 s.
+    # rows / SENSORS seconds of event time, replayed in about 5 s. The bad
+    # frames come first, so that every run dead-letters them again.
     speed = str(rows // SENSORS // 5)
-    args = run_settings(csv_path, "--replay", frames, "--speed", speed)
+    args = ["--no-generators", "--no-detector", "--replay", frames,
+            "--replay", csv_path, "--speed", speed]
     stored_at_kill = []
     for k in range(form["kills"]):
         s = Sluice(*args, workdir=work)
-        time.sleep(rng.uniform(0.2, 4.0))
+        time.sleep(rng.uniform(0.2, 6.0))
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(timeout=30)
         s.log.close()
@@ -184,6 +190,34 @@ def scenario_run_kill(form, rng, table):
     print("chaos: run-kill stored counts at the kills: %s" % stored_at_kill)
     assert (lost, dup, bad_lost, bad_dup) == (0, 0, 0, 0), \
         (lost, dup, bad_lost, bad_dup)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_dlq_positions(form, rng, table):
+    """Two runs of `sluice run` on one database, each with its own bad
+    frames. Reported, not asserted.
+
+    XXX: the in-process bus numbers offsets from 0 at every start, and a
+    dlq_errors row is unique on (topic, partition, offset). So a bad record
+    of a later run at a position an earlier run's bad record had updates
+    that row, and gets no row of its own. The fix belongs in the bus and
+    the store: offsets that go on from the last run, or a start epoch in
+    the row's key."""
+    work = tempfile.mkdtemp(prefix="sluice-chaos-positions-")
+    count = form["bad"]
+    own = []
+    for prefix in ("first", "second"):
+        frames = os.path.join(work, prefix + ".frames")
+        write_bad_frames(frames, count, prefix)
+        s = Sluice("--no-generators", "--no-detector", "--exit-when-idle",
+                   "--replay", frames, workdir=work, wait=False)
+        code = s.proc.wait(timeout=120)
+        s.log.close()
+        assert code == 0, read_file(s.log_path)[-3000:]
+        own.append(check_bad_frames(s.db, count, prefix)[0])
+    table.note("dlq-positions: of %d bad records per run, the first run got "
+               "%d DLQ rows of their own, the second %d (XXX: should be "
+               "%d)" % (count, own[0], own[1], count))
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -522,6 +556,7 @@ def scenario_sigterm_process(form, rng, table):
 
 SCENARIOS = collections.OrderedDict([
     ("run-kill", scenario_run_kill),
+    ("dlq-positions", scenario_dlq_positions),
     ("sigterm-run", scenario_sigterm_run),
     ("full-disk", scenario_full_disk),
     ("registry-wait", scenario_registry_wait),
