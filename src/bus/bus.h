@@ -129,8 +129,10 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *    refuses as too large.
  *  - sl_bus_close purges records still queued locally: their publishers
  *    return SL_ECLOSED. Records already sent still get their report.
- *  - sl_consumer_poll returns SL_ECLOSED after sl_bus_close once a poll
- *    finds no record ready.
+ *  - sl_consumer_poll returns SL_ECLOSED at once after sl_bus_close,
+ *    unlike the in-process bus, which first hands out what it holds: the
+ *    cluster keeps every record the group has not committed, and a drain
+ *    would never end while producers keep publishing.
  *  - sl_consumer_commit and sl_consumer_committed make a synchronous
  *    request to the group coordinator; sl_consumer_lag queries the
  *    watermarks of every partition and returns SL_EIO when a query fails.
@@ -174,8 +176,9 @@ sl_bus_t *sl_bus_kafka_create(const sl_bus_kafka_config_t *cfg, char *err,
                               size_t err_size);
 
 /**
- * Wakes every blocked publisher and poller with SL_ECLOSED. Records
- * already accepted stay readable so consumers can drain them.
+ * Wakes every blocked publisher and poller with SL_ECLOSED. On the
+ * in-process bus, records already accepted stay readable so consumers can
+ * drain them; on Kafka they stay in the cluster (see sl_bus_kafka_create).
  */
 void sl_bus_close(sl_bus_t *bus);
 

@@ -1666,8 +1666,14 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
     if (rc != SL_OK)
         return rc;
 
-    if (atomic_load(&consumer->bus->closed))
-        timeout_ms = 0;
+    /* Kafka keeps what the group has not committed, so a closed bus hands
+     * out nothing more: the stage finishes the batch in hand, and records
+     * still queued here go to the partition's next owner. Draining instead
+     * would never end while producers keep publishing. */
+    if (atomic_load(&consumer->bus->closed)) {
+        *count = 0;
+        return SL_ECLOSED;
+    }
     consumer_take(consumer, max, timeout_ms);
 
     rc = consumer_fill(consumer, msgs);
@@ -1677,9 +1683,6 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
     }
     *count = consumer->polled_count;
 
-    /* XXX: after sl_bus_close this reports SL_ECLOSED as soon as one poll
-     * finds nothing ready, not when every assigned partition is read up to
-     * its high watermark as the in-process bus does. */
     if (*count == 0 && atomic_load(&consumer->bus->closed))
         return SL_ECLOSED;
     return SL_OK;

@@ -3,7 +3,8 @@
 """Checks scripts/services, the local back end behind `make services`:
 start brings up the mock Kafka cluster, PostgreSQL and the registry and
 writes settings that the roles run with unchanged (a processor there also
-refreshes the materialized views); a second start changes nothing; stop stops everything and keeps the PostgreSQL data for the next
+refreshes the materialized views, and SIGTERM stops it while a producer
+keeps publishing); a second start changes nothing; stop stops everything and keeps the PostgreSQL data for the next
 start.
 
 The back end lives in a temporary folder (SLUICE_SERVICES_DIR), the
@@ -12,6 +13,7 @@ registry on a free loopback port, PostgreSQL on a unix socket only.
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -86,6 +88,35 @@ def wait_views(env, want, log, timeout=60):
                              (n, want, f.read()))
 
 
+def check_stop_under_live_input(binary, env, services_dir):
+    """SIGTERM stops `sluice process` after the batch in hand even while a
+    producer keeps publishing: Kafka keeps what it did not commit."""
+    logs = [os.path.join(services_dir, n + ".log") for n in ("produce2",
+                                                             "process2")]
+    with open(logs[0], "wb") as f:
+        producer = subprocess.Popen([binary, "produce", "--rate", "3000"],
+                                    env=env, stdout=f, stderr=f)
+    with open(logs[1], "wb") as f:
+        process = subprocess.Popen([binary, "process"], env=env, stdout=f,
+                                   stderr=f)
+    try:
+        before = int(psql(env, "SELECT count(*) FROM sensor_readings"))
+        wait_count(env, before + 500, logs[1])
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("sluice process still runs 15 s after "
+                                 "SIGTERM while input keeps arriving")
+        assert code == 0, code
+        assert producer.poll() is None, "the producer stopped first"
+    finally:
+        for proc in (process, producer):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+
+
 def main():
     binary = os.environ["SLUICE_BINARY"]
     services_dir = tempfile.mkdtemp(prefix="sluice-svc-")
@@ -138,6 +169,9 @@ def main():
         process.terminate()
         process.wait(timeout=60)
 
+    check_stop_under_live_input(binary, first_env, services_dir)
+    kept = psql(first_env, "SELECT count(*) FROM sensor_readings")
+
     out = services(env, "stop")
     status = services(env, "status")
     for name in ("kafka", "registry", "postgres"):
@@ -146,11 +180,10 @@ def main():
     # PostgreSQL keeps its data; the mock cluster starts empty again.
     services(env, "start")
     second_env = role_env(env, services_dir)
-    assert psql(second_env, "SELECT count(*) FROM sensor_readings") == \
-        str(ROWS)
+    assert psql(second_env, "SELECT count(*) FROM sensor_readings") == kept
     services(env, "stop")
-    print("services: %d readings through the local back end, kept across "
-          "a restart" % ROWS)
+    print("services: %s readings through the local back end, kept across "
+          "a restart" % kept)
 
 
 if __name__ == "__main__":
