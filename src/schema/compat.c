@@ -111,16 +111,52 @@ static int types_match(avro_schema_t w, avro_schema_t r)
     }
 }
 
-static int check_pair(avro_schema_t w, avro_schema_t r, int depth, char *err,
-                      size_t err_size);
+/* Record pairs (writer, reader) whose fields are checked or being
+ * checked. A recursive schema reaches the same pair again, and checking it
+ * each time took time exponential in the nesting depth. */
+typedef struct pair_set {
+    avro_schema_t (*pairs)[2];
+    size_t count;
+} pair_set_t;
+
+/* Adds (w, r) to seen. Returns 1 when it was new, 0 when it was there,
+ * -1 when memory ran out. */
+static int pair_add(pair_set_t *seen, avro_schema_t w, avro_schema_t r)
+{
+    avro_schema_t(*grown)[2];
+
+    for (size_t i = 0; i < seen->count; i++) {
+        if (seen->pairs[i][0] == w && seen->pairs[i][1] == r) {
+            return 0;
+        }
+    }
+    grown = realloc(seen->pairs, (seen->count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        return -1;
+    }
+    seen->pairs = grown;
+    seen->pairs[seen->count][0] = w;
+    seen->pairs[seen->count][1] = r;
+    seen->count++;
+    return 1;
+}
+
+static int check_pair(avro_schema_t w, avro_schema_t r, int depth,
+                      pair_set_t *seen, char *err, size_t err_size);
 
 static int check_children(avro_schema_t w, avro_schema_t r, int depth,
-                          char *err, size_t err_size)
+                          pair_set_t *seen, char *err, size_t err_size)
 {
     int rc = SL_OK;
 
     switch (avro_typeof(w)) {
     case AVRO_RECORD:
+        /* A pair seen before is checked, or is being checked further up. */
+        rc = pair_add(seen, w, r);
+        if (rc <= 0) {
+            return rc == 0 ? SL_OK : SL_ENOMEM;
+        }
+        rc = SL_OK;
         for (size_t i = 0; i < avro_schema_record_size(r) && rc == SL_OK; i++) {
             const char *name = avro_schema_record_field_name(r, (int)i);
             avro_schema_t wf = avro_schema_record_field_get(w, name);
@@ -128,24 +164,25 @@ static int check_children(avro_schema_t w, avro_schema_t r, int depth,
             if (wf != NULL) {
                 rc = check_pair(
                     wf, avro_schema_record_field_get_by_index(r, (int)i),
-                    depth + 1, err, err_size);
+                    depth + 1, seen, err, err_size);
             }
         }
         return rc;
     case AVRO_ARRAY:
         return check_pair(avro_schema_array_items(w),
-                          avro_schema_array_items(r), depth + 1, err, err_size);
+                          avro_schema_array_items(r), depth + 1, seen, err,
+                          err_size);
     case AVRO_MAP:
         return check_pair(avro_schema_map_values(w), avro_schema_map_values(r),
-                          depth + 1, err, err_size);
+                          depth + 1, seen, err, err_size);
     default:
         return SL_OK;
     }
 }
 
 /* Checks that every value of writer type w resolves to reader type r. */
-static int check_pair(avro_schema_t w, avro_schema_t r, int depth, char *err,
-                      size_t err_size)
+static int check_pair(avro_schema_t w, avro_schema_t r, int depth,
+                      pair_set_t *seen, char *err, size_t err_size)
 {
     w = follow_links(w);
     r = follow_links(r);
@@ -155,7 +192,7 @@ static int check_pair(avro_schema_t w, avro_schema_t r, int depth, char *err,
     if (avro_typeof(w) == AVRO_UNION) {
         for (size_t i = 0; i < avro_schema_union_size(w); i++) {
             int rc = check_pair(avro_schema_union_branch(w, (int)i), r, depth,
-                                err, err_size);
+                                seen, err, err_size);
 
             if (rc != SL_OK) {
                 return rc;
@@ -169,7 +206,7 @@ static int check_pair(avro_schema_t w, avro_schema_t r, int depth, char *err,
                 follow_links(avro_schema_union_branch(r, (int)i));
 
             if (types_match(w, branch)) {
-                return check_children(w, branch, depth, err, err_size);
+                return check_children(w, branch, depth, seen, err, err_size);
             }
         }
         snprintf(err, err_size,
@@ -182,7 +219,7 @@ static int check_pair(avro_schema_t w, avro_schema_t r, int depth, char *err,
                  avro_schema_type_name(w), avro_schema_type_name(r));
         return SL_EREJECTED;
     }
-    return check_children(w, r, depth, err, err_size);
+    return check_children(w, r, depth, seen, err, err_size);
 }
 
 /* Rejects a writer enum symbol that maps to no reader symbol. */
@@ -266,7 +303,10 @@ int sl_schema_can_read(const char *reader_json, const char *writer_json,
     if (derr == SL_DECODE_OK) {
         rc = check_enum_maps(&res.fix, writer, err, err_size);
         if (rc == SL_OK) {
-            rc = check_pair(writer, reader, 0, err, err_size);
+            pair_set_t seen = {NULL, 0};
+
+            rc = check_pair(writer, reader, 0, &seen, err, err_size);
+            free(seen.pairs);
         }
     } else if (derr == SL_DECODE_INTERNAL) {
         snprintf(err, err_size, "resolution failed: %s", avro_strerror());

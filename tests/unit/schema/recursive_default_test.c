@@ -35,6 +35,21 @@ static const char list_flat[] =
     "{\"type\":\"record\",\"name\":\"Node\",\"fields\":["
     "{\"name\":\"value\",\"type\":\"int\"}]}";
 
+/* A node with three children: checking it field by field without
+ * remembering the record pairs already seen takes 3^64 steps. */
+static const char tree[] = "{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                           "{\"name\":\"a\",\"type\":[\"null\",\"T\"]},"
+                           "{\"name\":\"b\",\"type\":[\"null\",\"T\"]},"
+                           "{\"name\":\"c\",\"type\":[\"null\",\"T\"]}]}";
+
+static void test_recursive_tree_checked(void **state)
+{
+    char err[512] = "";
+
+    (void)state;
+    assert_int_equal(sl_schema_can_read(tree, tree, err, sizeof(err)), SL_OK);
+}
+
 static void test_recursive_list_evolves(void **state)
 {
     char err[512] = "";
@@ -69,6 +84,7 @@ static void test_recursive_default_checked_without_leak(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recursive_tree_checked),
         cmocka_unit_test(test_recursive_list_evolves),
         cmocka_unit_test(test_recursive_default_checked_without_leak),
     };
