@@ -26,6 +26,7 @@
 
 extern char **environ;
 
+#include "bench_sqlite.h"
 #include "pipeline/generator.h"
 #include "util/timeutil.h"
 
@@ -165,79 +166,10 @@ static double run_pipeline(const options_t *opt, const char *csv,
     return (double)(sl_time_mono_ns() - start) / 1e9;
 }
 
-static int exec_sql(sqlite3 *db, const char *sql)
+/* sl_bench_reading_fn over the generated rows. */
+static void row_at(void *ctx, size_t i, sl_reading_t *rec)
 {
-    char *msg = NULL;
-
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: %s: %s\n", sql, msg);
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
-/* Copies the definition of sensor_readings and its indexes from the
- * database sluice created into the raw database. */
-static int copy_schema(sqlite3 *from, sqlite3 *to)
-{
-    sqlite3_stmt *stmt;
-    int rc = 0;
-
-    if (sqlite3_prepare_v2(from,
-                           "SELECT sql FROM sqlite_master WHERE tbl_name = "
-                           "'sensor_readings' AND sql IS NOT NULL "
-                           "ORDER BY type DESC",
-                           -1, &stmt, NULL) != SQLITE_OK)
-        return -1;
-    while (rc == 0 && sqlite3_step(stmt) == SQLITE_ROW)
-        rc = exec_sql(to, (const char *)sqlite3_column_text(stmt, 0));
-    sqlite3_finalize(stmt);
-    return rc;
-}
-
-/* Inserts the rows with a prepared statement in 10,000-row transactions,
- * as the fastest plain loop on this table. Returns seconds. */
-static double run_raw(sqlite3 *db, const sl_reading_t *rows, long n)
-{
-    const char *sql =
-        "INSERT INTO sensor_readings (sensor_id, sensor_type, value, "
-        "timestamp_ms, location, battery_level, signal_strength, "
-        "ingested_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *stmt;
-    int64_t start = sl_time_mono_ns();
-
-    if (exec_sql(db, "PRAGMA journal_mode=WAL") != 0 ||
-        exec_sql(db, "PRAGMA synchronous=NORMAL") != 0 ||
-        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: %s\n", sqlite3_errmsg(db));
-        return -1;
-    }
-    for (long i = 0; i < n; i++) {
-        const sl_reading_t *r = &rows[i];
-        if (i % 10000 == 0 && exec_sql(db, "BEGIN") != 0)
-            return -1;
-        sqlite3_bind_text(stmt, 1, r->sensor_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, sl_sensor_type_name(r->sensor_type), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_double(stmt, 3, r->value);
-        sqlite3_bind_int64(stmt, 4, r->timestamp_ms);
-        sqlite3_bind_text(stmt, 5, r->location, -1, SQLITE_STATIC);
-        sqlite3_bind_int(stmt, 6, r->battery_level);
-        sqlite3_bind_int(stmt, 7, r->signal_strength);
-        sqlite3_bind_int64(stmt, 8, sl_time_now_ms());
-        if (sqlite3_step(stmt) != SQLITE_DONE) {
-            fprintf(stderr, "sqlite insert: %s\n", sqlite3_errmsg(db));
-            return -1;
-        }
-        sqlite3_reset(stmt);
-        if ((i + 1) % 10000 == 0 || i + 1 == n) {
-            if (exec_sql(db, "COMMIT") != 0)
-                return -1;
-        }
-    }
-    sqlite3_finalize(stmt);
-    return (double)(sl_time_mono_ns() - start) / 1e9;
+    *rec = ((const sl_reading_t *)ctx)[i];
 }
 
 static long count_rows(sqlite3 *db)
@@ -258,7 +190,7 @@ int main(int argc, char **argv)
 {
     options_t opt;
     char dir[4096], csv[4200], db_path[4200], raw_path[4200];
-    sqlite3 *db = NULL, *raw = NULL;
+    sqlite3 *db = NULL;
     sl_reading_t *rows = NULL;
     long rss_kb = 0, stored;
     double pipeline_s, raw_s;
@@ -291,11 +223,12 @@ int main(int argc, char **argv)
     }
     pipeline_s = run_pipeline(&opt, csv, db_path, &rss_kb);
     rows = generate(&opt);
-    if (pipeline_s < 0 || sqlite3_open(db_path, &db) != SQLITE_OK ||
-        sqlite3_open(raw_path, &raw) != SQLITE_OK || copy_schema(db, raw) != 0)
+    if (pipeline_s < 0 || rows == NULL ||
+        sqlite3_open(db_path, &db) != SQLITE_OK)
         return 1;
     stored = count_rows(db);
-    raw_s = run_raw(raw, rows, opt.count);
+    raw_s = sl_bench_raw_sqlite(db_path, raw_path, (size_t)opt.count, 10000,
+                                row_at, rows);
     if (raw_s < 0)
         return 1;
 
@@ -312,7 +245,6 @@ int main(int argc, char **argv)
            (double)opt.count / pipeline_s, raw_s / pipeline_s,
            (double)rss_kb / 1024.0);
     sqlite3_close(db);
-    sqlite3_close(raw);
     free(rows);
     return stored == opt.count ? 0 : 1;
 }
