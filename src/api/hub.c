@@ -57,6 +57,9 @@ struct sl_ws_hub {
     pthread_mutex_t lock;
     sl_ws_client_t **clients; /* max_clients slots; under lock */
     size_t client_count;
+    /* Clients per stream, read without the lock by the consumer thread,
+     * which renders nothing for a stream no one follows. */
+    atomic_size_t followers[SL_WS_STREAM_COUNT];
     _Atomic(struct lws_context *) ctx;
 
     sl_consumer_t *consumer;
@@ -241,6 +244,7 @@ sl_ws_client_t *sl_ws__join(sl_ws_hub_t *hub, sl_ws_stream_t stream,
     c->index = hub->client_count;
     hub->clients[hub->client_count++] = c;
     pthread_mutex_unlock(&hub->lock);
+    atomic_fetch_add(&hub->followers[stream], 1);
     sl_gauge_add(hub->clients_gauge[stream], 1);
     *rc = SL_OK;
     return c;
@@ -253,6 +257,7 @@ void sl_ws__leave(sl_ws_hub_t *hub, sl_ws_client_t *c)
     if (c == NULL)
         return;
     pthread_mutex_lock(&hub->lock);
+    atomic_fetch_sub(&hub->followers[c->stream], 1);
     hub->clients[c->index] = hub->clients[--hub->client_count];
     hub->clients[c->index]->index = c->index;
     lost = c->count;
@@ -537,10 +542,14 @@ static bool handle_batch(sl_ws_hub_t *hub, size_t n)
             sl_counter_add(hub->skipped[SKIP_OLD], 1);
             continue;
         }
-        if (strcmp(msg->topic, SL_TOPIC_SENSOR_READINGS) == 0)
-            fr = reading_frame(hub, msg, now_ms);
-        else
-            fr = alert_frame(hub, msg, now_ms);
+        bool reading = strcmp(msg->topic, SL_TOPIC_SENSOR_READINGS) == 0;
+        /* Decoding and rendering cost more than the rest of the pipeline
+         * per record; without a client on the stream nothing needs them. */
+        if (atomic_load(
+                &hub->followers[reading ? SL_WS_SENSORS : SL_WS_ALERTS]) == 0)
+            continue;
+        fr = reading ? reading_frame(hub, msg, now_ms)
+                     : alert_frame(hub, msg, now_ms);
         if (fr != NULL)
             hub->frames[count++] = fr;
     }
