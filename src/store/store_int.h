@@ -198,6 +198,15 @@ int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
                                  size_t reading_count, const sl_alert_t *alerts,
                                  size_t alert_count, bool *alert_new,
                                  sl_store_detect_result_t *result);
+/* Copies a text column into dst, cut at a UTF-8 character boundary when
+ * too long; NULL reads as "". */
+void sl_sqlite__copy_text(char *dst, size_t dst_size, sqlite3_stmt *stmt,
+                          int col);
+/* Returns a REAL column, with NULL (how SQLite stores a NaN) as NaN. */
+double sl_sqlite__column_double(sqlite3_stmt *stmt, int col);
+/* Fills one alert from a row of id, alert_type, sensor_id, sensor_type,
+ * severity, message, value, anomaly_score, timestamp_ms, acknowledged. */
+void sl_sqlite__fill_alert(sqlite3_stmt *stmt, sl_alert_t *a);
 int sl_sqlite__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
                       size_t max, size_t *n);
 

@@ -55,30 +55,6 @@ void sl_alert_query_init(sl_alert_query_t *q)
     q->limit = 100;
 }
 
-/* Copies column text, cut at a UTF-8 character boundary when too long. */
-static void copy_text(char *dst, size_t dst_size, sqlite3_stmt *stmt, int col)
-{
-    const char *text = (const char *)sqlite3_column_text(stmt, col);
-    size_t len = text != NULL ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
-
-    if (len >= dst_size) {
-        len = dst_size - 1;
-        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
-            len--;
-    }
-    if (len > 0)
-        memcpy(dst, text, len);
-    dst[len] = '\0';
-}
-
-/* Returns a REAL column, with NULL (how SQLite keeps a NaN) as NaN. */
-static double column_double(sqlite3_stmt *stmt, int col)
-{
-    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-        return NAN;
-    return sqlite3_column_double(stmt, col);
-}
-
 static sqlite3_stmt *prepare(sl_sqlite_t *sq, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
@@ -116,30 +92,6 @@ static int bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
     "id, alert_type, sensor_id, sensor_type, severity, message, value,"        \
     " anomaly_score, timestamp_ms, acknowledged"
 
-static void fill_alert(sqlite3_stmt *stmt, sl_alert_t *a)
-{
-    const char *type_name = (const char *)sqlite3_column_text(stmt, 3);
-
-    memset(a, 0, sizeof(*a));
-    a->id = sqlite3_column_int64(stmt, 0);
-    if (sl_store__alert_type_parse((const char *)sqlite3_column_text(stmt, 1),
-                                   &a->alert_type) != SL_OK)
-        a->alert_type = SL_ALERT_THRESHOLD;
-    copy_text(a->sensor_id, sizeof(a->sensor_id), stmt, 2);
-    if (type_name == NULL ||
-        sl_sensor_type_parse(type_name, &a->sensor_type) != SL_OK)
-        a->sensor_type = SL_SENSOR_OTHER;
-    if (sl_store__severity_parse((const char *)sqlite3_column_text(stmt, 4),
-                                 &a->severity) != SL_OK)
-        a->severity = SL_SEVERITY_INFO;
-    copy_text(a->message, sizeof(a->message), stmt, 5);
-    a->value = column_double(stmt, 6);
-    a->has_score = sqlite3_column_type(stmt, 7) != SQLITE_NULL;
-    a->anomaly_score = a->has_score ? sqlite3_column_double(stmt, 7) : 0.0;
-    a->timestamp_ms = sqlite3_column_int64(stmt, 8);
-    a->acknowledged = sqlite3_column_int(stmt, 9) != 0;
-}
-
 static int sqlite_alert_list(sl_sqlite_t *sq, const sl_alert_query_t *q,
                              sl_alert_t *out, size_t max, size_t *n)
 {
@@ -174,7 +126,7 @@ static int sqlite_alert_list(sl_sqlite_t *sq, const sl_alert_query_t *q,
     while (rc == SQLITE_OK && *n < limit) {
         rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW) {
-            fill_alert(stmt, &out[(*n)++]);
+            sl_sqlite__fill_alert(stmt, &out[(*n)++]);
             rc = SQLITE_OK;
         }
     }
@@ -215,7 +167,7 @@ static int sqlite_alert_ack(sl_sqlite_t *sq, int64_t id, sl_alert_t *out)
     }
     if (rc != SQLITE_ROW)
         return fail(sq, stmt, "alert acknowledgement");
-    fill_alert(stmt, &row);
+    sl_sqlite__fill_alert(stmt, &row);
     /* RETURNING rows are produced before the change commits, so the
      * statement runs to completion before it counts as done. */
     rc = sqlite3_step(stmt);
@@ -328,7 +280,7 @@ static int sqlite_top_products(sl_sqlite_t *sq, int64_t from_ms, int64_t to_ms,
         sl_product_stats_t *p = &out->top[out->top_count++];
 
         p->product_id = sqlite3_column_int64(stmt, 0);
-        copy_text(p->product_name, sizeof(p->product_name), stmt, 1);
+        sl_sqlite__copy_text(p->product_name, sizeof(p->product_name), stmt, 1);
         p->orders = sqlite3_column_int64(stmt, 3);
         p->quantity = sqlite3_column_int64(stmt, 4);
         p->revenue = sqlite3_column_double(stmt, 5);
@@ -366,7 +318,7 @@ static void event_text(sqlite3_stmt *stmt, int col, char *dst, size_t size,
 {
     if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
         return;
-    copy_text(dst, size, stmt, col);
+    sl_sqlite__copy_text(dst, size, stmt, col);
     ev->present |= bit;
 }
 
@@ -374,16 +326,16 @@ static void fill_event(sqlite3_stmt *stmt, sl_event_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->timestamp_ms = sqlite3_column_int64(stmt, 0);
-    copy_text(ev->event_id, sizeof(ev->event_id), stmt, 1);
+    sl_sqlite__copy_text(ev->event_id, sizeof(ev->event_id), stmt, 1);
     if (sl_event_type_parse((const char *)sqlite3_column_text(stmt, 2),
                             &ev->event_type) != SL_OK)
         ev->event_type = SL_EVENT_OTHER;
-    copy_text(ev->user_id, sizeof(ev->user_id), stmt, 3);
-    copy_text(ev->session_id, sizeof(ev->session_id), stmt, 4);
+    sl_sqlite__copy_text(ev->user_id, sizeof(ev->user_id), stmt, 3);
+    sl_sqlite__copy_text(ev->session_id, sizeof(ev->session_id), stmt, 4);
     if (sl_device_parse((const char *)sqlite3_column_text(stmt, 5),
                         &ev->device) != SL_OK)
         ev->device = SL_DEVICE_OTHER;
-    copy_text(ev->ip_address, sizeof(ev->ip_address), stmt, 6);
+    sl_sqlite__copy_text(ev->ip_address, sizeof(ev->ip_address), stmt, 6);
     if (sqlite3_column_type(stmt, 7) != SQLITE_NULL) {
         ev->product_id = sqlite3_column_int64(stmt, 7);
         ev->present |= SL_EV_PRODUCT_ID;
@@ -515,9 +467,9 @@ int sl_store_reading_history(sl_store_t *st, const char *sensor_id,
 
         p->start_ms = from_ms + sqlite3_column_int64(stmt, 0) * bucket_ms;
         p->count = sqlite3_column_int64(stmt, 1);
-        p->min = column_double(stmt, 2);
-        p->max = column_double(stmt, 3);
-        p->avg = column_double(stmt, 4);
+        p->min = sl_sqlite__column_double(stmt, 2);
+        p->max = sl_sqlite__column_double(stmt, 3);
+        p->avg = sl_sqlite__column_double(stmt, 4);
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_DONE && rc != SQLITE_OK) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/store_api_int.h"
 #include "store/store_int.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -193,56 +194,27 @@ int sl_sqlite__record_detections(sl_store_t *st, const sl_reading_t *readings,
     return SL_OK;
 }
 
-static int parse_alert_type(const char *name, sl_alert_type_t *out)
-{
-    for (int t = 0; t < SL_ALERT_TYPE_COUNT; t++) {
-        if (name != NULL && strcmp(name, sl_alert_type_name(t)) == 0) {
-            *out = (sl_alert_type_t)t;
-            return SL_OK;
-        }
-    }
-    return SL_EINVAL;
-}
-
-static int parse_severity(const char *name, sl_alert_severity_t *out)
-{
-    for (int s = 0; s < SL_SEVERITY_COUNT; s++) {
-        if (name != NULL && strcmp(name, sl_alert_severity_name(s)) == 0) {
-            *out = (sl_alert_severity_t)s;
-            return SL_OK;
-        }
-    }
-    return SL_EINVAL;
-}
-
-static void copy_text(char *dst, size_t dst_size, sqlite3_stmt *stmt, int col)
-{
-    const char *text = (const char *)sqlite3_column_text(stmt, col);
-
-    snprintf(dst, dst_size, "%s", text != NULL ? text : "");
-}
-
 /* Fills one alert from a SELECT_ALERTS row. Alert types or severities
  * written by other tools that sluice does not know read as threshold and
  * info. */
-static void fill_alert(sqlite3_stmt *stmt, sl_alert_t *a)
+void sl_sqlite__fill_alert(sqlite3_stmt *stmt, sl_alert_t *a)
 {
     const char *type_name = (const char *)sqlite3_column_text(stmt, 3);
 
     memset(a, 0, sizeof(*a));
     a->id = sqlite3_column_int64(stmt, 0);
-    if (parse_alert_type((const char *)sqlite3_column_text(stmt, 1),
-                         &a->alert_type) != SL_OK)
+    if (sl_store__alert_type_parse((const char *)sqlite3_column_text(stmt, 1),
+                                   &a->alert_type) != SL_OK)
         a->alert_type = SL_ALERT_THRESHOLD;
-    copy_text(a->sensor_id, sizeof(a->sensor_id), stmt, 2);
+    sl_sqlite__copy_text(a->sensor_id, sizeof(a->sensor_id), stmt, 2);
     if (type_name == NULL ||
         sl_sensor_type_parse(type_name, &a->sensor_type) != SL_OK)
         a->sensor_type = SL_SENSOR_OTHER;
-    if (parse_severity((const char *)sqlite3_column_text(stmt, 4),
-                       &a->severity) != SL_OK)
+    if (sl_store__severity_parse((const char *)sqlite3_column_text(stmt, 4),
+                                 &a->severity) != SL_OK)
         a->severity = SL_SEVERITY_INFO;
-    copy_text(a->message, sizeof(a->message), stmt, 5);
-    a->value = sqlite3_column_double(stmt, 6);
+    sl_sqlite__copy_text(a->message, sizeof(a->message), stmt, 5);
+    a->value = sl_sqlite__column_double(stmt, 6);
     a->has_score = sqlite3_column_type(stmt, 7) != SQLITE_NULL;
     a->anomaly_score = a->has_score ? sqlite3_column_double(stmt, 7) : 0.0;
     a->timestamp_ms = sqlite3_column_int64(stmt, 8);
@@ -270,7 +242,7 @@ int sl_sqlite__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
             rc = step;
             break;
         }
-        fill_alert(stmt, &out[(*n)++]);
+        sl_sqlite__fill_alert(stmt, &out[(*n)++]);
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_OK) {

@@ -38,13 +38,6 @@ static sqlite3_stmt *prepare(sl_sqlite_t *sq, const char *sql)
     return stmt;
 }
 
-static void copy_text(char *dst, size_t dst_size, sqlite3_stmt *stmt, int col)
-{
-    const char *text = (const char *)sqlite3_column_text(stmt, col);
-
-    snprintf(dst, dst_size, "%s", text != NULL ? text : "");
-}
-
 /* Fills e from a row of ENTRY_COLUMNS; key and payload stay NULL. */
 static void fill_entry(sqlite3_stmt *stmt, sl_dlq_entry_t *e)
 {
@@ -54,7 +47,7 @@ static void fill_entry(sqlite3_stmt *stmt, sl_dlq_entry_t *e)
 
     memset(e, 0, sizeof(*e));
     e->id = sqlite3_column_int64(stmt, 0);
-    copy_text(e->topic, sizeof(e->topic), stmt, 1);
+    sl_sqlite__copy_text(e->topic, sizeof(e->topic), stmt, 1);
     e->partition = sqlite3_column_int(stmt, 2);
     e->offset = sqlite3_column_int64(stmt, 3);
     e->key_len = (size_t)sqlite3_column_bytes(stmt, 4);
@@ -64,7 +57,7 @@ static void fill_entry(sqlite3_stmt *stmt, sl_dlq_entry_t *e)
         if (strcmp(cls, sl_dlq_class_name((sl_dlq_class_t)c)) == 0)
             e->error_class = (sl_dlq_class_t)c;
     }
-    copy_text(e->error, sizeof(e->error), stmt, 7);
+    sl_sqlite__copy_text(e->error, sizeof(e->error), stmt, 7);
     e->retry_count = sqlite3_column_int(stmt, 8);
     if (status != NULL)
         sl_dlq_status_parse(status, &st);

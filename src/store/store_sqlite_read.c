@@ -20,8 +20,8 @@
  * fit; longer text from another writer is cut at a UTF-8 character
  * boundary.
  */
-static void copy_column_text(char *dst, size_t dst_size, sqlite3_stmt *stmt,
-                             int col)
+void sl_sqlite__copy_text(char *dst, size_t dst_size, sqlite3_stmt *stmt,
+                          int col)
 {
     const char *text = (const char *)sqlite3_column_text(stmt, col);
     size_t len = text != NULL ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
@@ -39,7 +39,7 @@ static void copy_column_text(char *dst, size_t dst_size, sqlite3_stmt *stmt,
 
 /* Returns a REAL column, with NULL (a NaN stored by another writer) as
  * NaN. */
-static double column_value(sqlite3_stmt *stmt, int col)
+double sl_sqlite__column_double(sqlite3_stmt *stmt, int col)
 {
     if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
         return NAN;
@@ -89,16 +89,16 @@ static void fill_reading(sqlite3_stmt *stmt, void *row)
 
     memset(rec, 0, sizeof(*rec));
     rec->timestamp_ms = sqlite3_column_int64(stmt, 0);
-    copy_column_text(rec->sensor_id, sizeof(rec->sensor_id), stmt, 1);
+    sl_sqlite__copy_text(rec->sensor_id, sizeof(rec->sensor_id), stmt, 1);
     rec->sensor_type = column_sensor_type(stmt, 2);
-    rec->value = column_value(stmt, 3);
-    copy_column_text(rec->location, sizeof(rec->location), stmt, 4);
+    rec->value = sl_sqlite__column_double(stmt, 3);
+    sl_sqlite__copy_text(rec->location, sizeof(rec->location), stmt, 4);
     rec->anomaly = sqlite3_column_int(stmt, 5) != 0;
     rec->battery_level = sqlite3_column_int(stmt, 6);
     rec->signal_strength = sqlite3_column_int(stmt, 7);
     rec->has_unit = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
     if (rec->has_unit)
-        copy_column_text(rec->unit, sizeof(rec->unit), stmt, 8);
+        sl_sqlite__copy_text(rec->unit, sizeof(rec->unit), stmt, 8);
     rec->has_score = sqlite3_column_type(stmt, 9) != SQLITE_NULL;
     if (rec->has_score)
         rec->anomaly_score = sqlite3_column_double(stmt, 9);
@@ -149,13 +149,13 @@ static void fill_stats(sqlite3_stmt *stmt, void *row)
     sl_sensor_stats_t *s = row;
 
     memset(s, 0, sizeof(*s));
-    copy_column_text(s->sensor_id, sizeof(s->sensor_id), stmt, 0);
+    sl_sqlite__copy_text(s->sensor_id, sizeof(s->sensor_id), stmt, 0);
     s->sensor_type = column_sensor_type(stmt, 1);
     s->count = sqlite3_column_int64(stmt, 2);
     s->anomaly_count = sqlite3_column_int64(stmt, 3);
-    s->min = column_value(stmt, 4);
-    s->max = column_value(stmt, 5);
-    s->avg = column_value(stmt, 6);
+    s->min = sl_sqlite__column_double(stmt, 4);
+    s->max = sl_sqlite__column_double(stmt, 5);
+    s->avg = sl_sqlite__column_double(stmt, 6);
     s->first_ms = sqlite3_column_int64(stmt, 7);
     s->last_ms = sqlite3_column_int64(stmt, 8);
 }
@@ -198,15 +198,15 @@ static void fill_aggregate(sqlite3_stmt *stmt, void *row)
     sl_aggregate_t *agg = row;
 
     memset(agg, 0, sizeof(*agg));
-    copy_column_text(agg->sensor_id, sizeof(agg->sensor_id), stmt, 0);
+    sl_sqlite__copy_text(agg->sensor_id, sizeof(agg->sensor_id), stmt, 0);
     agg->sensor_type = column_sensor_type(stmt, 1);
     agg->window_start_ms = sqlite3_column_int64(stmt, 2);
     agg->window_end_ms = sqlite3_column_int64(stmt, 3);
     agg->count = sqlite3_column_int64(stmt, 4);
-    agg->min = column_value(stmt, 5);
-    agg->max = column_value(stmt, 6);
-    agg->avg = column_value(stmt, 7);
-    agg->stddev = column_value(stmt, 8);
+    agg->min = sl_sqlite__column_double(stmt, 5);
+    agg->max = sl_sqlite__column_double(stmt, 6);
+    agg->avg = sl_sqlite__column_double(stmt, 7);
+    agg->stddev = sl_sqlite__column_double(stmt, 8);
 }
 
 int sl_sqlite__aggregates(sl_store_t *st, const char *sensor_id,
