@@ -47,7 +47,9 @@ static void param_text_or_null(sl_pg_params_t *p, const char *text)
     "id, alert_type, sensor_id, sensor_type, severity, message, value,"        \
     " anomaly_score, timestamp_ms, acknowledged"
 
-static void fill_alert(const PGresult *res, int row, sl_alert_t *a)
+/* Alert types or severities written by other tools that sluice does not
+ * know read as threshold and info. */
+void sl_pg__fill_alert(const PGresult *res, int row, sl_alert_t *a)
 {
     char name[32];
 
@@ -101,7 +103,7 @@ int sl_pg__alert_list(sl_store_t *st, const sl_alert_query_t *q,
     if (res == NULL)
         return SL_EIO;
     for (int r = 0; r < PQntuples(res) && *n < limit; r++)
-        fill_alert(res, r, &out[(*n)++]);
+        sl_pg__fill_alert(res, r, &out[(*n)++]);
     PQclear(res);
     return SL_OK;
 }
@@ -120,7 +122,7 @@ int sl_pg__alert_ack(sl_store_t *st, int64_t id, sl_alert_t *out)
         return SL_EIO;
     if (PQntuples(res) > 0) {
         if (out != NULL)
-            fill_alert(res, 0, out);
+            sl_pg__fill_alert(res, 0, out);
         rc = SL_OK;
     }
     PQclear(res);

@@ -158,6 +158,9 @@ int sl_pg__record_detections(sl_store_t *st, const sl_reading_t *readings,
                              size_t reading_count, const sl_alert_t *alerts,
                              size_t alert_count, bool *alert_new,
                              sl_store_detect_result_t *result);
+/* Fills one alert from a row of id, alert_type, sensor_id, sensor_type,
+ * severity, message, value, anomaly_score, timestamp_ms, acknowledged. */
+void sl_pg__fill_alert(const PGresult *res, int row, sl_alert_t *a);
 int sl_pg__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
                   size_t max, size_t *n);
 int sl_pg__dlq_list(sl_store_t *st, const sl_dlq_query_t *q,

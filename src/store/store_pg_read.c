@@ -203,35 +203,10 @@ int64_t sl_pg__dlq_count(sl_store_t *st)
     return count_rows((sl_pg_t *)st, SL_PG_COUNT_DLQ);
 }
 
-/* Alert types or severities written by other tools that sluice does not
- * know read as threshold and info. */
-static void fill_alert(const PGresult *res, int row, void *out)
+/* collect_rows' row callback for alerts. */
+static void fill_alert_row(const PGresult *res, int row, void *out)
 {
-    sl_alert_t *a = out;
-    const char *type = PQgetvalue(res, row, 1);
-    const char *severity = PQgetvalue(res, row, 4);
-
-    memset(a, 0, sizeof(*a));
-    a->id = sl_pg__get_i64(res, row, 0);
-    a->alert_type = SL_ALERT_THRESHOLD;
-    for (int t = 0; t < SL_ALERT_TYPE_COUNT; t++) {
-        if (strcmp(type, sl_alert_type_name((sl_alert_type_t)t)) == 0)
-            a->alert_type = (sl_alert_type_t)t;
-    }
-    sl_pg__get_text(res, row, 2, a->sensor_id, sizeof(a->sensor_id));
-    a->sensor_type = get_sensor_type(res, row, 3);
-    a->severity = SL_SEVERITY_INFO;
-    for (int s = 0; s < SL_SEVERITY_COUNT; s++) {
-        if (strcmp(severity, sl_alert_severity_name((sl_alert_severity_t)s)) ==
-            0)
-            a->severity = (sl_alert_severity_t)s;
-    }
-    sl_pg__get_text(res, row, 5, a->message, sizeof(a->message));
-    a->value = sl_pg__get_f64(res, row, 6);
-    a->has_score = !PQgetisnull(res, row, 7);
-    a->anomaly_score = a->has_score ? sl_pg__get_f64(res, row, 7) : 0.0;
-    a->timestamp_ms = sl_pg__get_i64(res, row, 8);
-    a->acknowledged = sl_pg__get_bool(res, row, 9);
+    sl_pg__fill_alert(res, row, out);
 }
 
 int sl_pg__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
@@ -245,5 +220,5 @@ int sl_pg__alerts(sl_store_t *st, const char *sensor_id, sl_alert_t *out,
         sl_pg__param_null(&p);
     param_limit(&p, max);
     return collect_rows((sl_pg_t *)st, SL_PG_SELECT_ALERTS, &p, "alerts",
-                        fill_alert, out, sizeof(*out), max, n);
+                        fill_alert_row, out, sizeof(*out), max, n);
 }
