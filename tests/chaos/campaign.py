@@ -56,9 +56,9 @@ from harness import Sluice, free_port, reading_frame  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 FORMS = {
-    # rows: readings per scenario; kills: kill -9 in run-kill; faults:
-    # faults in distributed; terms: SIGTERM runs; disk_mb: the tmpfs of
-    # full-disk, big enough for rows once the filler is gone.
+    # rows is the readings per scenario, kills the kill -9 of run-kill,
+    # faults the faults of distributed and terms the SIGTERM runs. disk_mb
+    # sizes the tmpfs of full-disk so that rows fit once the filler is gone.
     "short": dict(rows=20000, bad=40, kills=3, faults=7, terms=2,
                   dist_rows=20000, disk_mb=8),
     "long": dict(rows=100000, bad=200, kills=10, faults=21, terms=5,
@@ -147,9 +147,9 @@ def check_bad_frames(db_path, count, prefix="bad"):
             db.execute("SELECT key FROM dlq_errors WHERE key IS NOT NULL"))
     finally:
         db.close()
-    wanted = ["%s-%04d" % (prefix, i) for i in range(count)]
-    lost = [k for k in wanted if keys[k] == 0]
-    dup = sum(keys[k] - 1 for k in wanted if keys[k] > 1)
+    expected = ["%s-%04d" % (prefix, i) for i in range(count)]
+    lost = [k for k in expected if keys[k] == 0]
+    dup = sum(keys[k] - 1 for k in expected if keys[k] > 1)
     return count - len(lost), len(lost), dup
 
 
@@ -219,6 +219,27 @@ def scenario_dlq_positions(form, rng, table):
                "%d DLQ rows of their own, the second %d (XXX: should be "
                "%d)" % (count, own[0], own[1], count))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def wait_settled(log_path, clients, quiet_s=5.0):
+    """Waits until clients consumers in log_path hold partitions (each one's
+    last rebalance line is an assignment) and the log has not changed for
+    quiet_s seconds."""
+    def settled():
+        last = {}
+        text = read_file(log_path)
+        for m in re.finditer(r"partitions (assigned|revoked) client=(\S+)",
+                             text):
+            last[m.group(2)] = m.group(1)
+        return len(last) >= clients and \
+            all(v == "assigned" for v in last.values()) and text
+    deadline = time.time() + 120
+    while True:
+        text = wait_until(settled, "consumers with partitions", [log_path],
+                          timeout=max(1, deadline - time.time()))
+        time.sleep(quiet_s)
+        if read_file(log_path) == text:
+            return
 
 
 class Roles:
@@ -343,14 +364,13 @@ def scenario_distributed(form, rng, table):
     wait_until(lambda: api_status(roles.api_port) == 200, "the API to answer",
                [api_log], timeout=30)
     # XXX: SIGTERM to a consumer still joining its group aborts it in
-    # librdkafka 2.0.2 (see test_distributed_kill.py), so each role is
-    # stopped only once it has partitions.
-    for name in ("process", "detect", "dlq"):
-        wait_until(lambda: "partitions assigned" in read_file(
-            roles.log(name)), "%s to get partitions" % name,
-            [roles.log(name)], timeout=60)
-    time.sleep(1)
-    for name in ("process", "detect", "dlq", "api"):
+    # librdkafka 2.0.2 (see test_distributed_kill.py). The process role's
+    # DLQ consumer shares a group with the dlq role, so each stop can start
+    # a rebalance in another role: each role is stopped only once every
+    # consumer of it holds partitions and its log has been quiet a while.
+    for name in ("api", "detect", "process", "dlq"):
+        if name != "api":
+            wait_settled(roles.log(name), 2 if name == "process" else 1)
         stop(roles.procs[name], name, roles.log(name))
     cl.close()
 
