@@ -6,6 +6,12 @@
  * each record once into a WebSocket text frame, and pushes a reference to
  * that frame into the queue of every client whose filter matches. The
  * API's service thread drains the queues (ws.c).
+ *
+ * A reading whose bus headers carry a sampled W3C traceparent gets a
+ * "ws.send" span from decoding to its frame being queued for the clients
+ * that follow it. The hub consumes the bus record itself, in parallel with
+ * the processor, so the span's parent is the producer's span from the
+ * header, not the processor's.
  */
 #include "api/hub_int.h"
 
@@ -21,6 +27,7 @@
 #include "model/json.h"
 #include "model/validate.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/offsets.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
@@ -32,6 +39,11 @@
 /* Records per poll, and how long one poll waits. */
 #define POLL_BATCH 256
 #define POLL_TIMEOUT_MS 200
+
+/* Sampled readings per poll that get a ws.send span. The spans live in
+ * the hub so that a poll allocates nothing.
+ * XXX: sampled readings of a poll past this many go out untraced. */
+#define TRACED_MAX 32
 
 /* Shortest time between two wake-ups of the service thread. Each wake-up
  * costs a writeable request and a send() per client with frames queued,
@@ -66,6 +78,8 @@ struct sl_ws_hub {
     sl_decoder_t *decoder;
     sl_msg_t msgs[POLL_BATCH];
     sl_ws_frame_t *frames[POLL_BATCH];
+    sl_span_t spans[TRACED_MAX];
+    size_t traced_count;
     pthread_t thread;
     bool thread_started;
     atomic_bool stopping;
@@ -523,12 +537,42 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
     return fr;
 }
 
+/* Begins a ws.send span for a reading that carries a sampled
+ * traceparent. */
+static void trace_reading(sl_ws_hub_t *hub, const sl_msg_t *msg)
+{
+    char parent[SL_TRACEPARENT_LEN + 1];
+    const sl_header_t *h;
+    sl_span_t *span = &hub->spans[hub->traced_count];
+
+    if (hub->traced_count == TRACED_MAX || !sl_trace_enabled())
+        return;
+    h = sl_msg_header(msg, SL_TRACEPARENT_HEADER);
+    if (h == NULL || !sl_trace_sampled_parent(h->value, h->value_len, parent))
+        return;
+    sl_span_begin(span, "ws.send", SL_SPAN_CONSUMER, parent);
+    sl_span_attr_text(span, "messaging.destination.name", msg->topic);
+    hub->traced_count++;
+}
+
+/* Ends the poll's ws.send spans once their frames are queued. */
+static void trace_end(sl_ws_hub_t *hub, size_t frames, bool queued)
+{
+    for (size_t k = 0; k < hub->traced_count; k++) {
+        sl_span_attr_int(&hub->spans[k], "ws.batch.frames", (int64_t)frames);
+        sl_span_attr_int(&hub->spans[k], "ws.queued", queued);
+        sl_span_end(&hub->spans[k]);
+    }
+    hub->traced_count = 0;
+}
+
 /* Renders and fans out one polled batch. Returns true when a frame was
  * queued. */
 static bool handle_batch(sl_ws_hub_t *hub, size_t n)
 {
     int64_t now_ms = sl_time_now_ms();
     size_t count = 0;
+    bool queued;
 
     for (size_t i = 0; i < n; i++) {
         const sl_msg_t *msg = &hub->msgs[i];
@@ -548,12 +592,16 @@ static bool handle_batch(sl_ws_hub_t *hub, size_t n)
         if (atomic_load(
                 &hub->followers[reading ? SL_WS_SENSORS : SL_WS_ALERTS]) == 0)
             continue;
+        if (reading)
+            trace_reading(hub, msg);
         fr = reading ? reading_frame(hub, msg, now_ms)
                      : alert_frame(hub, msg, now_ms);
         if (fr != NULL)
             hub->frames[count++] = fr;
     }
-    return count > 0 && sl_ws__publish(hub, hub->frames, count, now_ms);
+    queued = count > 0 && sl_ws__publish(hub, hub->frames, count, now_ms);
+    trace_end(hub, count, queued);
+    return queued;
 }
 
 /* Wakes the service thread, which then requests a writeable callback for

@@ -452,6 +452,8 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss,
     int rc = init_rc;
 
     begin_request_span(wsi, &span);
+    /* Records the request publishes (HTTP ingest) continue its trace. */
+    sl_trace_set_current(&span);
     if (rc == SL_OK) {
         sl_api_request_t call = {
             .method = ss->head_only ? "GET" : req->method,
@@ -475,6 +477,7 @@ static void build_response(sl_api_t *api, struct lws *wsi, session_t *ss,
     }
 
     ss->route = route;
+    sl_trace_set_current(NULL);
     record_request(api, route, ss->resp.status, start_ns);
     end_request_span(&span, req->method, route, ss->resp.status);
     sl_log_debug(LOG_COMPONENT, "request method=%s path=%s route=%s status=%d",

@@ -15,6 +15,10 @@
  * A flagged reading the detector stores before the processor does is
  * written with ingested_at_ms 0; the processor's insert then claims the
  * row, so it counts the reading as stored, not as a duplicate.
+ *
+ * A reading whose bus headers carry a sampled W3C traceparent gets a
+ * "detect" span, child of the producer's, around its scoring and rules.
+ * The batch's findings write is not in that span.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +31,7 @@
 #include "detect/detector_int.h"
 #include "model/validate.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/offsets.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
@@ -404,6 +409,29 @@ static bool decode_reading(sl_detector_t *det, const sl_msg_t *msg,
     return false;
 }
 
+/* Runs detect_reading, in a detect span when msg carries a sampled
+ * traceparent. */
+static void detect_traced(sl_detector_t *det, const sl_msg_t *msg,
+                          const sl_reading_t *rec)
+{
+    char parent[SL_TRACEPARENT_LEN + 1];
+    const sl_header_t *h = NULL;
+    size_t flagged = det->flagged_count;
+    sl_span_t span;
+
+    if (sl_trace_enabled())
+        h = sl_msg_header(msg, SL_TRACEPARENT_HEADER);
+    if (h == NULL || !sl_trace_sampled_parent(h->value, h->value_len, parent)) {
+        detect_reading(det, rec);
+        return;
+    }
+    sl_span_begin(&span, "detect", SL_SPAN_CONSUMER, parent);
+    sl_span_attr_text(&span, "sensor.id", rec->sensor_id);
+    detect_reading(det, rec);
+    sl_span_attr_int(&span, "sluice.anomaly", det->flagged_count > flagged);
+    sl_span_end(&span);
+}
+
 /* ---- one batch --------------------------------------------------------- */
 
 /* Writes the batch's findings, retrying while the store is unavailable.
@@ -487,7 +515,7 @@ static void process_batch(sl_detector_t *det, size_t n)
         sl_offsets_add(&offsets, &det->msgs[i]);
         if (decode_reading(det, &det->msgs[i], &rec, now_ms)) {
             det->event_ms[decoded++] = rec.timestamp_ms;
-            detect_reading(det, &rec);
+            detect_traced(det, &det->msgs[i], &rec);
         }
     }
     release_forests(det);

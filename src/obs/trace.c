@@ -252,6 +252,38 @@ void sl_span_end(sl_span_t *span)
     pthread_mutex_unlock(&start_lock);
 }
 
+bool sl_trace_enabled(void)
+{
+    return atomic_load_explicit(&tracing_on, memory_order_relaxed);
+}
+
+bool sl_trace_sampled_parent(const void *value, size_t len, char *out)
+{
+    uint8_t trace_id[16], span_id[8];
+    bool sampled = false;
+
+    if (!sl_trace_enabled() || value == NULL || len != SL_TRACEPARENT_LEN)
+        return false;
+    memcpy(out, value, len);
+    out[len] = '\0';
+    return sl_traceparent_parse(out, trace_id, span_id, &sampled) && sampled;
+}
+
+static _Thread_local const sl_span_t *current_span;
+
+void sl_trace_set_current(const sl_span_t *span)
+{
+    current_span = span;
+}
+
+bool sl_trace_current_parent(char *out)
+{
+    if (current_span == NULL)
+        return false;
+    sl_span_traceparent(current_span, out);
+    return true;
+}
+
 /* ---- OTLP JSON ---------------------------------------------------------- */
 
 static json_t *string_attr(const char *key, const char *value)

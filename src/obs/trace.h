@@ -16,9 +16,17 @@
  * sampled parent) sl_span_begin() only fills in ids, and sl_span_end()
  * does nothing.
  *
- * XXX: only the API wraps its requests in spans so far. The processor,
- * the detector, the DLQ handler and the bus do not open spans or carry
- * traceparent headers yet, so a reading is not one trace end to end.
+ * A reading is one trace from producer to WebSocket. The publisher begins
+ * a "produce" span per sampled record and puts its traceparent in the bus
+ * record's "traceparent" header. That span is a root span, or a child of
+ * the calling thread's current span, such as an HTTP ingest request's. The
+ * processor ("process", then "store.write"), the detector ("detect") and
+ * the WebSocket hub ("ws.send") each consume the record themselves, so
+ * each continues the producer's span from the header. An unsampled
+ * record carries no header.
+ *
+ * XXX: the DLQ handler opens no span yet, so a dead-lettered record's
+ * retry is not part of its trace.
  */
 #ifndef SLUICE_OBS_TRACE_H
 #define SLUICE_OBS_TRACE_H
@@ -31,6 +39,7 @@
 #define SL_SPAN_ATTR_MAX 8
 #define SL_SPAN_TEXT_MAX 128  /* attribute values and status messages */
 #define SL_TRACEPARENT_LEN 55 /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define SL_TRACEPARENT_HEADER "traceparent" /* bus header name */
 
 typedef struct sl_trace_config {
     /* Full URL of the collector's traces endpoint, such as
@@ -132,5 +141,29 @@ void sl_span_traceparent(const sl_span_t *span, char *out);
  */
 bool sl_traceparent_parse(const char *text, uint8_t trace_id[16],
                           uint8_t span_id[8], bool *sampled);
+
+/** Returns true while the exporter runs. Lock-free: per-record code
+ * checks it before any other tracing work. */
+bool sl_trace_enabled(void);
+
+/**
+ * Reads a traceparent carried in a bus header (len bytes, not
+ * NUL-terminated). OUT: out, SL_TRACEPARENT_LEN + 1 bytes, the value.
+ * Returns true when tracing is on and the value is a valid, sampled
+ * traceparent; false otherwise, and out is then unspecified.
+ */
+bool sl_trace_sampled_parent(const void *value, size_t len, char *out);
+
+/**
+ * Makes span the calling thread's current span, which code deeper in the
+ * same call (the publisher) continues; NULL clears it. span is borrowed
+ * and must stay valid until cleared.
+ */
+void sl_trace_set_current(const sl_span_t *span);
+
+/** OUT: out, SL_TRACEPARENT_LEN + 1 bytes, the calling thread's current
+ * span's traceparent, sampled or not, so that a child keeps its decision.
+ * Returns false, leaving out alone, when there is no current span. */
+bool sl_trace_current_parent(char *out);
 
 #endif

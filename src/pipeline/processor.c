@@ -7,6 +7,13 @@
  * committed only after the batch's rows are committed and its dead-letter
  * copies accepted, so a crash redelivers instead of losing records. The
  * store's idempotent writes absorb the redelivery.
+ *
+ * A record whose bus headers carry a sampled W3C traceparent gets a
+ * "process" span, child of the producer's, from poll to commit, and a
+ * "store.write" span, child of that, around the batch's store commit.
+ * The commit is shared by the whole batch, so each sampled record's
+ * store.write span covers the same transaction and records the batch's
+ * size. A record without the header costs one header lookup.
  */
 #include "pipeline/pipeline.h"
 
@@ -19,6 +26,7 @@
 
 #include "model/validate.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/dlq.h"
 #include "pipeline/offsets.h"
 #include "pipeline/window.h"
@@ -52,6 +60,13 @@ typedef struct processor_metrics {
     sl_gauge_t *lag;
 } processor_metrics_t;
 
+/* Sampled records per batch that get spans. The spans live in the
+ * processor so that a batch allocates nothing.
+ * XXX: sampled records of a batch past this many are processed untraced,
+ * so a ratio near 1 under load loses the processor's part of some
+ * traces. */
+#define TRACED_MAX 32
+
 struct sl_processor {
     sl_processor_config_t cfg;
     sl_store_t *st;
@@ -75,6 +90,9 @@ struct sl_processor {
     struct failure *failures;
     const sl_msg_t **reading_msgs;
     const sl_msg_t **event_msgs;
+    sl_span_t process_spans[TRACED_MAX];
+    sl_span_t store_spans[TRACED_MAX];
+    size_t traced_count;
     processor_metrics_t metrics;
     pthread_t thread;
     bool started;
@@ -611,6 +629,68 @@ static void update_windows(sl_processor_t *proc, size_t reading_count,
     }
 }
 
+/* Begins a process span for each record of the batch that carries a
+ * sampled traceparent, up to TRACED_MAX. */
+static void trace_begin(sl_processor_t *proc, size_t n)
+{
+    char parent[SL_TRACEPARENT_LEN + 1];
+
+    proc->traced_count = 0;
+    if (!sl_trace_enabled())
+        return;
+    for (size_t i = 0; i < n && proc->traced_count < TRACED_MAX; i++) {
+        const sl_msg_t *msg = &proc->msgs[i];
+        const sl_header_t *h = sl_msg_header(msg, SL_TRACEPARENT_HEADER);
+        sl_span_t *span = &proc->process_spans[proc->traced_count];
+
+        if (h == NULL ||
+            !sl_trace_sampled_parent(h->value, h->value_len, parent))
+            continue;
+        sl_span_begin(span, "process", SL_SPAN_CONSUMER, parent);
+        sl_span_attr_text(span, "messaging.destination.name", msg->topic);
+        sl_span_attr_int(span, "messaging.destination.partition.id",
+                         msg->partition);
+        sl_span_attr_int(span, "messaging.kafka.offset", msg->offset);
+        sl_span_attr_int(span, "messaging.batch.message_count", (int64_t)n);
+        proc->traced_count++;
+    }
+}
+
+/* Begins the store.write span of each traced record; rows is what the
+ * batch's one transaction writes. */
+static void trace_store_begin(sl_processor_t *proc, size_t rows)
+{
+    char parent[SL_TRACEPARENT_LEN + 1];
+
+    for (size_t k = 0; k < proc->traced_count; k++) {
+        sl_span_traceparent(&proc->process_spans[k], parent);
+        sl_span_begin(&proc->store_spans[k], "store.write", SL_SPAN_CLIENT,
+                      parent);
+        sl_span_attr_int(&proc->store_spans[k], "db.operation.batch.size",
+                         (int64_t)rows);
+    }
+}
+
+static void trace_store_end(sl_processor_t *proc, bool stored_ok)
+{
+    for (size_t k = 0; k < proc->traced_count; k++) {
+        if (!stored_ok)
+            sl_span_set_error(&proc->store_spans[k], "store write failed");
+        sl_span_end(&proc->store_spans[k]);
+    }
+}
+
+static void trace_end(sl_processor_t *proc, bool committed)
+{
+    for (size_t k = 0; k < proc->traced_count; k++) {
+        if (!committed)
+            sl_span_set_error(&proc->process_spans[k],
+                              "batch left uncommitted");
+        sl_span_end(&proc->process_spans[k]);
+    }
+    proc->traced_count = 0;
+}
+
 static void process_batch(sl_processor_t *proc, size_t n)
 {
     failure_t *failures = proc->failures;
@@ -621,7 +701,9 @@ static void process_batch(sl_processor_t *proc, size_t n)
     batch_origins_t origins = {0};
     sl_offsets_t offsets;
     sl_store_result_t result;
+    bool committed = false;
 
+    trace_begin(proc, n);
     if (read_origins(proc->msgs, n, &origins) != SL_OK) {
         /* Nothing is committed, so the batch comes back after a pause. */
         sl_log_error("processor", "out of memory for a batch of %zu", n);
@@ -663,9 +745,11 @@ static void process_batch(sl_processor_t *proc, size_t n)
     int64_t start_ns = sl_time_mono_ns();
     memset(&result, 0, sizeof(result));
     memset(proc->reading_rejected, 0, reading_count * sizeof(bool));
+    trace_store_begin(proc, reading_count + event_count);
     bool stored_ok =
         sl_pipeline_store_write(proc->st, &batch, &result, on_reject, &ctx,
                                 "processor") == SL_OK;
+    trace_store_end(proc, stored_ok);
     sl_histogram_observe(proc->metrics.store_latency,
                          (double)(sl_time_mono_ns() - start_ns) / 1e9);
     sl_histogram_observe(proc->metrics.batch_size, (double)n);
@@ -677,8 +761,10 @@ static void process_batch(sl_processor_t *proc, size_t n)
     check_continuity(proc, n);
     update_windows(proc, reading_count, reading_msgs);
     write_windows(proc);
-    if (stored_ok && dead_lettered_ok)
+    if (stored_ok && dead_lettered_ok) {
         sl_pipeline_commit(proc->consumer, &offsets, "processor");
+        committed = true;
+    }
 
     if (result.dlq_resolved > 0) {
         sl_counter_add(proc->metrics.dlq_resolved, result.dlq_resolved);
@@ -699,6 +785,7 @@ static void process_batch(sl_processor_t *proc, size_t n)
                      result.readings_duplicate + result.events_duplicate);
 
 done:
+    trace_end(proc, committed);
     free_origins(&origins);
 }
 

@@ -4,6 +4,12 @@
  * ingest) turn records into Confluent-framed Avro values and hand them to
  * the bus. It registers the built-in schemas under the TopicNameStrategy
  * subjects "<topic>-value" and keeps one encoder per topic.
+ *
+ * With tracing on, each record begins a "produce" span, and a sampled one
+ * carries the span's W3C traceparent in its bus headers, so the stages
+ * that consume it continue the trace. The span ends once the bus accepted
+ * or refused the record: at once when publishing record by record, at the
+ * flush's delivery reports when batching.
  */
 #include "pipeline/publish.h"
 
@@ -13,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/trace.h"
 #include "pipeline/dlq.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -29,6 +36,9 @@
 #define PUBLISH_LOG_LIMIT 100
 #define PUBLISH_LOG_EVERY 10000
 
+/* queued_t.span of a record that is not traced. */
+#define NO_SPAN SIZE_MAX
+
 /* A queued record. Its topic, key and value live in the publisher's
  * arena, at these offsets, because the arena moves when it grows. */
 typedef struct queued {
@@ -38,6 +48,8 @@ typedef struct queued {
     size_t value_at;
     size_t value_len;
     uint64_t tag;
+    size_t span;      /* index in spans, or NO_SPAN */
+    size_t parent_at; /* its traceparent in the arena, when traced */
 } queued_t;
 
 struct sl_publisher {
@@ -61,8 +73,14 @@ struct sl_publisher {
      * and the bus records built from them at each flush. */
     queued_t *queue;
     sl_bus_record_t *records;
+    sl_header_t *headers; /* one per record: its traceparent */
     size_t count;
     size_t cap;
+    /* The produce spans of the batch's sampled records, open until the
+     * flush settles them. */
+    sl_span_t *spans;
+    size_t span_count;
+    size_t span_cap;
     uint8_t *arena;
     size_t arena_len;
     size_t arena_cap;
@@ -142,6 +160,8 @@ void sl_publisher_destroy(sl_publisher_t *pub)
     sl_encoder_destroy(pub->event_enc);
     free(pub->queue);
     free(pub->records);
+    free(pub->headers);
+    free(pub->spans);
     free(pub->arena);
     free(pub);
 }
@@ -245,7 +265,43 @@ static void batch_records(sl_publisher_t *pub)
             .value = pub->arena + q->value_at,
             .value_len = q->value_len,
         };
+        if (q->span != NO_SPAN) {
+            pub->headers[i] =
+                (sl_header_t){SL_TRACEPARENT_HEADER, pub->arena + q->parent_at,
+                              SL_TRACEPARENT_LEN};
+            pub->records[i].headers = &pub->headers[i];
+            pub->records[i].header_count = 1;
+        }
     }
+}
+
+/* Begins the record's produce span: a child of the calling thread's
+ * current span (an HTTP ingest request's), else a root span sampled by the
+ * configured ratio. Returns whether it is sampled; with tracing off that
+ * costs one flag check. */
+static bool produce_begin(sl_span_t *span, const char *topic)
+{
+    char parent[SL_TRACEPARENT_LEN + 1];
+    bool has_parent;
+
+    if (!sl_trace_enabled())
+        return false;
+    has_parent = sl_trace_current_parent(parent);
+    if (!sl_span_begin(span, "produce", SL_SPAN_PRODUCER,
+                       has_parent ? parent : NULL))
+        return false;
+    sl_span_attr_text(span, "messaging.destination.name", topic);
+    return true;
+}
+
+/* Ends a produce span with the record's outcome. */
+static void produce_end(sl_span_t *span, int rc)
+{
+    if (rc == SL_EREJECTED)
+        sl_span_set_error(span, "too large, dead-lettered");
+    else if (rc != SL_OK)
+        sl_span_set_error(span, sl_strerror(rc));
+    sl_span_end(span);
 }
 
 /* Settles one record after sl_bus_publish_batch. The batch stops at the
@@ -258,9 +314,10 @@ static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
     int status = rec->status;
 
     if (status == SL_EINVAL)
-        status = sl_bus_publish(pub->bus, rec->topic, -1, rec->key,
-                                rec->key_len, rec->value, rec->value_len, NULL,
-                                0, pub->timeout_ms, NULL);
+        status =
+            sl_bus_publish(pub->bus, rec->topic, -1, rec->key, rec->key_len,
+                           rec->value, rec->value_len, rec->headers,
+                           rec->header_count, pub->timeout_ms, NULL);
     if (status == SL_ETOOBIG)
         status = dead_letter_oversized(pub, rec->topic, rec->key, rec->key_len,
                                        rec->value, rec->value_len);
@@ -287,22 +344,28 @@ int sl_publisher_flush(sl_publisher_t *pub)
     for (size_t i = 0; i < pub->count; i++) {
         int rc = settle(pub, &pub->records[i], pub->queue[i].tag);
 
+        if (pub->queue[i].span != NO_SPAN)
+            produce_end(&pub->spans[pub->queue[i].span], rc);
         /* A dead-lettered record is settled, not failed. */
         if (rc != SL_OK && rc != SL_EREJECTED && first_error == SL_OK)
             first_error = rc;
     }
     pub->count = 0;
+    pub->span_count = 0;
     pub->arena_len = 0;
     return first_error;
 }
 
-/* Makes room for one more queued record and for need more arena bytes. */
+/* Makes room for one more queued record and for need more arena bytes,
+ * plus its traceparent. */
 static int reserve(sl_publisher_t *pub, size_t need)
 {
+    need += SL_TRACEPARENT_LEN + 1;
     if (pub->count == pub->cap) {
         size_t cap = pub->cap == 0 ? 64 : pub->cap * 2;
         queued_t *queue = realloc(pub->queue, cap * sizeof(*queue));
         sl_bus_record_t *records;
+        sl_header_t *headers;
 
         if (queue == NULL)
             return SL_ENOMEM;
@@ -311,6 +374,10 @@ static int reserve(sl_publisher_t *pub, size_t need)
         if (records == NULL)
             return SL_ENOMEM;
         pub->records = records;
+        headers = realloc(pub->headers, cap * sizeof(*headers));
+        if (headers == NULL)
+            return SL_ENOMEM;
+        pub->headers = headers;
         pub->cap = cap;
     }
     if (need > pub->arena_cap - pub->arena_len) {
@@ -340,6 +407,29 @@ static size_t arena_put(sl_publisher_t *pub, const void *data, size_t len)
     return at;
 }
 
+/* Begins the produce span of the record q, about to be queued, and keeps
+ * its traceparent in the arena, whose room reserve() made. Without memory
+ * for the span the record goes untraced. */
+static void trace_queued(sl_publisher_t *pub, queued_t *q, const char *topic)
+{
+    if (pub->span_count == pub->span_cap) {
+        size_t cap = pub->span_cap == 0 ? 16 : pub->span_cap * 2;
+        sl_span_t *spans = realloc(pub->spans, cap * sizeof(*spans));
+
+        if (spans == NULL)
+            return;
+        pub->spans = spans;
+        pub->span_cap = cap;
+    }
+    if (!produce_begin(&pub->spans[pub->span_count], topic))
+        return;
+    q->span = pub->span_count++;
+    q->parent_at = pub->arena_len;
+    sl_span_traceparent(&pub->spans[q->span],
+                        (char *)pub->arena + q->parent_at);
+    pub->arena_len += SL_TRACEPARENT_LEN + 1;
+}
+
 /* Queues the record whose topic and key are given and whose value_len
  * bytes of value the caller already wrote at value_at, then flushes when
  * the batch is full. Returns SL_OK: what the flush found is reported. */
@@ -354,6 +444,9 @@ static int enqueue(sl_publisher_t *pub, const char *topic, const void *key,
     q->key_len = key_len;
     q->topic_at = arena_put(pub, topic, strlen(topic) + 1);
     q->tag = pub->tag;
+    q->span = NO_SPAN;
+    if (sl_trace_enabled())
+        trace_queued(pub, q, topic);
     if (pub->count >= pub->batch_max ||
         pub->arena_len >= SL_PUBLISH_BATCH_MAX_BYTES)
         sl_publisher_flush(pub);
@@ -378,11 +471,21 @@ static int publish_direct(sl_publisher_t *pub, const char *topic,
                           const void *key, size_t key_len, const void *value,
                           size_t value_len)
 {
-    int rc = sl_bus_publish(pub->bus, topic, -1, key, key_len, value, value_len,
-                            NULL, 0, pub->timeout_ms, NULL);
+    char parent[SL_TRACEPARENT_LEN + 1];
+    sl_header_t header = {SL_TRACEPARENT_HEADER, parent, SL_TRACEPARENT_LEN};
+    sl_span_t span;
+    bool traced = produce_begin(&span, topic);
+    int rc;
 
+    if (traced)
+        sl_span_traceparent(&span, parent);
+    rc = sl_bus_publish(pub->bus, topic, -1, key, key_len, value, value_len,
+                        traced ? &header : NULL, traced ? 1 : 0,
+                        pub->timeout_ms, NULL);
     if (rc == SL_ETOOBIG)
         rc = dead_letter_oversized(pub, topic, key, key_len, value, value_len);
+    if (traced)
+        produce_end(&span, rc);
     return count_direct(pub, rc);
 }
 
