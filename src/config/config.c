@@ -129,8 +129,9 @@ static const setting_t settings[] = {
      "OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces "
      "(Jaeger); empty = no tracing"},
     {"trace-sample-ratio", T_DOUBLE, OFF(trace_sample_ratio), "0", 0, 1,
-     "fraction of requests traced when trace-endpoint is set; a request "
-     "with a sampled W3C traceparent header is always traced"},
+     "fraction of API requests and produced records traced when "
+     "trace-endpoint is set; a request with a sampled W3C traceparent "
+     "header is always traced, with the records it ingests"},
     {"bus-partitions", T_INT, OFF(bus_partitions), "6", 1, 256,
      "partitions per topic of the in-process bus, and of the Kafka topics "
      "sluice creates"},
