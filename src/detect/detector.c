@@ -95,6 +95,7 @@ struct sl_detector {
     bool started;
     int64_t last_sweep_ms;
     atomic_bool abandon;
+    atomic_bool stopping;
     atomic_uint_least64_t consumed, skipped, scored, unscored, anomalies,
         alerted, suppressed, sensors;
     atomic_uint_least64_t snapshots[SL_SENSOR_TYPE_COUNT];
@@ -542,6 +543,8 @@ static void *detector_main(void *arg)
             break;
         if (rc == SL_OK && n > 0)
             process_batch(det, n);
+        if (atomic_load(&det->stopping))
+            break;
 
         int64_t now = sl_time_mono_ms();
         if (now - det->last_sweep_ms >= SWEEP_INTERVAL_MS) {
@@ -701,6 +704,11 @@ void sl_detector_stats(sl_detector_t *det, sl_detector_stats_t *out)
 void sl_detector_abandon_writes(sl_detector_t *det)
 {
     atomic_store(&det->abandon, true);
+}
+
+void sl_detector_request_stop(sl_detector_t *det)
+{
+    atomic_store(&det->stopping, true);
 }
 
 void sl_detector_join(sl_detector_t *det)

@@ -163,6 +163,13 @@ void sl_detector_stats(sl_detector_t *det, sl_detector_stats_t *out);
 void sl_detector_abandon_writes(sl_detector_t *det);
 
 /**
+ * Makes the detector stop after the batch in hand rather than read on until
+ * its input runs dry, which with a backlog on Kafka can take minutes. What
+ * it has not committed is delivered again to the next detector.
+ */
+void sl_detector_request_stop(sl_detector_t *det);
+
+/**
  * Waits until the bus is closed and every accepted reading is processed,
  * then lets the trainer finish its waiting snapshots and joins both
  * threads. The counters are final afterwards. Calling it again does

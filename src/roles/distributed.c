@@ -313,6 +313,7 @@ int sl_role_detect(const sl_config_t *cfg)
     sl_log_info("detect", "detector started models=%s",
                 det_cfg.model_dir != NULL ? det_cfg.model_dir : "(not kept)");
     wait_for_signal("detect");
+    sl_detector_request_stop(det);
     sl_bus_close(ctx.bus);
     sl_detector_join(det); /* waits for the trainer to finish */
     sl_detector_stop(det);
