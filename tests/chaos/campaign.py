@@ -5,11 +5,11 @@ then an exact reconciliation of the input against the store and the
 dead-letter queue.
 
 Scenarios (each one a row of the closing table):
-  run-kill       `sluice run` replays a sensor CSV and a file of bad
-                 frames; kill -9 at a random moment, restart on the same
-                 database with the same files, again and again. Every
-                 reading ends up stored once and every bad frame has one
-                 dlq_errors row.
+  run-kill       `sluice run` replays a file of bad frames and a sensor
+                 CSV. It is killed with kill -9 at a random moment and
+                 restarted on the same database with the same files, again
+                 and again. Every reading ends up stored once and every
+                 bad frame has one dlq_errors row.
   distributed    mock Kafka + PostgreSQL: kill -9 of process, detect, dlq,
                  registry, api and replay (replay restarts from the start),
                  PostgreSQL stopped for a few seconds, in a shuffled order.
@@ -222,7 +222,7 @@ def scenario_dlq_positions(form, rng, table):
 
 
 def wait_settled(log_path, clients, quiet_s=5.0):
-    """Waits until clients consumers in log_path hold partitions (each one's
+    """Waits until clients consumers in log_path have partitions (each one's
     last rebalance line is an assignment) and the log has not changed for
     quiet_s seconds."""
     def settled():
@@ -366,8 +366,8 @@ def scenario_distributed(form, rng, table):
     # XXX: SIGTERM to a consumer still joining its group aborts it in
     # librdkafka 2.0.2 (see test_distributed_kill.py). The process role's
     # DLQ consumer shares a group with the dlq role, so each stop can start
-    # a rebalance in another role: each role is stopped only once every
-    # consumer of it holds partitions and its log has been quiet a while.
+    # a rebalance in another role. So each role is stopped only once every
+    # consumer of it has partitions and its log has been quiet a while.
     for name in ("api", "detect", "process", "dlq"):
         if name != "api":
             wait_settled(roles.log(name), 2 if name == "process" else 1)
