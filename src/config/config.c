@@ -128,6 +128,9 @@ static const setting_t settings[] = {
     {"trace-endpoint", T_STRING, OFF(trace_endpoint), "", 0, 0,
      "OTLP/HTTP traces URL, such as http://127.0.0.1:4318/v1/traces "
      "(Jaeger); empty = no tracing"},
+    {"otlp-endpoint", T_STRING, OFF(trace_endpoint), "", 0, 0,
+     "another name for trace-endpoint, as OpenTelemetry tools call it; the "
+     "one given last wins"},
     {"trace-sample-ratio", T_DOUBLE, OFF(trace_sample_ratio), "0", 0, 1,
      "fraction of API requests and produced records traced when "
      "trace-endpoint is set; a request with a sampled W3C traceparent "

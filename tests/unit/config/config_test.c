@@ -65,6 +65,26 @@ static void test_flags_override_environment(void **state)
     sl_config_fini(&cfg);
 }
 
+/* The OpenTelemetry name of the trace endpoint sets the same field. */
+static void test_otlp_endpoint_alias(void **state)
+{
+    char *argv[] = {"--otlp-endpoint", "http://127.0.0.1:4318/v1/traces"};
+    sl_config_t cfg;
+    char err[256];
+
+    (void)state;
+    setenv("SLUICE_OTLP_ENDPOINT", "http://127.0.0.1:1/v1/traces", 1);
+    if (load(&cfg, 0, NULL, err) != SL_OK)
+        fail_msg("load: %s", err);
+    assert_string_equal(cfg.trace_endpoint, "http://127.0.0.1:1/v1/traces");
+    sl_config_fini(&cfg);
+    if (load(&cfg, 2, argv, err) != SL_OK)
+        fail_msg("load: %s", err);
+    unsetenv("SLUICE_OTLP_ENDPOINT");
+    assert_string_equal(cfg.trace_endpoint, "http://127.0.0.1:4318/v1/traces");
+    sl_config_fini(&cfg);
+}
+
 /* Each invalid input and the text its error must contain. */
 static void test_invalid_values_name_the_setting(void **state)
 {
@@ -213,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_documentation),
         cmocka_unit_test(test_flags_override_environment),
+        cmocka_unit_test(test_otlp_endpoint_alias),
         cmocka_unit_test(test_invalid_values_name_the_setting),
         cmocka_unit_test(test_invalid_environment_names_variable),
         cmocka_unit_test(test_max_payload_bytes_bounds),
