@@ -9,7 +9,8 @@
  * Input: byte 0 picks the route (low three bits) and the method (bit 3:
  * POST instead of GET); when bit 7 is set, the rest is "path?query" and
  * the table is not used, else the rest is the query string. Anything the
- * client sends must get a status below 500, and a body that is valid JSON
+ * client sends must get a status below 500 (or 503, since this API has no
+ * bus to ingest into), and a body that is valid JSON
  * whenever the content type says JSON.
  */
 #include <jansson.h>
@@ -128,7 +129,9 @@ static void check_response(const sl_api_response_t *resp, const char *path,
     json_error_t jerr;
     json_t *body;
 
-    if (resp->status >= 500) {
+    /* 503 is the server's own state: the store down, or ingest on an API
+     * without a bus, as this harness runs it. */
+    if (resp->status >= 500 && resp->status != 503) {
         fprintf(stderr, "%s?%s: HTTP %d: %.*s\n", path, query, resp->status,
                 (int)resp->body_len, resp->body);
         abort();
