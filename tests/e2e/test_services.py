@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Checks scripts/services, the local back end behind `make services`:
-start brings up the mock Kafka cluster, PostgreSQL and the registry and
-writes settings that the roles run with unchanged (a processor there also
+"""Checks scripts/services, the local back end behind `make services`.
+Start brings up the mock Kafka cluster, PostgreSQL and the registry and
+writes settings that the roles run with unchanged. A processor there also
 refreshes the materialized views, and SIGTERM stops it while a producer
-keeps publishing); a second start changes nothing; stop stops everything and keeps the PostgreSQL data for the next
-start.
+keeps publishing. A second start changes nothing, and stop stops
+everything and keeps the PostgreSQL data for the next start.
 
 The back end lives in a temporary folder (SLUICE_SERVICES_DIR), the
 registry on a free loopback port, PostgreSQL on a unix socket only.
