@@ -2,6 +2,8 @@
 #   make          build ./build/sluice
 #   make run      build and start the standalone pipeline on 127.0.0.1:8000
 #   make test     build with sanitizers and run every test
+#   make valgrind build without sanitizers and run the unit tests under
+#                 valgrind memcheck
 #   make bench    measure throughput against a raw SQLite insert loop
 #   make load-test
 #                 wrk and Locust against the API of sluice run on loopback
@@ -18,10 +20,11 @@
 
 BUILD ?= build
 TEST_BUILD ?= build-test
+VALGRIND_BUILD ?= build-valgrind
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 
-.PHONY: all deps test-deps run test bench load-test bench-distributed lint format clean \
+.PHONY: all deps test-deps run test valgrind bench load-test bench-distributed lint format clean \
 	services services-stop producer consumer ml api dlq connectors fuzz chaos
 
 all: deps
@@ -44,6 +47,15 @@ test: test-deps
 	# rebalances can take tens of seconds on a busy machine: a failed test
 	# gets up to two more runs, and ctest's output shows every failure.
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS) --repeat until-pass:3
+
+# valgrind cannot run ASan binaries, so this build has no sanitizers.
+# tests/CMakeLists.txt sets the valgrind options and suppressions; a memory
+# error or a definite leak fails the test, and each test's valgrind output
+# is in $(VALGRIND_BUILD)/Testing/Temporary/MemoryChecker.<number>.log.
+valgrind: test-deps
+	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=OFF >/dev/null
+	cmake --build $(VALGRIND_BUILD) -j$(JOBS)
+	cd $(VALGRIND_BUILD) && ctest -T memcheck -L unit --output-on-failure -j$(JOBS)
 
 # kill -9, SIGTERM, a full disk and outages during replays, then a
 # reconciliation table; `make test` runs the short form (ctest chaos_short).
@@ -129,4 +141,4 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(VALGRIND_BUILD)
