@@ -414,20 +414,19 @@ static int apply_message(sl_ws_filter_t *f, sl_ws_stream_t stream, json_t *msg,
             return SL_EINVAL;
     }
 
-    /* Without fields, subscribe resumes and unsubscribe pauses the
-     * stream; set_filter without fields resets to "everything". */
-    if (action == A_SUBSCRIBE && !any_field)
+    /* Subscribe always resumes the stream; unsubscribe without fields
+     * pauses it. set_filter resets each field it omits to "everything". */
+    if (action == A_SUBSCRIBE) {
         next.paused = false;
-    else if (action == A_UNSUBSCRIBE && !any_field)
+    } else if (action == A_UNSUBSCRIBE && !any_field) {
         next.paused = true;
-    else if (action == A_SET_FILTER) {
+    } else if (action == A_SET_FILTER) {
         for (int i = 0; i < F_COUNT; i++) {
             if (json_object_get(msg, field_names[i]) == NULL)
                 field_any(&next, i);
         }
         next.paused = false;
-    } else if (action == A_SUBSCRIBE)
-        next.paused = false;
+    }
     *f = next;
     return SL_OK;
 }

@@ -158,12 +158,14 @@ static int pg_schema_list(sl_store_t *st, const char *subject,
         PQclear(res);
         return SL_EIO;
     }
-    if (PQntuples(res) > 0) {
-        out = calloc((size_t)PQntuples(res), sizeof(*out));
+    int row_count = PQntuples(res);
+
+    if (row_count > 0) {
+        out = calloc((size_t)row_count, sizeof(*out));
         if (out == NULL)
             rc = SL_ENOMEM;
     }
-    for (int i = 0; rc == SL_OK && i < PQntuples(res); i++) {
+    for (int i = 0; out != NULL && rc == SL_OK && i < row_count; i++) {
         rc = fill_row(res, i, &out[i]);
         if (rc == SL_OK)
             count++;
