@@ -191,10 +191,13 @@ int sl_store_alert_ack(sl_store_t *st, int64_t id, sl_alert_t *out)
 /* ---- commerce ---------------------------------------------------------- */
 
 /* Revenue of a purchase row: its total, else price times quantity (1 when
- * absent); rows whose amount is not finite count as 0. */
+ * absent); rows whose amount is not finite count as 0. SQLite reads 9e999
+ * as infinity. The bounds are not -+DBL_MAX because SQLite 3.40 parses that
+ * literal as infinity when long double has only double precision, as under
+ * valgrind. */
 #define SQLITE_AMOUNT                                                          \
-    "(CASE WHEN coalesce(total, price * coalesce(quantity, 1))"                \
-    " BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"              \
+    "(CASE WHEN coalesce(total, price * coalesce(quantity, 1)) > -9e999"       \
+    " AND coalesce(total, price * coalesce(quantity, 1)) < 9e999"              \
     " THEN coalesce(total, price * coalesce(quantity, 1)) ELSE 0 END)"
 
 static int sqlite_event_totals(sl_sqlite_t *sq, int64_t from_ms, int64_t to_ms,
