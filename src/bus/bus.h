@@ -69,11 +69,6 @@ typedef struct sl_bus_memory_config {
     /* Largest record, key+value+header bytes; default 1000000, as Kafka's
      * message.max.bytes, so that both back ends refuse the same records. */
     size_t max_record_bytes;
-    /* Offset of each partition's first record; default 0. The records of
-     * one process are gone when it stops, so a store that keys rows by
-     * source position (dead-letter rows) needs a base that a later run
-     * does not reuse: sluice run derives it from the start time. */
-    int64_t first_offset;
 } sl_bus_memory_config_t;
 
 /** Fills cfg with the defaults above. */

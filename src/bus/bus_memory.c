@@ -178,7 +178,6 @@ void sl_bus_memory_config_init(sl_bus_memory_config_t *cfg)
     cfg->partition_capacity = 65536;
     cfg->partition_max_bytes = (size_t)64 << 20;
     cfg->max_record_bytes = MEM_DEFAULT_MAX_RECORD_BYTES;
-    cfg->first_offset = 0;
 }
 
 /* Key, value and header bytes, measured as the Kafka bus measures them
@@ -461,7 +460,7 @@ static void topic_destroy(mem_topic_t *topic)
 }
 
 static mem_topic_t *topic_create(const char *name, int32_t partitions,
-                                 int64_t first_offset, bool closed)
+                                 bool closed)
 {
     mem_topic_t *topic;
 
@@ -484,8 +483,6 @@ static mem_topic_t *topic_create(const char *name, int32_t partitions,
         }
         part->topic_name = topic->name;
         part->id = i;
-        part->base = first_offset;
-        part->end = first_offset;
         part->closed = closed;
         topic->parts_ready++;
     }
@@ -521,8 +518,7 @@ static mem_topic_t *topic_add(mem_bus_t *bus, const char *name)
 
     /* Reading `closed` under the write lock orders this against
      * mem_close, which marks partitions closed under the read lock. */
-    topic = topic_create(name, bus->cfg.partitions, bus->cfg.first_offset,
-                         atomic_load(&bus->closed));
+    topic = topic_create(name, bus->cfg.partitions, atomic_load(&bus->closed));
     if (topic == NULL)
         return NULL;
     bus->topics[bus->topic_count++] = topic;
@@ -558,7 +554,7 @@ sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg)
     mem_bus_t *bus;
 
     if (cfg == NULL || cfg->partitions < 1 || cfg->partition_capacity < 1 ||
-        cfg->partition_max_bytes < 1 || cfg->first_offset < 0)
+        cfg->partition_max_bytes < 1)
         return NULL;
     bus = calloc(1, sizeof(*bus));
     if (bus == NULL)

@@ -16,7 +16,6 @@
 #include "store/store.h"
 #include "util/err.h"
 #include "util/log.h"
-#include "util/timeutil.h"
 
 /* How long one request to a remote schema registry may take. */
 #define REGISTRY_TIMEOUT_MS 5000
@@ -127,12 +126,6 @@ sl_bus_t *sl_role__bus_create(const sl_config_t *cfg, const char *client_id,
     sl_bus_memory_config_init(&memory);
     memory.partitions = cfg->bus_partitions;
     memory.partition_capacity = (size_t)cfg->bus_capacity;
-    /* Dead-letter rows are keyed by source position, so a restarted run
-     * must not reuse the offsets of an earlier one: starting at the start
-     * time in ms times 2^20 stays ahead of every earlier run unless one
-     * published over a million records per ms of its life, and overflows
-     * int64 only in the year 2248. */
-    memory.first_offset = sl_time_now_ms() * ((int64_t)1 << 20);
     bus = sl_bus_memory_create(&memory);
     if (bus == NULL)
         snprintf(err, err_size, "out of memory creating the in-process bus");

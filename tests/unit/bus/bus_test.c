@@ -620,44 +620,6 @@ static void memory_consumer_stats_are_zero(void **state)
     sl_bus_destroy(bus);
 }
 
-/* A bus created with a first offset numbers from it, and commits, lag and
- * polling work relative to it; a negative one is rejected. */
-static void memory_first_offset_numbers_records(void **state)
-{
-    const int64_t first = (int64_t)1 << 50;
-    sl_bus_memory_config_t cfg;
-    sl_bus_t *bus;
-    sl_consumer_t *c;
-    sl_msg_t msgs[4];
-    size_t n;
-    int64_t offset = -1;
-
-    (void)state;
-    sl_bus_memory_config_init(&cfg);
-    cfg.partitions = 1;
-    cfg.first_offset = -1;
-    assert_null(sl_bus_memory_create(&cfg));
-    cfg.first_offset = first;
-    bus = sl_bus_memory_create(&cfg);
-    assert_non_null(bus);
-    c = consumer_new(bus, "g");
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(sl_bus_publish(bus, TOPIC, 0, "k", 1, "v", 1, NULL, 0,
-                                        100, &offset),
-                         SL_OK);
-        assert_int_equal(offset, first + i);
-    }
-    assert_int_equal(sl_consumer_lag(c), 3);
-    assert_int_equal(sl_consumer_poll(c, msgs, 4, &n, 100), SL_OK);
-    assert_int_equal(n, 3);
-    assert_int_equal(msgs[0].offset, first);
-    assert_int_equal(sl_consumer_commit(c, TOPIC, 0, first + 2), SL_OK);
-    assert_int_equal(sl_consumer_lag(c), 1);
-    assert_int_equal(sl_consumer_commit(c, TOPIC, 0, first - 1), SL_EINVAL);
-    sl_consumer_destroy(c);
-    sl_bus_destroy(bus);
-}
-
 static void topic_without_group_keeps_records(void **state)
 {
     sl_bus_t *bus = bus_new(1, 3, 0);
@@ -1147,7 +1109,6 @@ int main(void)
         cmocka_unit_test(oversized_record_spares_its_neighbours),
         cmocka_unit_test(batch_stops_at_full_partition),
         cmocka_unit_test(memory_consumer_stats_are_zero),
-        cmocka_unit_test(memory_first_offset_numbers_records),
         cmocka_unit_test(topic_without_group_keeps_records),
         cmocka_unit_test(lent_records_survive_commit),
         cmocka_unit_test(headers_round_trip),
