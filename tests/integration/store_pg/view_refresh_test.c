@@ -115,6 +115,16 @@ static void wait_stats_count(const char *sensor_id, long want)
              want);
 }
 
+/* Waits until the refresher has counted at least want refreshes. */
+static void wait_refresh_count(const sl_view_refresher_t *vr, uint64_t want)
+{
+    int64_t deadline = sl_time_mono_ms() + WAIT_MS;
+
+    while (sl_view_refresher_count(vr) < want && sl_time_mono_ms() < deadline)
+        sl_time_sleep_ms(10);
+    assert_true(sl_view_refresher_count(vr) >= want);
+}
+
 static void test_views_follow_new_rows(void **state)
 {
     char err[512];
@@ -130,7 +140,9 @@ static void test_views_follow_new_rows(void **state)
     wait_stats_count("refresh-a", 10);
     write_readings("refresh-b", 7);
     wait_stats_count("refresh-b", 7);
-    assert_true(sl_view_refresher_count(vr) >= 2);
+    /* A refresh is counted just after its commit, which the query above
+     * may see first. */
+    wait_refresh_count(vr, 2);
 
     int64_t start = sl_time_mono_ms();
     sl_view_refresher_stop(vr);
@@ -158,12 +170,7 @@ static void test_refresh_survives_server_restart(void **state)
 
     write_readings("refresh-c", 3);
     wait_stats_count("refresh-c", 3);
-    /* The refresher counts a refresh just after its commit, which the
-     * query above may see first. */
-    for (int64_t deadline = sl_time_mono_ms() + WAIT_MS;
-         sl_view_refresher_count(vr) <= before && sl_time_mono_ms() < deadline;)
-        sl_time_sleep_ms(10);
-    assert_true(sl_view_refresher_count(vr) > before);
+    wait_refresh_count(vr, before + 1);
     sl_view_refresher_stop(vr);
 
     char *text = NULL;
