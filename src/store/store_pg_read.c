@@ -78,6 +78,16 @@ static void param_limit(sl_pg_params_t *p, size_t limit)
     sl_pg__param_i64(p, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
 }
 
+/* Binds a sensor type filter: its name, or NULL for every type (< 0). */
+static void param_sensor_type(sl_pg_params_t *p, int sensor_type)
+{
+    if (sensor_type >= 0)
+        sl_pg__param_text(p,
+                          sl_sensor_type_name((sl_sensor_type_t)sensor_type));
+    else
+        sl_pg__param_null(p);
+}
+
 /*
  * XXX: as in the SQLite store, a sensor_id filter is applied while walking
  * the time-ordered primary key, so a query for one sensor reads the rows
@@ -97,11 +107,7 @@ int sl_pg__readings(sl_store_t *st, const sl_reading_query_t *q,
         sl_pg__param_text(&p, q->sensor_id);
     else
         sl_pg__param_null(&p);
-    if (q->sensor_type >= 0)
-        sl_pg__param_text(
-            &p, sl_sensor_type_name((sl_sensor_type_t)q->sensor_type));
-    else
-        sl_pg__param_null(&p);
+    param_sensor_type(&p, q->sensor_type);
     sl_pg__param_bool(&p, q->anomalies_only);
     param_limit(&p, limit);
     return collect_rows((sl_pg_t *)st, SL_PG_SELECT_READINGS, &p, "readings",
@@ -134,11 +140,7 @@ int sl_pg__sensor_stats(sl_store_t *st, int64_t from_ms, int64_t to_ms,
 
     sl_pg__param_i64(&p, from_ms);
     sl_pg__param_i64(&p, to_ms);
-    if (sensor_type >= 0)
-        sl_pg__param_text(&p,
-                          sl_sensor_type_name((sl_sensor_type_t)sensor_type));
-    else
-        sl_pg__param_null(&p);
+    param_sensor_type(&p, sensor_type);
     param_limit(&p, max);
     return collect_rows((sl_pg_t *)st, SL_PG_SELECT_STATS, &p, "sensor stats",
                         fill_stats, out, sizeof(*out), max, n);
