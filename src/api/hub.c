@@ -581,7 +581,7 @@ static bool handle_batch(sl_ws_hub_t *hub, size_t n)
         /* WebSocket clients get live data, never a replay of the log.
          * XXX: sluice run on the Kafka bus starts its new group at the
          * earliest record, so it reads the retained log once to skip it;
-         * sluice api asks Kafka for the latest offsets instead. */
+         * sluice api requests the latest offsets from Kafka instead. */
         if (msg->timestamp_ms < hub->start_ms) {
             sl_counter_add(hub->skipped[SKIP_OLD], 1);
             continue;

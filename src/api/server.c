@@ -663,7 +663,7 @@ static int await_body(sl_api_t *api, struct lws *wsi, session_t *ss,
     return SL_OK;
 }
 
-/* Answers a request whose headers have arrived: at once, or after its
+/* Responds to a request whose headers have arrived: at once, or after its
  * body. Returns 0, or -1 to close. */
 static int on_http_request(sl_api_t *api, struct lws *wsi, session_t *ss)
 {
@@ -789,7 +789,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* protocols[0] serves plain HTTP and the WebSocket streams (ws.h says
+/* protocols[0] serves plain HTTP and the WebSocket streams (ws.h explains
  * why), so its per-session memory fits either session. */
 static const struct lws_protocols protocols[] = {
     {"http", callback_http,

@@ -36,7 +36,7 @@
  * that sends control messages without reading the replies. */
 #define REPLIES_MAX_BYTES 65536
 
-/* Longest close reason: a close frame carries at most 125 bytes, two of
+/* Maximum close reason length: a close frame carries at most 125 bytes, two of
  * which are the status code. */
 #define CLOSE_REASON_MAX 123
 

@@ -306,7 +306,7 @@ typedef struct sl_consumer_stats {
     size_t revoking;       /* partitions whose revocation waits for the stage */
     size_t queued_records; /* now */
     size_t queued_bytes;   /* now, key+value bytes */
-    size_t queued_records_max; /* the most ever queued */
+    size_t queued_records_max; /* the maximum ever queued */
     size_t queued_bytes_max;
     size_t queue_cap_records;
     size_t queue_cap_bytes;

@@ -85,8 +85,8 @@ struct sl_processor {
     int64_t next_reading_offset[SL_OFFSETS_MAX];
     sl_event_t *events;
     /* Scratch of process_batch, sized for a full batch once at start so a
-     * batch allocates nothing: failures holds two per record (a decode or
-     * validation failure, then a store rejection). */
+     * batch allocates nothing. failures has room for two per record (a
+     * decode or validation failure, then a store rejection). */
     struct failure *failures;
     const sl_msg_t **reading_msgs;
     const sl_msg_t **event_msgs;

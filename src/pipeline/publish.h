@@ -85,7 +85,7 @@ void sl_publisher_destroy(sl_publisher_t *pub);
 int sl_publisher_set_batch(sl_publisher_t *pub, size_t max_records);
 
 /**
- * Sets the function told about each batched record that did not reach its
+ * Sets the function called for each batched record that did not reach its
  * topic (fn NULL: such records are logged, the first 100 one by one and
  * then every 10,000th). ctx is passed to fn. Records refused before they
  * were queued are not reported: the sl_publish_* call returns their error.
