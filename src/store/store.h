@@ -109,6 +109,15 @@ typedef struct sl_store_batch {
     /* OUT (may be NULL): reading_count flags, set true for each reading
      * that was already stored and so was ignored, false for the others. */
     bool *reading_duplicate;
+    /* By default the newest stored reading of each sensor in readings
+     * updates its sensor_latest row. A writer that commits often can
+     * instead set latest_deferred and hand over, now and then, the newest
+     * reading of each sensor since its last such batch in latest: each
+     * must already be stored, by this batch or an earlier one. The row of
+     * a sensor is replaced only by a reading with a newer event time. */
+    bool latest_deferred;
+    const sl_reading_t *latest;
+    size_t latest_count;
 } sl_store_batch_t;
 
 /* What a committed batch did. */
@@ -125,7 +134,8 @@ typedef struct sl_store_result {
  * committed. kind is "reading" or "event", index the row's position in the
  * batch, error the database's message. kind is also "aggregate", "window"
  * (a recompute entry) or "dlq" for a row of those arrays, and "latest" when
- * a stored reading (index) could not update the sensor's latest reading.
+ * a stored reading could not update the sensor's latest reading (index
+ * into readings, or into latest when latest_deferred is set).
  */
 typedef void (*sl_store_reject_cb)(void *ctx, const char *kind, size_t index,
                                    const char *error);
