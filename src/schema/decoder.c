@@ -142,7 +142,11 @@ static sl_decode_err_t read_body(sl_decoder_t *dec, dec_writer_t *w,
                                  const uint8_t *body, size_t len)
 {
     const char *msg;
+    sl_decode_err_t err = sl_resolution__prepare_value(&w->res);
 
+    if (err != SL_DECODE_OK) {
+        return err;
+    }
     avro_value_reset(&dec->reader_value);
     avro_resolved_writer_set_dest(&w->res.resolved, &dec->reader_value);
     avro_reader_memory_set_source(dec->mem, (const char *)body, (int64_t)len);

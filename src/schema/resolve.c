@@ -546,10 +546,10 @@ static sl_decode_err_t build_augmented(sl_resolution_t *res,
 
 /*
  * Builds the resolver of writer against reader. libavro 1.11.1's
- * avro_resolved_writer_new() adds one reference to the resolver it
- * returns for each link inside the writer that resolves against the top
- * reader record itself, such as the items of an array or the values of a
- * map of the record's own type. The caller's decref then never frees that
+ * avro_resolved_writer_new() adds one reference to the resolver it returns
+ * for each link inside the writer that resolves against the top reader
+ * record itself. The items of an array or the values of a map of the
+ * record's own type do so. The caller's decref then never frees that
  * resolver, the resolvers under it or the two schemas they hold (4 KB per
  * call for a record of two fields, measured with ASan). libavro frees the
  * resolvers under the top one by walking them, whatever their counts, so only
@@ -591,6 +591,40 @@ static avro_value_iface_t *new_resolver(avro_schema_t writer,
     return iface;
 }
 
+/* Tells whether schema contains a map. Links are not followed, because
+ * the type they name is also reached where it is defined. */
+static bool contains_map(avro_schema_t schema, int depth)
+{
+    if (depth > SL_AVRO_MAX_DEPTH) {
+        return true; /* unreachable for a parsed schema, so assume a map */
+    }
+    switch (avro_typeof(schema)) {
+    case AVRO_MAP:
+        return true;
+    case AVRO_ARRAY:
+        return contains_map(avro_schema_array_items(schema), depth + 1);
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(schema); i++) {
+            if (contains_map(avro_schema_union_branch(schema, (int)i),
+                             depth + 1)) {
+                return true;
+            }
+        }
+        return false;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(schema); i++) {
+            if (contains_map(
+                    avro_schema_record_field_get_by_index(schema, (int)i),
+                    depth + 1)) {
+                return true;
+            }
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
 sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
                                     const char *writer_json,
                                     avro_schema_t reader, json_t *reader_json)
@@ -623,6 +657,33 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
         res->iface = NULL;
         return SL_DECODE_INTERNAL;
     }
+    res->has_map = contains_map(res->augmented, 0);
+    return SL_DECODE_OK;
+}
+
+/*
+ * libavro 1.11.1's resolved map value keeps an entry for every map entry
+ * it has read: its reset finalizes the entries but never empties its list.
+ * The list grows by one entry per map entry read, and at the next reset an
+ * entry of a record type that refers to itself is finalized a second time,
+ * which dereferences NULL. A new value starts with an empty list, so each
+ * body of a writer with a map is read into a new one.
+ */
+sl_decode_err_t sl_resolution__prepare_value(sl_resolution_t *res)
+{
+    if (!res->has_map) {
+        return SL_DECODE_OK;
+    }
+    if (res->resolved.iface != NULL) {
+        avro_value_decref(&res->resolved);
+        res->resolved.iface = NULL;
+        res->resolved.self = NULL;
+    }
+    if (avro_resolved_writer_new_value(res->iface, &res->resolved) != 0) {
+        res->resolved.iface = NULL;
+        res->resolved.self = NULL;
+        return SL_DECODE_INTERNAL;
+    }
     return SL_DECODE_OK;
 }
 
@@ -643,8 +704,10 @@ void sl_fixups__fini(sl_fixups_t *fix)
 
 void sl_resolution__fini(sl_resolution_t *res)
 {
-    if (res->iface != NULL) {
+    if (res->resolved.iface != NULL) {
         avro_value_decref(&res->resolved);
+    }
+    if (res->iface != NULL) {
         avro_value_iface_decref(res->iface);
     }
     if (res->augmented != NULL) {

@@ -101,6 +101,7 @@ typedef struct sl_resolution {
     avro_value_t resolved;
     sl_fixups_t fix;
     int has_fixups;
+    int has_map; /* the augmented writer contains a map */
 } sl_resolution_t;
 
 /**
@@ -115,6 +116,13 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
                                     avro_schema_t reader, json_t *reader_json);
 
 void sl_resolution__fini(sl_resolution_t *res);
+
+/**
+ * Prepares res->resolved for reading one more body. Returns SL_DECODE_OK,
+ * or SL_DECODE_INTERNAL when memory ran out, in which case the next call
+ * tries again.
+ */
+sl_decode_err_t sl_resolution__prepare_value(sl_resolution_t *res);
 
 /**
  * Returns true when frames of writer id can skip libavro: the writer
