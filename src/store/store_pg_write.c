@@ -19,6 +19,11 @@
  * one savepoint first, and row by row with savepoints only after a row
  * error. Any other failure (connection lost, server error) rolls the whole
  * batch back and returns SL_EIO, so the caller retries it whole.
+ *
+ * Each sensor's sensor_latest row is upserted from the newest stored
+ * reading of the batch, unless the batch sets latest_deferred. Then its
+ * readings leave sensor_latest alone, and the rows it hands over in
+ * latest go in through the staging table, falling back row by row.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -46,6 +51,7 @@ struct batch_writer {
     void *reject_ctx;
     unsigned char *reading_outcome; /* enum row_outcome per reading */
     unsigned char *event_outcome;   /* enum row_outcome per event */
+    bool staged; /* rows were copied into sl_stage_readings */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -385,14 +391,19 @@ static int run_rows(struct batch_writer *w, enum sl_pg_stmt_id id,
 /* Readings                                                                */
 /* ---------------------------------------------------------------------- */
 
-static void reading_params(struct batch_writer *w, size_t index,
-                           sl_pg_params_t *p)
+/* The parameters of SL_PG_INSERT_READING and SL_PG_UPSERT_LATEST. */
+static void stored_reading_params(const struct batch_writer *w,
+                                  const sl_reading_t *rec, sl_pg_params_t *p)
 {
-    const sl_reading_t *rec = &w->batch->readings[index];
-
     sl_pg__param_reading(p, rec);
     sl_pg__param_i64(p, w->now_ms);
     sl_pg__param_i64(p, sl_pg__value_bits(rec->value));
+}
+
+static void reading_params(struct batch_writer *w, size_t index,
+                           sl_pg_params_t *p)
+{
+    stored_reading_params(w, &w->batch->readings[index], p);
 }
 
 /* Orders reading pointers by sensor_id, then newest event time first,
@@ -488,6 +499,7 @@ static enum sl_pg_outcome stage_readings(struct batch_writer *w, size_t lo,
     struct copy_buf b = {0};
     enum sl_pg_outcome o;
 
+    w->staged = true;
     copy_header(&b);
     for (size_t i = lo; i < hi; i++)
         add_reading_row(&b, (int32_t)i, &w->batch->readings[i]);
@@ -523,18 +535,18 @@ static enum sl_pg_outcome insert_staged(struct batch_writer *w, size_t lo,
     return o;
 }
 
-/* Runs the staged latest upsert over what sl_stage_readings holds; lookup
- * takes the flag and score from the stored rows (see the statement). */
+/* Runs the staged latest upsert over the rows of sl_stage_readings whose
+ * idx is not in skipped, an array literal such as "{}". With lookup set,
+ * the flag and score come from the stored rows (see the statement). */
 static enum sl_pg_outcome upsert_latest_staged(struct batch_writer *w,
-                                               bool lookup)
+                                               const char *skipped, bool lookup)
 {
     sl_pg_params_t p = {0};
     enum sl_pg_outcome o;
     PGresult *res;
 
     sl_pg__param_i64(&p, w->now_ms);
-    /* No row is rejected on the bulk paths: the rejected list is empty. */
-    sl_pg__param_text(&p, "{}");
+    sl_pg__param_text(&p, skipped);
     sl_pg__param_bool(&p, lookup);
     res = sl_pg__exec(w->pg, SL_PG_UPSERT_LATEST_STAGED, &p);
     o = sl_pg__check(w->pg, res, "latest");
@@ -563,10 +575,12 @@ static enum sl_pg_outcome upsert_newest(struct batch_writer *w, bool lookup)
         free(b.data);
         return SL_PG_FAILED;
     }
+    w->staged = true;
     o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
                   &b, "latest");
     free(b.data);
-    return o == SL_PG_OK ? upsert_latest_staged(w, lookup) : o;
+    /* No row is rejected on the bulk paths: nothing is skipped. */
+    return o == SL_PG_OK ? upsert_latest_staged(w, "{}", lookup) : o;
 }
 
 /*
@@ -603,6 +617,8 @@ static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
         return o;
     for (size_t i = 0; i < batch->reading_count; i++)
         w->reading_outcome[i] = ROW_INSERTED;
+    if (batch->latest_deferred)
+        return SL_PG_OK;
     /* Every row was inserted by this COPY, so the staged values are the
      * stored ones. */
     return upsert_newest(w, false);
@@ -610,15 +626,17 @@ static enum sl_pg_outcome write_readings_direct(struct batch_writer *w)
 
 /*
  * The staged path of the readings: COPY into sl_stage_readings, the staged
- * insert, which absorbs keys already stored, and the staged latest upsert.
- * Returns an sl_pg_outcome; on a row error the caller rolls back to
- * sl_bulk.
+ * insert, which absorbs keys already stored, and the staged latest upsert
+ * unless the batch defers it. Returns an sl_pg_outcome. On a row error the
+ * caller rolls back to sl_bulk.
  */
 static enum sl_pg_outcome write_readings_staged(struct batch_writer *w)
 {
     enum sl_pg_outcome o = insert_staged(w, 0, w->batch->reading_count);
 
-    return o == SL_PG_OK ? upsert_latest_staged(w, true) : o;
+    if (o != SL_PG_OK || w->batch->latest_deferred)
+        return o;
+    return upsert_latest_staged(w, "{}", true);
 }
 
 /*
@@ -666,7 +684,8 @@ static int write_range(struct batch_writer *w, size_t lo, size_t hi)
 }
 
 /* Writes a batch whose bulk write failed with a row error, halves first
- * (write_range), then sensor_latest from the rows that were stored. */
+ * (write_range), then, unless the batch defers it, sensor_latest from the
+ * rows that were stored. */
 static int write_readings_split(struct batch_writer *w)
 {
     size_t n = w->batch->reading_count;
@@ -676,7 +695,7 @@ static int write_readings_split(struct batch_writer *w)
     rc = n == 1 ? write_range(w, 0, 1) : write_range(w, 0, n / 2);
     if (rc == SL_OK && n > 1)
         rc = write_range(w, n / 2, n);
-    if (rc != SL_OK)
+    if (rc != SL_OK || w->batch->latest_deferred)
         return rc;
 
     if (sl_pg__command(w->pg, "SAVEPOINT sl_part") != SL_OK)
@@ -729,6 +748,151 @@ static int write_readings(struct batch_writer *w, sl_store_result_t *result)
                 w->reading_outcome[i] == ROW_DUPLICATE;
     }
     return SL_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Deferred latest rows                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* Whether rec has the key of one of the count readings in rejected. */
+static bool key_in(const sl_reading_t *rec, const sl_reading_t *const *rejected,
+                   size_t count)
+{
+    int64_t bits = sl_pg__value_bits(rec->value);
+
+    for (size_t i = 0; i < count; i++) {
+        if (rejected[i]->timestamp_ms == rec->timestamp_ms &&
+            sl_pg__value_bits(rejected[i]->value) == bits &&
+            strcmp(rejected[i]->sensor_id, rec->sensor_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Marks in skip the latest rows that have the key of a reading this batch
+ * failed to store: the database rejected that reading, so it must not
+ * become its sensor's latest row. Returns the positions of those rows as
+ * an integer array literal (malloc'ed, caller frees), or NULL when out of
+ * memory.
+ */
+static char *skip_rejected_latest(const struct batch_writer *w,
+                                  unsigned char *skip)
+{
+    const sl_store_batch_t *batch = w->batch;
+    const sl_reading_t **rejected;
+    /* Positions are below INT32_MAX: up to 10 digits and a comma each. */
+    size_t count = 0, len = 0, cap = batch->latest_count * 11 + 3;
+    char *list;
+
+    rejected = malloc((batch->reading_count + 1) * sizeof(*rejected));
+    list = malloc(cap);
+    if (rejected == NULL || list == NULL) {
+        free(rejected);
+        free(list);
+        return NULL;
+    }
+    for (size_t i = 0; i < batch->reading_count; i++) {
+        if (w->reading_outcome[i] == ROW_REJECTED)
+            rejected[count++] = &batch->readings[i];
+    }
+    list[len++] = '{';
+    for (size_t i = 0; count > 0 && i < batch->latest_count; i++) {
+        if (!key_in(&batch->latest[i], rejected, count))
+            continue;
+        skip[i] = 1;
+        len += (size_t)snprintf(list + len, cap - len, "%s%zu",
+                                len > 1 ? "," : "", i);
+    }
+    list[len++] = '}';
+    list[len] = '\0';
+    free(rejected);
+    return list;
+}
+
+/* Copies batch->latest into sl_stage_readings, idx being the position in
+ * latest, and runs the staged upsert over them except skipped, with the
+ * flag and score looked up in the stored rows. */
+static enum sl_pg_outcome upsert_given_latest(struct batch_writer *w,
+                                              const char *skipped)
+{
+    const sl_store_batch_t *batch = w->batch;
+    struct copy_buf b = {0};
+    enum sl_pg_outcome o;
+
+    copy_header(&b);
+    for (size_t i = 0; i < batch->latest_count; i++)
+        add_reading_row(&b, (int32_t)i, &batch->latest[i]);
+    if (b.failed) {
+        free(b.data);
+        sl_log_error("store", "out of memory latest=%zu", batch->latest_count);
+        return SL_PG_FAILED;
+    }
+    o = send_copy(w->pg, "COPY sl_stage_readings FROM STDIN (FORMAT binary)",
+                  &b, "latest");
+    free(b.data);
+    return o == SL_PG_OK ? upsert_latest_staged(w, skipped, true) : o;
+}
+
+/* Upserts each latest row not in skip with its own statement and
+ * savepoint: the fallback of upsert_given_latest. */
+static int write_given_latest_rows(struct batch_writer *w,
+                                   const unsigned char *skip)
+{
+    for (size_t i = 0; i < w->batch->latest_count; i++) {
+        sl_pg_params_t p = {0};
+
+        if (skip[i])
+            continue;
+        stored_reading_params(w, &w->batch->latest[i], &p);
+        if (run_row(w, SL_PG_UPSERT_LATEST, &p, "latest", i) == SL_EIO)
+            return SL_EIO;
+    }
+    return SL_OK;
+}
+
+/*
+ * Upserts the latest rows that a batch with latest_deferred hands over.
+ * They go in after the batch's readings, so the lookup of flag and score
+ * finds the readings this batch stored. The staged paths leave those
+ * readings in sl_stage_readings until the commit, so it is emptied first.
+ * A row the database rejects is reported (kind "latest", index into
+ * latest) while the others are kept. Returns SL_OK or SL_EIO.
+ */
+static int write_deferred_latest(struct batch_writer *w)
+{
+    const sl_store_batch_t *batch = w->batch;
+    unsigned char *skip;
+    char *skipped = NULL;
+    enum sl_pg_outcome o;
+    int rc = SL_EIO;
+
+    if (!batch->latest_deferred || batch->latest_count == 0)
+        return SL_OK;
+    skip = calloc(batch->latest_count, 1);
+    if (skip != NULL)
+        skipped = skip_rejected_latest(w, skip);
+    if (skipped == NULL) {
+        sl_log_error("store", "out of memory latest=%zu", batch->latest_count);
+        goto out;
+    }
+    if (w->staged &&
+        sl_pg__command(w->pg, "DELETE FROM sl_stage_readings") != SL_OK)
+        goto out;
+    if (sl_pg__command(w->pg, "SAVEPOINT sl_part") != SL_OK)
+        goto out;
+    o = upsert_given_latest(w, skipped);
+    if (o == SL_PG_OK)
+        rc = sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part");
+    else if (o == SL_PG_ROW_ERROR &&
+             sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_part") == SL_OK &&
+             sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_part") == SL_OK)
+        rc = write_given_latest_rows(w, skip);
+
+out:
+    free(skip);
+    free(skipped);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1006,6 +1170,8 @@ static int write_batch(struct batch_writer *w, sl_store_result_t *counts)
         return SL_EIO;
     rc = write_readings(w, counts);
     if (rc == SL_OK)
+        rc = write_deferred_latest(w);
+    if (rc == SL_OK)
         rc = write_events(w, counts);
     if (rc == SL_OK)
         rc = write_rest(w, counts);
@@ -1030,6 +1196,9 @@ int sl_pg__write(sl_store_t *st, const sl_store_batch_t *batch,
         return SL_EINVAL;
     /* The batch positions go into an integer staging column. */
     if (batch->reading_count > INT32_MAX || batch->event_count > INT32_MAX)
+        return SL_EINVAL;
+    if (batch->latest_deferred && batch->latest_count > 0 &&
+        (batch->latest == NULL || batch->latest_count > INT32_MAX))
         return SL_EINVAL;
 
     w.pg = (sl_pg_t *)st;

@@ -4,7 +4,8 @@
  * pg_harness: migrations, batch writes and their idempotency, one bad row
  * in a COPY batch, the latest-reading table, statistics, window
  * recomputation, non-finite values, dead-letter rows, detector results,
- * the materialized views, and a server stopped and restarted mid-test.
+ * batches that defer the latest-reading rows, the materialized views, and
+ * a server stopped and restarted mid-test.
  * Every test starts from empty tables.
  */
 #include <setjmp.h>
@@ -622,6 +623,203 @@ static void test_detector_row_inside_new_batch(void **state)
                      1);
 }
 
+/* Writes a batch with latest_deferred set: n readings, then m latest rows. */
+static int write_deferred(const sl_reading_t *recs, size_t n,
+                          const sl_reading_t *latest, size_t m,
+                          sl_store_result_t *result, struct rejects *rej)
+{
+    sl_store_batch_t batch = {0};
+
+    batch.readings = recs;
+    batch.reading_count = n;
+    batch.latest_deferred = true;
+    batch.latest = latest;
+    batch.latest_count = m;
+    return sl_store_write(fx.st, &batch, result, record_reject, rej);
+}
+
+/* Returns the timestamp_ms of a sensor's latest row, or -1 without one. */
+static int64_t latest_time(const char *sensor_id)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(max(timestamp_ms), -1) FROM sensor_latest"
+             " WHERE sensor_id = '%s'",
+             sensor_id);
+    return query_int(sql);
+}
+
+/* A deferring batch stores its readings on the direct path (all keys
+ * new), the staged path (one key stored) and the split path (one bad
+ * row), and none of them touches sensor_latest. */
+static void test_deferred_batch_leaves_latest(void **state)
+{
+    sl_reading_t seed = make_reading("sensor-p", T0_MS, 1.0);
+    sl_reading_t direct[2], staged[2], split[2];
+    struct rejects rej = {0};
+    sl_store_result_t result;
+
+    (void)state;
+    assert_int_equal(write_readings(&seed, 1, NULL), SL_OK);
+    assert_int_equal(latest_time("sensor-p"), T0_MS);
+
+    direct[0] = make_reading("sensor-p", T0_MS + 1000, 2.0);
+    direct[1] = make_reading("sensor-q", T0_MS, 3.0);
+    assert_int_equal(write_deferred(direct, 2, NULL, 0, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 2);
+
+    staged[0] = seed;
+    staged[1] = make_reading("sensor-p", T0_MS + 2000, 4.0);
+    assert_int_equal(write_deferred(staged, 2, NULL, 0, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 1);
+    assert_int_equal(result.readings_duplicate, 1);
+
+    split[0] = make_reading("sensor-q", T0_MS + 3000, 5.0);
+    split[1] = make_reading("sensor-q", INT64_MAX, 6.0);
+    assert_int_equal(write_deferred(split, 2, NULL, 0, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 1);
+    assert_int_equal(rej.count, 1);
+    assert_string_equal(rej.kind[0], "reading");
+    assert_int_equal(rej.index[0], 1);
+
+    assert_int_equal(sl_store_reading_count(fx.st), 5);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), 1);
+    assert_int_equal(latest_time("sensor-p"), T0_MS);
+    assert_int_equal(latest_time("sensor-q"), -1);
+}
+
+/* A batch of latest rows only: a sensor's newer row stays, the others are
+ * set, and the flag and score come from the row the detector stored. */
+static void test_latest_only_batch_sets_rows(void **state)
+{
+    sl_reading_t newer = make_reading("sensor-la", T0_MS + 5000, 7.0);
+    sl_reading_t flagged = make_reading("sensor-lb", T0_MS + 2000, 9.0);
+    sl_reading_t recs[4], latest[3];
+    sl_store_detect_result_t det;
+    struct rejects rej = {0};
+    sl_store_result_t result;
+    char value[32];
+
+    (void)state;
+    assert_int_equal(write_readings(&newer, 1, NULL), SL_OK);
+    flagged.anomaly = true;
+    flagged.anomaly_score = 0.9;
+    flagged.has_score = true;
+    assert_int_equal(
+        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
+        SL_OK);
+    recs[0] = make_reading("sensor-la", T0_MS + 1000, 1.0);
+    recs[1] = make_reading("sensor-lb", T0_MS + 2000, 9.0);
+    recs[2] = make_reading("sensor-lc", T0_MS + 3000, 3.0);
+    recs[3] = make_reading("sensor-lc", T0_MS + 4000, 4.0);
+    assert_int_equal(write_deferred(recs, 4, NULL, 0, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 4);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), 1);
+
+    latest[0] = recs[0];
+    latest[1] = recs[1];
+    latest[2] = recs[3];
+    assert_int_equal(write_deferred(NULL, 0, latest, 3, &result, &rej), SL_OK);
+    assert_int_equal(rej.count, 0);
+    assert_int_equal(result.readings_inserted, 0);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), 3);
+    query_text("SELECT value FROM sensor_latest WHERE sensor_id = 'sensor-la'",
+               value, sizeof(value));
+    assert_string_equal(value, "7");
+    assert_int_equal(latest_time("sensor-la"), T0_MS + 5000);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"
+                               " WHERE sensor_id = 'sensor-lb' AND anomaly"
+                               " AND anomaly_score = 0.9"
+                               " AND timestamp_ms = 1767225602000"),
+                     1);
+    query_text("SELECT value FROM sensor_latest WHERE sensor_id = 'sensor-lc'",
+               value, sizeof(value));
+    assert_string_equal(value, "4");
+
+    /* An older reading handed over later changes nothing. */
+    assert_int_equal(write_deferred(NULL, 0, &recs[2], 1, &result, &rej),
+                     SL_OK);
+    assert_int_equal(latest_time("sensor-lc"), T0_MS + 4000);
+    assert_int_equal(sl_store_reading_count(fx.st), 5);
+}
+
+/* Latest rows the database rejects, once in the upsert (a CHECK this test
+ * adds) and once in the COPY (invalid UTF-8), are reported with their
+ * position in latest while the other rows are written. */
+static void test_latest_row_rejected_keeps_others(void **state)
+{
+    sl_reading_t recs[3], latest[3];
+    struct rejects rej = {0};
+    sl_store_result_t result;
+
+    (void)state;
+    check_run("ALTER TABLE sensor_latest ADD CONSTRAINT test_no_666"
+              " CHECK (value IS DISTINCT FROM 666)");
+    recs[0] = make_reading("sensor-rx", T0_MS, 1.0);
+    recs[1] = make_reading("sensor-ry", T0_MS, 666.0);
+    recs[2] = make_reading("sensor-rz", T0_MS, 3.0);
+    assert_int_equal(write_deferred(recs, 3, recs, 3, &result, &rej), SL_OK);
+    check_run("ALTER TABLE sensor_latest DROP CONSTRAINT test_no_666");
+    assert_int_equal(result.readings_inserted, 3);
+    assert_int_equal(rej.count, 1);
+    assert_string_equal(rej.kind[0], "latest");
+    assert_int_equal(rej.index[0], 1);
+    assert_non_null(strstr(rej.error[0], "check constraint"));
+    assert_int_equal(sl_store_reading_count(fx.st), 3);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), 2);
+    assert_int_equal(latest_time("sensor-ry"), -1);
+
+    latest[0] = make_reading("sensor-rx", T0_MS + 1000, 2.0);
+    latest[1] = make_reading("sensor-ry", T0_MS + 1000, 5.0);
+    latest[2] = make_reading("sensor-rz", T0_MS + 1000, 4.0);
+    assert_int_equal(write_deferred(latest, 3, NULL, 0, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 3);
+    snprintf(latest[1].location, sizeof(latest[1].location), "hall-\xff");
+    rej.count = 0;
+    assert_int_equal(write_deferred(NULL, 0, latest, 3, &result, &rej), SL_OK);
+    assert_int_equal(rej.count, 1);
+    assert_string_equal(rej.kind[0], "latest");
+    assert_int_equal(rej.index[0], 1);
+    assert_non_null(strstr(rej.error[0], "invalid byte sequence"));
+    assert_int_equal(latest_time("sensor-rx"), T0_MS + 1000);
+    assert_int_equal(latest_time("sensor-ry"), -1);
+    assert_int_equal(latest_time("sensor-rz"), T0_MS + 1000);
+}
+
+/* A deferring batch whose readings take the staged path hands over only
+ * an older row: the staging table still contains the readings, and none
+ * of them may become the latest. A latest row whose reading the same
+ * batch failed to store is skipped without a second report. */
+static void test_latest_after_staged_readings(void **state)
+{
+    sl_reading_t first = make_reading("sensor-m", T0_MS, 1.0);
+    sl_reading_t recs[2];
+    struct rejects rej = {0};
+    sl_store_result_t result;
+
+    (void)state;
+    assert_int_equal(write_deferred(&first, 1, NULL, 0, &result, &rej), SL_OK);
+    recs[0] = first;
+    recs[1] = make_reading("sensor-m", T0_MS + 9000, 9.0);
+    assert_int_equal(write_deferred(recs, 2, &first, 1, &result, &rej), SL_OK);
+    assert_int_equal(result.readings_inserted, 1);
+    assert_int_equal(result.readings_duplicate, 1);
+    assert_int_equal(rej.count, 0);
+    assert_int_equal(latest_time("sensor-m"), T0_MS);
+
+    recs[0] = make_reading("sensor-n", T0_MS, 2.0);
+    recs[1] = make_reading("sensor-n", INT64_MAX, 3.0);
+    assert_int_equal(write_deferred(recs, 2, &recs[1], 1, &result, &rej),
+                     SL_OK);
+    assert_int_equal(result.readings_inserted, 1);
+    assert_int_equal(rej.count, 1);
+    assert_string_equal(rej.kind[0], "reading");
+    assert_int_equal(rej.index[0], 1);
+    assert_int_equal(latest_time("sensor-n"), -1);
+    assert_int_equal(query_int("SELECT count(*) FROM sensor_latest"), 1);
+}
+
 /* One writer of test_concurrent_writers_store_once. */
 struct concurrent_writer {
     sl_store_t *st;
@@ -1119,6 +1317,10 @@ int main(void)
         cmocka_unit_test_setup(test_large_batch_latest_matches_rows, setup),
         cmocka_unit_test_setup(test_detector_row_inside_new_batch, setup),
         cmocka_unit_test_setup(test_bad_rows_split_large_batch, setup),
+        cmocka_unit_test_setup(test_deferred_batch_leaves_latest, setup),
+        cmocka_unit_test_setup(test_latest_only_batch_sets_rows, setup),
+        cmocka_unit_test_setup(test_latest_row_rejected_keeps_others, setup),
+        cmocka_unit_test_setup(test_latest_after_staged_readings, setup),
         cmocka_unit_test_setup(test_concurrent_writers_store_once, setup),
         cmocka_unit_test_setup(test_stats_match_raw_rows, setup),
         cmocka_unit_test_setup(test_non_finite_values_skipped_by_stats, setup),
