@@ -5,7 +5,7 @@
  * writer when sl_resolution__init accepts the pair (libavro's type
  * matching plus our corrections for field defaults and enums), when every
  * writer enum symbol has a reader symbol or a reader default to map to,
- * and when every branch of every writer union has a matching reader type.
+ * and when every branch of every writer union resolves to a reader type.
  * The last two checks exist because the decoder meets those cases only
  * when a value takes them, at read time, while compatibility must hold for
  * every value.
@@ -303,6 +303,17 @@ int sl_schema_can_read(const char *reader_json, const char *writer_json,
     }
 
     derr = sl_resolution__init(&res, writer, writer_json, reader, rjson);
+    if (derr == SL_DECODE_OK) {
+        char why[512];
+
+        /* The decoder accepts a writer union with a branch that cannot be
+         * read and fails only on values that take it. Compatibility must
+         * hold for every value. */
+        derr = sl_avro__resolvable(res.augmented, reader, 1, why, sizeof(why));
+        if (derr != SL_DECODE_OK) {
+            avro_set_error("%s", why);
+        }
+    }
     if (derr == SL_DECODE_OK) {
         rc = check_enum_maps(&res.fix, writer, err, err_size);
         if (rc == SL_OK) {

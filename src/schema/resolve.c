@@ -631,6 +631,7 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
 {
     json_t *wjson;
     sl_decode_err_t err;
+    char why[512];
 
     memset(res, 0, sizeof(*res));
     wjson = writer_json ? json_loads(writer_json, JSON_DECODE_ANY, NULL) : NULL;
@@ -648,6 +649,13 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
         return err;
     }
 
+    /* libavro reads freed memory on some failures, so it only gets pairs
+     * that the dry run expects to resolve. */
+    err = sl_avro__resolvable(res->augmented, reader, 0, why, sizeof(why));
+    if (err != SL_DECODE_OK) {
+        avro_set_error("%s", why);
+        return err;
+    }
     res->iface = new_resolver(res->augmented, reader);
     if (res->iface == NULL) {
         return classify_failure();

@@ -118,6 +118,19 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
 void sl_resolution__fini(sl_resolution_t *res);
 
 /**
+ * Follows the steps of libavro 1.11.1's avro_resolved_writer_new(writer,
+ * reader) without building anything (see resolvable.c). Returns
+ * SL_DECODE_OK when libavro would succeed without a record failing after
+ * one of its fields resolved. Else returns SCHEMA_RESOLUTION_FAILED (a
+ * reader field is missing from the writer), SCHEMA_INCOMPATIBLE, or
+ * INTERNAL when memory ran out, with the reason in err. With
+ * strict_unions, every writer union branch must resolve, not only one.
+ */
+sl_decode_err_t sl_avro__resolvable(avro_schema_t writer, avro_schema_t reader,
+                                    int strict_unions, char *err,
+                                    size_t err_size);
+
+/**
  * Prepares res->resolved for reading one more body. Returns SL_DECODE_OK,
  * or SL_DECODE_INTERNAL when memory ran out, in which case the next call
  * tries again.
