@@ -21,6 +21,7 @@
 #ifndef SLUICE_BUS_BUS_H
 #define SLUICE_BUS_BUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,13 @@ void sl_bus_memory_config_init(sl_bus_memory_config_t *cfg);
  * Returns NULL when memory runs out or cfg is invalid.
  */
 sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg);
+
+/**
+ * Returns true when bus was made by sl_bus_memory_create. Such a bus
+ * numbers every partition's offsets from 0 in each process, so unlike a
+ * Kafka offset, an offset of it does not identify a record after a restart.
+ */
+bool sl_bus_is_memory(const sl_bus_t *bus);
 
 /* Settings of the Apache Kafka bus (librdkafka). Every string is borrowed
  * for the duration of sl_bus_kafka_create only. */

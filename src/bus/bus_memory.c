@@ -576,6 +576,11 @@ sl_bus_t *sl_bus_memory_create(const sl_bus_memory_config_t *cfg)
     return &bus->base;
 }
 
+bool sl_bus_is_memory(const sl_bus_t *bus)
+{
+    return bus != NULL && bus->ops == &mem_ops;
+}
+
 static void mem_close(sl_bus_t *base)
 {
     mem_bus_t *bus = (mem_bus_t *)base;

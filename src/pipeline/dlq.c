@@ -2,7 +2,9 @@
 /*
  * Dead-letter headers: publishing a failed record to dlq-messages, reading
  * the headers back (the handler, and the processor for retried records),
- * republishing a record for a retry, and the backoff schedule.
+ * republishing a record for a retry, and the backoff schedule. Also the
+ * content offset, which replaces the offset of a record of the in-process
+ * bus in its dead-letter row (see dlq.h).
  */
 #include "pipeline/dlq.h"
 
@@ -75,20 +77,78 @@ static void fill_headers(sl_header_t *headers, header_text_t *text,
         (sl_header_t){SL_DLQ_HDR_LAST_FAILURE, text->last, strlen(text->last)};
 }
 
-/* Fills the 8 dead-letter headers of orig's copy: a retried record keeps
- * its original position and first-failure time. */
-static void fill_copy_headers(sl_header_t *headers, header_text_t *text,
-                              const sl_msg_t *orig,
-                              const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
-                              const char *error, int64_t now_ms)
+int sl_dlq_content_offset(const void *key, size_t key_len, const void *value,
+                          size_t value_len, int64_t *out)
 {
-    if (origin != NULL)
+    unsigned char prefix[9], md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    uint64_t id = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok;
+
+    /* The flag and the length make the split between key and value
+     * unambiguous, so "ab"+"c" and "a"+"bc" differ, and so do a NULL key
+     * and an empty one. */
+    prefix[0] = key != NULL;
+    for (int i = 0; i < 8; i++)
+        prefix[1 + i] = (unsigned char)((uint64_t)key_len >> (56 - 8 * i));
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, prefix, sizeof(prefix)) == 1 &&
+         (key_len == 0 || EVP_DigestUpdate(ctx, key, key_len) == 1) &&
+         (value_len == 0 || EVP_DigestUpdate(ctx, value, value_len) == 1) &&
+         EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return SL_EIO;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | md[i];
+    /* 63 bits keep the offset non-negative: the store merges only rows
+     * with an offset >= 0. Two records of one topic and partition share a
+     * row by chance with a probability of about n^2 / 2^64 among n rows. */
+    *out = (int64_t)(id & (uint64_t)INT64_MAX);
+    return SL_OK;
+}
+
+/* Writes the source offset of the dead-letter row of orig's first
+ * failure: orig's offset, unless the in-process bus gave it one that the
+ * next process will give to another record (see dlq.h).
+ * XXX: the row keeps orig's partition, which follows from the key and
+ * --bus-partitions. A replay under another partition count therefore adds
+ * a second row for each bad record. */
+static int first_failure_offset(sl_bus_t *bus, const sl_msg_t *orig,
+                                int64_t *out)
+{
+    if (!sl_bus_is_memory(bus)) {
+        *out = orig->offset;
+        return SL_OK;
+    }
+    return sl_dlq_content_offset(orig->key, orig->key_len, orig->value,
+                                 orig->value_len, out);
+}
+
+/* Fills the 8 dead-letter headers of orig's copy: a retried record keeps
+ * its original position and first-failure time. Returns SL_OK or SL_EIO
+ * when hashing failed. */
+static int fill_copy_headers(sl_header_t *headers, header_text_t *text,
+                             sl_bus_t *bus, const sl_msg_t *orig,
+                             const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
+                             const char *error, int64_t now_ms)
+{
+    int64_t offset;
+    int rc;
+
+    if (origin != NULL) {
         fill_headers(headers, text, origin->topic, origin->partition,
                      origin->offset, cls, error, origin->attempt + 1,
                      origin->first_failure_ms, now_ms);
-    else
-        fill_headers(headers, text, orig->topic, orig->partition, orig->offset,
-                     cls, error, 1, now_ms, now_ms);
+        return SL_OK;
+    }
+    rc = first_failure_offset(bus, orig, &offset);
+    if (rc != SL_OK)
+        return rc;
+    fill_headers(headers, text, orig->topic, orig->partition, offset, cls,
+                 error, 1, now_ms, now_ms);
+    return SL_OK;
 }
 
 int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
@@ -97,8 +157,11 @@ int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
 {
     sl_header_t headers[8];
     header_text_t text = {0};
+    int rc = fill_copy_headers(headers, &text, bus, orig, origin, cls, error,
+                               now_ms);
 
-    fill_copy_headers(headers, &text, orig, origin, cls, error, now_ms);
+    if (rc != SL_OK)
+        return rc;
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
                           orig->value, orig->value_len, headers, 8, timeout_ms,
                           NULL);
@@ -140,7 +203,10 @@ int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
     snprintf(full_error, sizeof(full_error),
              "%s; sha256=%s; the payload holds its first %zu bytes", error, sha,
              excerpt);
-    fill_copy_headers(headers, &text, orig, origin, cls, full_error, now_ms);
+    rc = fill_copy_headers(headers, &text, bus, orig, origin, cls, full_error,
+                           now_ms);
+    if (rc != SL_OK)
+        return rc;
     headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
     headers[9] = (sl_header_t){SL_DLQ_HDR_SHA256, sha, 64};
     return sl_bus_publish(bus, SL_TOPIC_DLQ, -1, orig->key, orig->key_len,
@@ -157,8 +223,13 @@ int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
     char sha[65], size[24], error[SL_TEXT_MAX + 1];
     size_t excerpt =
         value_len < SL_DLQ_EXCERPT_BYTES ? value_len : SL_DLQ_EXCERPT_BYTES;
+    int64_t offset = -1;
     int rc = sha256_hex(value, value_len, sha);
 
+    /* Without a position the row is never merged; on the in-process bus,
+     * whose input is replayed after a crash, its bytes name it instead. */
+    if (rc == SL_OK && sl_bus_is_memory(bus))
+        rc = sl_dlq_content_offset(key, key_len, value, value_len, &offset);
     if (rc != SL_OK)
         return rc;
     snprintf(size, sizeof(size), "%zu", value_len);
@@ -168,7 +239,7 @@ int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
              "payload_too_large: value of %zu bytes is over the limit of %zu;"
              " sha256=%s; the payload holds its first %zu bytes",
              value_len, max_bytes, sha, excerpt);
-    fill_headers(headers, &text, topic, -1, -1, SL_DLQ_VALIDATION, error, 1,
+    fill_headers(headers, &text, topic, -1, offset, SL_DLQ_VALIDATION, error, 1,
                  now_ms, now_ms);
     headers[8] = (sl_header_t){SL_DLQ_HDR_ORIGINAL_SIZE, size, strlen(size)};
     headers[9] = (sl_header_t){SL_DLQ_HDR_SHA256, sha, 64};

@@ -15,6 +15,14 @@
  * processor keeps its original position and first-failure time and adds
  * one to the attempt, so its dlq_errors row stays the same row; when it is
  * stored, the processor marks that row resolved in the same transaction.
+ *
+ * A dlq_errors row is unique on its source position (topic, partition,
+ * offset). On Kafka that is the record's offset, which names it for good,
+ * so a redelivery after a crash or a rebalance finds the row it already
+ * has. The in-process bus numbers offsets from 0 in every process, and its
+ * input is replayed from the start after a crash, so there the offset is
+ * the record's content offset (sl_dlq_content_offset): the same bytes get
+ * the same row in every run, and other bytes get a row of their own.
  */
 #ifndef SLUICE_PIPELINE_DLQ_H
 #define SLUICE_PIPELINE_DLQ_H
@@ -55,21 +63,38 @@ typedef struct sl_dlq_origin {
 } sl_dlq_origin_t;
 
 /**
+ * Computes the content offset of a record: a number in [0, INT64_MAX] that
+ * depends only on its key and value bytes. It is the first 8 bytes of the
+ * SHA-256 of (1 byte: 1 when key is not NULL, else 0; the key length as 8
+ * bytes big-endian; the key; the value), read big-endian, with the top bit
+ * cleared. A NULL value counts as an empty one. Byte-identical records of
+ * one topic and key therefore share a dead-letter row, as identical
+ * readings share a stored row. OUT: *out. Returns SL_OK, or SL_EIO when
+ * hashing failed.
+ */
+int sl_dlq_content_offset(const void *key, size_t key_len, const void *value,
+                          size_t value_len, int64_t *out);
+
+/**
  * Publishes a copy of orig to dlq-messages, keyed by its original key,
- * for a failure at now_ms. origin is NULL for a record's first failure;
- * for a retried record it is what sl_dlq_origin_from_msg() read, and the
- * copy keeps its position and first-failure time with attempt + 1.
- * error is "reason" or "reason: detail". Returns SL_OK once the bus
- * accepted it, or the bus's error: the caller must then not commit orig.
+ * for a failure at now_ms. origin is NULL for a record's first failure,
+ * and the copy then names orig's topic, partition and offset; on the
+ * in-process bus (sl_bus_is_memory) the offset is orig's content offset
+ * instead. For a retried record origin is what sl_dlq_origin_from_msg()
+ * read, and the copy keeps its position and first-failure time with
+ * attempt + 1. error is "reason" or "reason: detail". Returns SL_OK once
+ * the bus accepted it, SL_EIO when hashing failed, or the bus's error: the
+ * caller must then not commit orig.
  */
 int sl_dlq_publish(sl_bus_t *bus, const sl_msg_t *orig,
                    const sl_dlq_origin_t *origin, sl_dlq_class_t cls,
                    const char *error, int64_t now_ms, int timeout_ms);
 
 /**
- * Publishes a dead-letter copy of orig like sl_dlq_publish, but with only
- * the first SL_DLQ_EXCERPT_BYTES bytes of its value (all of it when
- * shorter) and two more headers, SL_DLQ_HDR_ORIGINAL_SIZE and
+ * Publishes a dead-letter copy of orig like sl_dlq_publish, with the same
+ * position (on the in-process bus, the content offset of the whole value),
+ * but with only the first SL_DLQ_EXCERPT_BYTES bytes of its value (all of
+ * it when shorter) and two more headers, SL_DLQ_HDR_ORIGINAL_SIZE and
  * SL_DLQ_HDR_SHA256, describing the whole value. The error header is error
  * followed by "; sha256=...; the payload holds its first N bytes", so the
  * dlq_errors row keeps the hash too. For values too large to copy into
@@ -86,11 +111,14 @@ int sl_dlq_publish_excerpt(sl_bus_t *bus, const sl_msg_t *orig,
  * value of value_len bytes is over max_bytes, the most the bus takes.
  * The digest goes to dlq-messages keyed by key, and its value holds only
  * the first SL_DLQ_EXCERPT_BYTES bytes of value. Its headers name topic
- * with partition and offset -1 (the record has no position), class
- * validation, error "payload_too_large: ..." with the size, the limit and
- * the SHA-256, attempt 1, and SL_DLQ_HDR_ORIGINAL_SIZE and
- * SL_DLQ_HDR_SHA256. Returns SL_OK once the bus accepted it, or the bus's
- * error.
+ * with partition and offset -1 (the record has no position, and the store
+ * never merges such rows), class validation, error "payload_too_large:
+ * ..." with the size, the limit and the SHA-256, attempt 1, and
+ * SL_DLQ_HDR_ORIGINAL_SIZE and SL_DLQ_HDR_SHA256. On the in-process bus
+ * the offset is the content offset of key and the whole value instead, so
+ * that replaying the same input after a crash adds no second row.
+ * Returns SL_OK once the bus accepted it, SL_EIO when hashing failed, or
+ * the bus's error.
  */
 int sl_dlq_publish_oversized(sl_bus_t *bus, const char *topic, const void *key,
                              size_t key_len, const void *value,

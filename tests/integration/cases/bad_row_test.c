@@ -57,16 +57,27 @@ static sl_bus_t *bus_create(size_t partition_capacity)
     return bus;
 }
 
-/* Loads the case's rows and publishes them to partition 0. */
-static void publish_rows(sl_bus_t *bus, ch_codec_t *codec)
+/* Loads the case's rows and publishes them to partition 0. Returns the
+ * content offset of the bad row, which names its dead-letter row on the
+ * in-process bus. */
+static int64_t publish_rows(sl_bus_t *bus, ch_codec_t *codec)
 {
     sl_reading_t rows[ROWS + 1];
+    uint8_t frame[1024];
+    size_t len = 0;
+    int64_t content = -1;
 
     assert_int_equal(ch_load_readings("B12", "readings.csv", rows, ROWS + 1),
                      ROWS);
     assert_int_equal(rows[BAD_ROW].timestamp_ms, INT64_MAX);
     for (int i = 0; i < ROWS; i++)
         assert_int_equal(ch_publish_reading(bus, codec, &rows[i], 0), i);
+    ch_encode_reading(codec, &rows[BAD_ROW], frame, sizeof(frame), &len);
+    assert_int_equal(sl_dlq_content_offset(rows[BAD_ROW].sensor_id,
+                                           strlen(rows[BAD_ROW].sensor_id),
+                                           frame, len, &content),
+                     SL_OK);
+    return content;
 }
 
 static void check_stored_rows(sl_store_t *st)
@@ -96,7 +107,8 @@ static void check_stored_rows(sl_store_t *st)
 
 /* Checks the dead-letter record of the bad row, read in group dlq_group,
  * and that dlq-messages contains nothing after it. */
-static void check_dead_letter(sl_bus_t *bus, const char *dlq_group)
+static void check_dead_letter(sl_bus_t *bus, const char *dlq_group,
+                              int64_t offset)
 {
     ch_dlq_record_t rec;
     const char *reason = "ts_out_of_range: timestamp 9223372036854775807 ms";
@@ -104,7 +116,7 @@ static void check_dead_letter(sl_bus_t *bus, const char *dlq_group)
     assert_int_equal(ch_read_dlq(bus, dlq_group, &rec, 1), 1);
     assert_string_equal(rec.entry.topic, SL_TOPIC_SENSOR_READINGS);
     assert_int_equal(rec.entry.partition, 0);
-    assert_int_equal(rec.entry.offset, BAD_ROW);
+    assert_int_equal(rec.entry.offset, offset);
     assert_int_equal(rec.entry.error_class, SL_DLQ_VALIDATION);
     if (strncmp(rec.entry.error, reason, strlen(reason)) != 0)
         fail_msg("dead-letter error: %s", rec.entry.error);
@@ -131,7 +143,7 @@ static void check_stats(sl_processor_t *proc)
 
 /* Checks the one dlq_errors row: the bad row, parked as dead because a
  * validation failure does not heal by retrying. */
-static void check_dlq_row(sl_store_t *st)
+static void check_dlq_row(sl_store_t *st, int64_t offset)
 {
     int64_t deadline = sl_time_mono_ms() + CH_WAIT_MS;
     sl_dlq_query_t q = {.status = -1, .topic = NULL, .limit = 4};
@@ -144,7 +156,7 @@ static void check_dlq_row(sl_store_t *st)
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].topic, SL_TOPIC_SENSOR_READINGS);
     assert_int_equal(rows[0].partition, 0);
-    assert_int_equal(rows[0].offset, BAD_ROW);
+    assert_int_equal(rows[0].offset, offset);
     assert_int_equal(rows[0].error_class, SL_DLQ_VALIDATION);
     assert_int_equal(rows[0].status, SL_DLQ_DEAD);
     assert_non_null(strstr(rows[0].error, "ts_out_of_range: timestamp "
@@ -161,13 +173,14 @@ static void run_case(const char *location)
     sl_store_t *st = ch_store_open(location);
     sl_dlq_handler_t *handler;
     sl_processor_t *proc;
+    int64_t bad_offset;
 
     /* The check group subscribes before the handler runs, so that the
      * in-process bus keeps dlq-messages records until it read them. */
     assert_int_equal(ch_group_lag(bus, "dlq-check", SL_TOPIC_DLQ), 0);
     handler = ch_dlq_handler_start(bus, location);
     ch_codec_init(&codec);
-    publish_rows(bus, &codec);
+    bad_offset = publish_rows(bus, &codec);
     ch_processor_config(&cfg, bus, &codec, location);
     proc = ch_processor_start(&cfg);
 
@@ -176,8 +189,8 @@ static void run_case(const char *location)
         ch_committed(bus, PROCESSOR_GROUP, SL_TOPIC_SENSOR_READINGS, 0), ROWS);
     check_stats(proc);
     check_stored_rows(st);
-    check_dead_letter(bus, "dlq-check");
-    check_dlq_row(st);
+    check_dead_letter(bus, "dlq-check", bad_offset);
+    check_dlq_row(st, bad_offset);
 
     ch_stages_stop(bus, proc, handler);
     sl_store_close(st);
@@ -271,11 +284,12 @@ static void test_commit_waits_for_dlq(void **state)
     sl_processor_config_t cfg;
     sl_processor_t *proc;
     sl_processor_stats_t stats;
+    int64_t bad_offset;
 
     (void)state;
     ch_env_open(&env);
     fill_dlq(bus, capacity);
-    publish_rows(bus, &env.codec);
+    bad_offset = publish_rows(bus, &env.codec);
     ch_processor_config(&cfg, bus, &env.codec, env.location);
     proc = ch_processor_start(&cfg);
 
@@ -292,7 +306,7 @@ static void test_commit_waits_for_dlq(void **state)
         ch_committed(bus, PROCESSOR_GROUP, SL_TOPIC_SENSOR_READINGS, 0), ROWS);
     check_stats(proc);
     check_stored_rows(env.st);
-    check_dead_letter(bus, "dlq-check");
+    check_dead_letter(bus, "dlq-check", bad_offset);
 
     ch_stages_stop(bus, proc, NULL);
     ch_env_close(&env);
@@ -312,7 +326,7 @@ static void test_commit_waits_for_store(void **state)
         sl_metrics_gauge("sluice_store_unavailable",
                          "1 while a stage waits for the store to come back",
                          (const char *[]){"stage", "processor", NULL});
-    int64_t deadline;
+    int64_t deadline, bad_offset;
 
     assert_non_null(outage);
     st = ch_store_open(pg->url);
@@ -321,7 +335,7 @@ static void test_commit_waits_for_store(void **state)
     proc = ch_processor_start(&cfg);
 
     assert_int_equal(sl_pg_harness_stop_server(pg), 0);
-    publish_rows(bus, &codec);
+    bad_offset = publish_rows(bus, &codec);
     deadline = sl_time_mono_ms() + CH_WAIT_MS;
     while (sl_gauge_value(outage) != 1 && sl_time_mono_ms() < deadline)
         ch_sleep_ms(20);
@@ -335,7 +349,7 @@ static void test_commit_waits_for_store(void **state)
     st = ch_store_open(pg->url);
     check_stats(proc);
     check_stored_rows(st);
-    check_dead_letter(bus, "dlq-check");
+    check_dead_letter(bus, "dlq-check", bad_offset);
 
     ch_stages_stop(bus, proc, NULL);
     sl_store_close(st);

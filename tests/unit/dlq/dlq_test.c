@@ -2,7 +2,8 @@
 /*
  * Unit tests of the dead-letter building blocks: the backoff schedule and
  * its jitter bounds with an injected random source, the timer heap's
- * order, and the header round trip through the in-process bus.
+ * order, the header round trip through the in-process bus, and the
+ * content offset that names a dead-lettered record of that bus.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,8 +177,14 @@ static void header_round_trip_keeps_bytes(void **state)
     sl_dlq_origin_t origin;
     sl_msg_t msg;
     size_t n;
+    int64_t content = -1;
 
     (void)state;
+    /* The in-process bus's offsets restart in every process, so the copy
+     * names the record by its content offset, not by offset 123456789012. */
+    assert_int_equal(
+        sl_dlq_content_offset(key, sizeof(key), value, sizeof(value), &content),
+        SL_OK);
     assert_int_equal(sl_dlq_publish(bus, &orig, NULL, SL_DLQ_STORAGE,
                                     "db_rejected: injected", 1700000000123LL,
                                     1000),
@@ -187,7 +194,7 @@ static void header_round_trip_keeps_bytes(void **state)
     assert_int_equal(sl_dlq_entry_from_msg(&msg, &e), SL_OK);
     assert_string_equal(e.topic, "sensor-readings");
     assert_int_equal(e.partition, 3);
-    assert_int_equal(e.offset, 123456789012LL);
+    assert_int_equal(e.offset, content);
     assert_int_equal(e.error_class, SL_DLQ_STORAGE);
     assert_string_equal(e.error, "db_rejected: injected");
     assert_int_equal(e.retry_count, 0);
@@ -208,12 +215,137 @@ static void header_round_trip_keeps_bytes(void **state)
                      SL_OK);
     assert_int_equal(sl_consumer_poll(cons, &msg, 1, &n, 1000), SL_OK);
     assert_int_equal(sl_dlq_entry_from_msg(&msg, &e), SL_OK);
-    assert_int_equal(e.offset, 123456789012LL);
+    assert_int_equal(e.offset, content);
     assert_int_equal(e.retry_count, 1);
     assert_int_equal(e.error_class, SL_DLQ_PROCESSING);
     assert_int_equal(e.first_failure_ms, 1700000000123LL);
     assert_int_equal(e.last_failure_ms, 1700000009999LL);
     assert_memory_equal(e.payload, value, sizeof(value));
+
+    sl_bus_close(bus);
+    sl_consumer_destroy(cons);
+    sl_bus_destroy(bus);
+}
+
+/* Returns the content offset of key (NULL allowed) and value. */
+static int64_t content_offset(const char *key, size_t key_len,
+                              const char *value, size_t value_len)
+{
+    int64_t out = -1;
+
+    assert_int_equal(
+        sl_dlq_content_offset(key, key_len, value, value_len, &out), SL_OK);
+    assert_true(out >= 0);
+    return out;
+}
+
+static void content_offset_depends_on_bytes_only(void **state)
+{
+    char key[] = "sensor-1";
+    char value[] = "\x00\x00\x00\x00\x01payload";
+    int64_t base = content_offset(key, 8, value, sizeof(value));
+
+    (void)state;
+    /* Equal bytes at other addresses give the same offset. */
+    assert_int_equal(content_offset("sensor-1", 8, value, sizeof(value)), base);
+    value[5] ^= 1;
+    assert_int_not_equal(content_offset(key, 8, value, sizeof(value)), base);
+    value[5] ^= 1;
+    key[7] = '2';
+    assert_int_not_equal(content_offset(key, 8, value, sizeof(value)), base);
+
+    /* The key length is part of the hash: moving a byte from the key to
+     * the value is another record. */
+    assert_int_not_equal(content_offset("ab", 2, "c", 1),
+                         content_offset("a", 1, "bc", 2));
+    /* A NULL key is not an empty one, but a NULL value is an empty one. */
+    assert_int_not_equal(content_offset(NULL, 0, "v", 1),
+                         content_offset("", 0, "v", 1));
+    assert_int_equal(content_offset("k", 1, NULL, 0),
+                     content_offset("k", 1, "", 0));
+}
+
+/* Publishes a first-failure copy of key/value, which the in-process bus
+ * gave offset, and returns the offset its dead-letter headers name. */
+static int64_t copy_offset(sl_bus_t *bus, sl_consumer_t *cons, const char *key,
+                           const char *value, int64_t offset)
+{
+    sl_msg_t orig = {.topic = "sensor-readings",
+                     .partition = 0,
+                     .offset = offset,
+                     .key = key,
+                     .key_len = strlen(key),
+                     .value = value,
+                     .value_len = strlen(value)};
+    sl_dlq_entry_t e;
+    sl_msg_t msg;
+    size_t n = 0;
+
+    assert_int_equal(sl_dlq_publish(bus, &orig, NULL, SL_DLQ_DECODE,
+                                    "bad_magic_byte", 1700000000000LL, 1000),
+                     SL_OK);
+    assert_int_equal(sl_consumer_poll(cons, &msg, 1, &n, 1000), SL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sl_dlq_entry_from_msg(&msg, &e), SL_OK);
+    assert_int_equal(e.partition, 0);
+    assert_int_equal(e.status, SL_DLQ_DEAD);
+    return e.offset;
+}
+
+/*
+ * Two processes of the in-process bus, each numbering from offset 0. A
+ * different bad record at the offset an earlier one had gets a position
+ * of its own. The same record at another offset keeps its position, as a
+ * replay of the same input after a crash must.
+ */
+static void memory_bus_positions_follow_content(void **state)
+{
+    sl_consumer_t *first_cons, *second_cons;
+    sl_bus_t *first = one_partition_bus(SL_TOPIC_DLQ, &first_cons);
+    sl_bus_t *second = one_partition_bus(SL_TOPIC_DLQ, &second_cons);
+    int64_t a = copy_offset(first, first_cons, "k-a", "bad-a", 0);
+    int64_t b = copy_offset(first, first_cons, "k-b", "bad-b", 1);
+
+    (void)state;
+    assert_int_not_equal(a, b);
+    assert_int_equal(a, content_offset("k-a", 3, "bad-a", 5));
+    assert_int_not_equal(copy_offset(second, second_cons, "k-c", "bad-c", 0),
+                         a);
+    assert_int_equal(copy_offset(second, second_cons, "k-b", "bad-b", 0), b);
+    assert_int_equal(copy_offset(second, second_cons, "k-a", "bad-a", 7), a);
+
+    sl_bus_close(first);
+    sl_bus_close(second);
+    sl_consumer_destroy(first_cons);
+    sl_consumer_destroy(second_cons);
+    sl_bus_destroy(first);
+    sl_bus_destroy(second);
+}
+
+/* A record too large for the in-process bus has no partition, and its
+ * digest carries the content offset of key and whole value, so a replay
+ * of the same input after a crash updates its row instead of adding one. */
+static void memory_bus_oversized_digest_named_by_content(void **state)
+{
+    static const char value[] = "0123456789abcdef0123456789";
+    sl_consumer_t *cons;
+    sl_bus_t *bus = one_partition_bus(SL_TOPIC_DLQ, &cons);
+    sl_dlq_entry_t e;
+    sl_msg_t msg;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(sl_dlq_publish_oversized(bus, "sensor-readings", "big", 3,
+                                              value, sizeof(value) - 1, 16,
+                                              1700000000000LL, 1000),
+                     SL_OK);
+    assert_int_equal(sl_consumer_poll(cons, &msg, 1, &n, 1000), SL_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sl_dlq_entry_from_msg(&msg, &e), SL_OK);
+    assert_int_equal(e.partition, -1);
+    assert_int_equal(e.offset,
+                     content_offset("big", 3, value, sizeof(value) - 1));
+    assert_int_equal(e.status, SL_DLQ_DEAD);
 
     sl_bus_close(bus);
     sl_consumer_destroy(cons);
@@ -286,6 +418,9 @@ int main(void)
         cmocka_unit_test(timer_ties_pop_in_insertion_order),
         cmocka_unit_test(timer_reschedule_replaces_due),
         cmocka_unit_test(header_round_trip_keeps_bytes),
+        cmocka_unit_test(content_offset_depends_on_bytes_only),
+        cmocka_unit_test(memory_bus_positions_follow_content),
+        cmocka_unit_test(memory_bus_oversized_digest_named_by_content),
         cmocka_unit_test(retry_publish_goes_to_original_topic),
         cmocka_unit_test(first_delivery_has_no_origin),
     };
