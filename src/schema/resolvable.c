@@ -14,10 +14,13 @@
  * schemas are shared (so int fields share one resolver), and a link leads
  * back to an enclosing record that is still being built. Valgrind then shows
  * reads and writes of freed memory and double frees, for example when an
- * optional record gains a field without a default after its first field. A
- * writer union tolerates such a failing branch and still succeeds. So a pair is
- * rejected whenever a record would fail after resolving a field, and libavro
- * only gets pairs that it resolves without such a failure.
+ * optional record gains a field without a default after its first field.
+ * An array or a map whose items do not resolve is worse: libavro then frees
+ * the array resolver's missing item resolver and dereferences NULL, even
+ * for array<int> read as array<string>. A writer union tolerates such a
+ * failing branch and still succeeds. So a pair is rejected whenever one of
+ * these failures would happen, and libavro only gets pairs that it
+ * resolves without them.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,7 +43,7 @@ typedef struct dry_run {
     /* The latest failure, as libavro reports it: its class and message. */
     sl_decode_err_t err;
     char msg[512];
-    /* The first record that failed after resolving a field. */
+    /* The first failure that libavro cannot undo safely. */
     sl_decode_err_t unsafe_err;
     char unsafe_msg[512];
 } dry_run_t;
@@ -111,6 +114,15 @@ static avro_schema_t skip_links(avro_schema_t schema)
     return schema;
 }
 
+/* Keeps the first failure that libavro cannot undo safely. */
+static void note_unsafe(dry_run_t *dr)
+{
+    if (dr->unsafe_msg[0] == '\0') {
+        dr->unsafe_err = dr->err;
+        memcpy(dr->unsafe_msg, dr->msg, sizeof(dr->msg));
+    }
+}
+
 /* Outcome of one try_* step of libavro: the reader type does not match
  * (NO_MATCH, the next reader union branch is tried), the pair resolves
  * (MATCH), or a child failed (FAILED, no further branch is tried). */
@@ -158,6 +170,7 @@ static step_t try_container(dry_run_t *dr, avro_schema_t w, avro_schema_t r,
     }
     memo_delete(dr, w, root);
     prefix_msg(dr, "%s: ", array ? "array items" : "map values");
+    note_unsafe(dr);
     return FAILED;
 }
 
@@ -197,9 +210,8 @@ static step_t try_record(dry_run_t *dr, avro_schema_t w, avro_schema_t r,
         return MATCH;
     }
     memo_delete(dr, w, root);
-    if (ri > 0 && dr->unsafe_msg[0] == '\0') {
-        dr->unsafe_err = dr->err;
-        memcpy(dr->unsafe_msg, dr->msg, sizeof(dr->msg));
+    if (ri > 0) {
+        note_unsafe(dr);
     }
     return FAILED;
 }

@@ -581,6 +581,31 @@ static void test_union_branch_failure_in_decoder(void **state)
     decoded_free(&d);
 }
 
+static void test_array_items_mismatch_rejected(void **state)
+{
+    static const char ints[] =
+        "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\","
+        "\"type\":[\"null\",{\"type\":\"array\",\"items\":\"int\"}]}]}";
+    static const char strings[] =
+        "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"a\","
+        "\"type\":[\"null\",{\"type\":\"array\",\"items\":\"string\"}]}]}";
+    /* {a null} */
+    static const uint8_t body[] = {0x00};
+    char err[512] = "";
+    decoded_t d;
+
+    (void)state;
+    /* libavro 1.11.1 dereferences NULL when array items do not resolve,
+     * so these must be decided before it is called. */
+    assert_int_equal(sl_schema_can_read(strings, ints, err, sizeof(err)),
+                     SL_EREJECTED);
+    assert_non_null(
+        strstr(err, "array items: writer type int cannot be read as string"));
+    assert_int_equal(decode(&d, ints, strings, body, sizeof(body)),
+                     SL_DECODE_SCHEMA_INCOMPATIBLE);
+    decoded_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_missing_field_fails_decode),
         cmocka_unit_test(test_union_branch_missing_field_rejected),
         cmocka_unit_test(test_union_branch_failure_in_decoder),
+        cmocka_unit_test(test_array_items_mismatch_rejected),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
