@@ -649,8 +649,10 @@ sl_decode_err_t sl_resolution__init(sl_resolution_t *res, avro_schema_t writer,
         return err;
     }
 
-    /* libavro reads freed memory on some failures, so it only gets pairs
-     * that the dry run expects to resolve. */
+    /* libavro reads freed memory or dereferences NULL on some failures,
+     * so it only gets pairs that the dry run expects to resolve.
+     * XXX: a writer union branch that fails that way rejects the whole
+     * writer, also its values that take another branch. */
     err = sl_avro__resolvable(res->augmented, reader, 0, why, sizeof(why));
     if (err != SL_DECODE_OK) {
         avro_set_error("%s", why);
