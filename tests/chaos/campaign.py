@@ -21,9 +21,9 @@ Scenarios (each one a row of the closing table):
   registry-wait  the schema registry down longer than the DLQ's retry
                  budget: readings with a cached writer id keep flowing, the
                  others wait in the DLQ and are stored once it is back.
-  dlq-positions  (reported, not asserted): two runs on one database, each
-                 with its own bad frames: does each bad frame get a DLQ
-                 row of its own?
+  dlq-positions  two runs on one database, each with its own bad frames,
+                 then the first file again: each bad frame keeps a DLQ
+                 row of its own, and the repeat adds none.
   sigterm-process (--long only, reported, not asserted): how long
                  `sluice process` on Kafka takes to exit after SIGTERM
                  while a replay still publishes.
@@ -195,29 +195,36 @@ def scenario_run_kill(form, rng, table):
 
 def scenario_dlq_positions(form, rng, table):
     """Two runs of `sluice run` on one database, each with its own bad
-    frames. Reported, not asserted.
-
-    XXX: the in-process bus numbers offsets from 0 at every start, and a
-    dlq_errors row is unique on (topic, partition, offset). So a bad record
-    of a later run at a position an earlier run's bad record had updates
-    that row, and gets no row of its own. The fix belongs in the bus and
-    the store: offsets that go on from the last run, or a start epoch in
-    the row's key."""
+    frames, and a third run with the first file again. The in-process bus
+    numbers offsets from 0 in every run, so a dlq_errors row there is
+    named by the record's content offset (a hash of key and value): every
+    bad frame keeps a row of its own, and the repeat adds none."""
     work = tempfile.mkdtemp(prefix="sluice-chaos-positions-")
+    db_path = os.path.join(work, "sluice.db")
     count = form["bad"]
+    runs = ("first", "second", "first")
     own = []
-    for prefix in ("first", "second"):
+    for prefix in runs:
         frames = os.path.join(work, prefix + ".frames")
-        write_bad_frames(frames, count, prefix)
+        if not os.path.exists(frames):
+            write_bad_frames(frames, count, prefix)
         s = Sluice("--no-generators", "--no-detector", "--exit-when-idle",
                    "--replay", frames, workdir=work, wait=False)
         code = s.proc.wait(timeout=120)
         s.log.close()
         assert code == 0, read_file(s.log_path)[-3000:]
-        own.append(check_bad_frames(s.db, count, prefix)[0])
-    table.note("dlq-positions: of %d bad records per run, the first run got "
-               "%d DLQ rows of their own, the second %d (XXX: should be "
-               "%d)" % (count, own[0], own[1], count))
+        own.append(check_bad_frames(db_path, count, prefix)[0])
+    final = [check_bad_frames(db_path, count, p) for p in ("first", "second")]
+    db = sqlite3.connect(db_path, timeout=30)
+    total = db.execute("SELECT count(*) FROM dlq_errors").fetchone()[0]
+    db.close()
+    lost = sum(f[1] for f in final)
+    dup = sum(f[2] for f in final) + total - sum(f[0] for f in final)
+    table.add("dlq-positions", len(runs), 0, 2 * count, 0, total, lost, dup)
+    table.note("dlq-positions: of %d bad records per run, the runs %s found "
+               "%s DLQ rows of their own" % (count, "/".join(runs), own))
+    assert own == [count] * len(runs), own
+    assert (lost, dup, total) == (0, 0, 2 * count), (lost, dup, total)
     shutil.rmtree(work, ignore_errors=True)
 
 
