@@ -158,7 +158,23 @@ typedef struct sl_sqlite {
     sqlite3 *db;
     char *path; /* what was passed to sqlite3_open_v2, for messages */
     sqlite3_stmt *stmts[SL_SQLITE_STMT_COUNT];
+    /* NULL unless the file is in WAL mode and writable. */
+    struct sl_sqlite_checkpointer *checkpointer;
 } sl_sqlite_t;
+
+/**
+ * Takes WAL checkpoints of a writable WAL-mode connection off the
+ * committing thread (see store_sqlite_checkpoint.c). Returns SQLITE_OK or
+ * SQLITE_NOMEM.
+ */
+int sl_sqlite__checkpointer_attach(sl_sqlite_t *sq);
+
+/** Stops the checkpoint thread, if any; safe when none was attached. */
+void sl_sqlite__checkpointer_detach(sl_sqlite_t *sq);
+
+/** Counts the checkpoints a store's commits caused so far, for tests. */
+void sl_store__sqlite_checkpoints(sl_store_t *st, uint64_t *background,
+                                  uint64_t *in_place);
 
 /** Opens the SQLite store at path (a file name or a "file:" URI). */
 sl_store_t *sl_store__sqlite_open(const char *path, char *err, size_t err_size);

@@ -317,6 +317,11 @@ static int configure(sl_sqlite_t *sq, char *err, size_t err_size)
                         "WAL mode unavailable, readers will block the writer "
                         "path=%s journal_mode=%s",
                         sq->path, mode);
+        if (strcmp(mode, "wal") == 0 &&
+            sl_sqlite__checkpointer_attach(sq) != SQLITE_OK) {
+            snprintf(err, err_size, "out of memory");
+            return SQLITE_NOMEM;
+        }
     }
 
     rc = exec_sql(sq, "PRAGMA synchronous = NORMAL", err, err_size);
@@ -382,6 +387,7 @@ static void sqlite_close(sl_store_t *st)
 {
     sl_sqlite_t *sq = (sl_sqlite_t *)st;
 
+    sl_sqlite__checkpointer_detach(sq);
     for (int i = 0; i < SL_SQLITE_STMT_COUNT; i++)
         sqlite3_finalize(sq->stmts[i]);
     /* sqlite3_close_v2 rolls back an open transaction. */
