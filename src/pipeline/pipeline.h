@@ -61,6 +61,9 @@ typedef struct sl_processor_config {
      * time each reading from creation to stored. */
     void (*on_stored)(void *ctx, const sl_reading_t *readings, size_t count);
     void *on_stored_ctx;
+    /* Most time, in ms, between a stored reading and the write of its
+     * sensor's latest row (default 250); offsets wait for that write. */
+    int latest_interval_ms;
 } sl_processor_config_t;
 
 /* Counters of one processor, readable from any thread. */

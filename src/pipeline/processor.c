@@ -8,6 +8,14 @@
  * copies accepted, so a crash redelivers instead of losing records. The
  * store's idempotent writes absorb the redelivery.
  *
+ * The sensor_latest rows are not written with each batch: under load a
+ * batch is a few hundred readings of as many sensors, and a latest upsert
+ * per reading cost more than the reading itself. The newest stored reading
+ * of each sensor is kept here instead and written every
+ * latest_interval_ms, and offsets are committed only after the write that
+ * covers their readings. A crash in between redelivers those records, and
+ * their redelivery writes the latest rows again.
+ *
  * A record whose bus headers carry a sampled W3C traceparent gets a
  * "process" span, child of the producer's, from poll to commit, and a
  * "store.write" span, child of that, around the batch's store commit.
@@ -28,6 +36,7 @@
 #include "obs/metrics.h"
 #include "obs/trace.h"
 #include "pipeline/dlq.h"
+#include "pipeline/latest.h"
 #include "pipeline/offsets.h"
 #include "pipeline/window.h"
 #include "util/err.h"
@@ -83,6 +92,11 @@ struct sl_processor {
      * elsewhere meanwhile. Partitions past SL_OFFSETS_MAX are not
      * tracked. */
     int64_t next_reading_offset[SL_OFFSETS_MAX];
+    /* Newest stored reading per sensor whose latest row is not written
+     * yet, and the offsets of the batches since that write. */
+    sl_latest_set_t *latest;
+    sl_offsets_t pending_offsets;
+    int64_t latest_written_ms; /* monotonic */
     sl_event_t *events;
     /* Scratch of process_batch, sized for a full batch once at start so a
      * batch allocates nothing. failures has room for two per record (a
@@ -133,6 +147,7 @@ void sl_processor_config_init(sl_processor_config_t *cfg)
     cfg->group = "sluice-processor";
     cfg->batch_size = 5000;
     cfg->poll_timeout_ms = 50;
+    cfg->latest_interval_ms = 250;
     cfg->window_ms = 60000;
     cfg->lateness_ms = 300000;
     cfg->max_payload_bytes = SL_FRAME_MAX_BYTES;
@@ -563,6 +578,16 @@ static void on_reject(void *arg, const char *kind, size_t index,
     snprintf(f->error, sizeof(f->error), "db_rejected: %s", error);
 }
 
+/* A latest row the store rejected: its reading is stored, so there is no
+ * record to dead-letter. */
+static void on_latest_reject(void *arg, const char *kind, size_t index,
+                             const char *error)
+{
+    (void)arg;
+    sl_log_error("processor", "store rejected a %s row (index %zu): %s", kind,
+                 index, error);
+}
+
 static void write_windows(sl_processor_t *proc)
 {
     sl_window_output_t out;
@@ -691,6 +716,57 @@ static void trace_end(sl_processor_t *proc, bool committed)
     proc->traced_count = 0;
 }
 
+/* Adds a committed batch's offsets to those awaiting the latest write.
+ * The set outlives the polled records, so topics point at topic_names. */
+static void defer_offsets(sl_processor_t *proc, const sl_offsets_t *offsets)
+{
+    for (size_t i = 0; i < offsets->count; i++) {
+        sl_msg_t done = {.topic =
+                             topic_names[topic_index(offsets->items[i].topic)],
+                         .partition = offsets->items[i].partition,
+                         .offset = offsets->items[i].next_offset - 1};
+
+        sl_offsets_add(&proc->pending_offsets, &done);
+    }
+}
+
+/* Keeps the newest of the batch's stored readings per sensor for the next
+ * latest write. A reading the set has no memory for gets its latest row
+ * written at once instead, through an idempotent rewrite of the reading. */
+static void note_latest(sl_processor_t *proc, size_t reading_count)
+{
+    for (size_t i = 0; i < reading_count; i++) {
+        if (proc->reading_rejected[i] ||
+            sl_latest_set_note(proc->latest, &proc->readings[i]) == SL_OK)
+            continue;
+        sl_store_batch_t one = {.readings = &proc->readings[i],
+                                .reading_count = 1};
+        sl_pipeline_store_write(proc->st, &one, NULL, NULL, NULL, "processor");
+    }
+}
+
+/* Writes the latest rows kept so far, then commits the offsets they
+ * cover. Leaves both for the next try when the store is unavailable. */
+static void write_latest(sl_processor_t *proc)
+{
+    size_t count = sl_latest_set_count(proc->latest);
+
+    if (count > 0) {
+        sl_store_batch_t batch = {.latest_deferred = true,
+                                  .latest = sl_latest_set_rows(proc->latest),
+                                  .latest_count = count};
+        if (sl_pipeline_store_write(proc->st, &batch, NULL, on_latest_reject,
+                                    NULL, "processor") != SL_OK)
+            return;
+        sl_latest_set_clear(proc->latest);
+    }
+    proc->latest_written_ms = sl_time_mono_ms();
+    if (proc->pending_offsets.count > 0) {
+        sl_pipeline_commit(proc->consumer, &proc->pending_offsets, "processor");
+        sl_offsets_clear(&proc->pending_offsets);
+    }
+}
+
 static void process_batch(sl_processor_t *proc, size_t n)
 {
     failure_t *failures = proc->failures;
@@ -741,7 +817,8 @@ static void process_batch(sl_processor_t *proc, size_t n)
                               .event_count = event_count,
                               .resolutions = origins.resolutions,
                               .resolution_count = origins.resolution_count,
-                              .reading_duplicate = proc->reading_duplicate};
+                              .reading_duplicate = proc->reading_duplicate,
+                              .latest_deferred = true};
     int64_t start_ns = sl_time_mono_ns();
     memset(&result, 0, sizeof(result));
     memset(proc->reading_rejected, 0, reading_count * sizeof(bool));
@@ -756,13 +833,15 @@ static void process_batch(sl_processor_t *proc, size_t n)
     if (stored_ok && proc->cfg.on_stored != NULL)
         proc->cfg.on_stored(proc->cfg.on_stored_ctx, proc->readings,
                             reading_count);
+    if (stored_ok)
+        note_latest(proc, reading_count);
 
     bool dead_lettered_ok = dead_letter(proc, failures, failure_count);
     check_continuity(proc, n);
     update_windows(proc, reading_count, reading_msgs);
     write_windows(proc);
     if (stored_ok && dead_lettered_ok) {
-        sl_pipeline_commit(proc->consumer, &offsets, "processor");
+        defer_offsets(proc, &offsets);
         committed = true;
     }
 
@@ -804,6 +883,10 @@ static void *processor_main(void *arg)
             process_batch(proc, n);
 
         int64_t now = sl_time_mono_ms();
+        if (now - proc->latest_written_ms >= proc->cfg.latest_interval_ms &&
+            (sl_latest_set_count(proc->latest) > 0 ||
+             proc->pending_offsets.count > 0))
+            write_latest(proc);
         if (now - proc->last_sweep_ms >= SWEEP_INTERVAL_MS) {
             proc->last_sweep_ms = now;
             sl_windows_sweep(proc->windows, now,
@@ -819,6 +902,7 @@ static void *processor_main(void *arg)
     /* Drained: the windows still open are written with what they hold. */
     sl_windows_sweep(proc->windows, sl_time_mono_ms(), -1);
     write_windows(proc);
+    write_latest(proc);
     return NULL;
 }
 
@@ -880,6 +964,7 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     if (proc->reading_decoder == NULL || proc->event_decoder == NULL)
         goto fail;
     proc->windows = sl_windows_create(cfg->window_ms, cfg->lateness_ms);
+    proc->latest = sl_latest_set_create();
     proc->msgs = calloc(batch, sizeof(*proc->msgs));
     proc->readings = calloc(batch, sizeof(*proc->readings));
     proc->reading_duplicate = calloc(batch, sizeof(bool));
@@ -888,10 +973,11 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     proc->failures = calloc(batch * 2, sizeof(*proc->failures));
     proc->reading_msgs = calloc(batch, sizeof(*proc->reading_msgs));
     proc->event_msgs = calloc(batch, sizeof(*proc->event_msgs));
-    if (proc->windows == NULL || proc->msgs == NULL || proc->readings == NULL ||
-        proc->events == NULL || proc->reading_duplicate == NULL ||
-        proc->reading_rejected == NULL || proc->failures == NULL ||
-        proc->reading_msgs == NULL || proc->event_msgs == NULL) {
+    if (proc->windows == NULL || proc->latest == NULL || proc->msgs == NULL ||
+        proc->readings == NULL || proc->events == NULL ||
+        proc->reading_duplicate == NULL || proc->reading_rejected == NULL ||
+        proc->failures == NULL || proc->reading_msgs == NULL ||
+        proc->event_msgs == NULL) {
         snprintf(err, err_size, "processor: out of memory");
         goto fail;
     }
@@ -903,6 +989,7 @@ sl_processor_t *sl_processor_start(const sl_processor_config_t *cfg, char *err,
     for (size_t i = 0; i < SL_OFFSETS_MAX; i++)
         proc->next_reading_offset[i] = -1;
     proc->last_sweep_ms = sl_time_mono_ms();
+    proc->latest_written_ms = proc->last_sweep_ms;
     if (pthread_create(&proc->thread, NULL, processor_main, proc) != 0) {
         snprintf(err, err_size, "processor: pthread_create failed");
         goto fail;
@@ -940,6 +1027,7 @@ void sl_processor_stop(sl_processor_t *proc)
     sl_decoder_destroy(proc->reading_decoder);
     sl_decoder_destroy(proc->event_decoder);
     sl_windows_destroy(proc->windows);
+    sl_latest_set_destroy(proc->latest);
     sl_store_close(proc->st);
     free(proc->msgs);
     free(proc->readings);

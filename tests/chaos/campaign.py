@@ -124,6 +124,21 @@ def sqlite_values(db_path):
         db.close()
 
 
+def stale_latest(db_path):
+    """Returns how many sensors with stored readings have no sensor_latest
+    row at their newest event time. The processor writes these rows apart
+    from the readings, so a kill in between must not leave one behind."""
+    db = sqlite3.connect(db_path, timeout=30)
+    try:
+        return db.execute(
+            "SELECT count(*) FROM (SELECT sensor_id, max(timestamp_ms) AS ts"
+            " FROM sensor_readings GROUP BY sensor_id) AS r"
+            " LEFT JOIN sensor_latest AS l USING (sensor_id)"
+            " WHERE l.timestamp_ms IS NOT r.ts").fetchone()[0]
+    finally:
+        db.close()
+
+
 def write_bad_frames(path, count, prefix="bad"):
     """Writes count frames that can never be stored, keyed PREFIX-NNNN: half
     with a wrong magic byte, half with an Avro body cut short."""
@@ -185,6 +200,7 @@ def scenario_run_kill(form, rng, table):
         code, last.read_log()[-3000:])
     stored, lost, dup = reconcile_values(sqlite_values(last.db), rows)
     in_dlq, bad_lost, bad_dup = check_bad_frames(last.db, bad)
+    assert stale_latest(last.db) == 0, "sensor_latest behind the readings"
     table.add("run-kill", form["kills"] + 1, form["kills"], rows + bad,
               stored, in_dlq, lost + bad_lost, dup + bad_dup)
     print("chaos: run-kill stored counts at the kills: %s" % stored_at_kill)

@@ -439,3 +439,16 @@ void ch_wait_aggregate(sl_store_t *st, const char *sensor_id, int64_t start_ms,
         ch_sleep_ms(20);
     }
 }
+
+void ch_publish_fixture(sl_bus_t *bus, ch_codec_t *codec, const char *case_id,
+                        const char *file, size_t count)
+{
+    sl_reading_t *rows = calloc(count + 1, sizeof(*rows));
+
+    assert_non_null(rows);
+    assert_int_equal(ch_load_readings(case_id, file, rows, count + 1), count);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(ch_publish_reading(bus, codec, &rows[i], 0),
+                         (int64_t)i);
+    free(rows);
+}

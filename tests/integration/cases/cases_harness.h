@@ -90,6 +90,13 @@ void ch_encode_reading(ch_codec_t *codec, const sl_reading_t *rec,
 int64_t ch_publish_reading(sl_bus_t *bus, ch_codec_t *codec,
                            const sl_reading_t *rec, int32_t partition);
 
+/**
+ * Loads exactly count readings from a case's fixture file and publishes
+ * them to partition 0, checking each lands at its row number as offset.
+ */
+void ch_publish_fixture(sl_bus_t *bus, ch_codec_t *codec, const char *case_id,
+                        const char *file, size_t count);
+
 /** Creates an SQLite file path in a fresh temporary folder. OUT: path. */
 void ch_sqlite_location(char *path, size_t path_size);
 

@@ -30,19 +30,6 @@
 #define MINUTE_MS 60000
 #define PROCESSOR_GROUP "sluice-processor"
 
-/* Publishes the case's rows to partition 0, checking each lands at the
- * offset the fixture names. */
-static void publish_rows(sl_bus_t *bus, ch_codec_t *codec)
-{
-    sl_reading_t rows[ROWS + 1];
-
-    assert_int_equal(
-        ch_load_readings("B17", "partition0_offsets.csv", rows, ROWS + 1),
-        ROWS);
-    for (int i = 0; i < ROWS; i++)
-        assert_int_equal(ch_publish_reading(bus, codec, &rows[i], 0), i);
-}
-
 /*
  * The first member: polls offsets 0..9 in the processor's group, decodes
  * and stores all ten, commits offset 5 and leaves the group.
@@ -102,7 +89,7 @@ static void run_case(sl_bus_t *bus)
     sl_aggregate_t agg;
 
     ch_env_open(&env);
-    publish_rows(bus, &env.codec);
+    ch_publish_fixture(bus, &env.codec, "B17", "partition0_offsets.csv", ROWS);
     first_member(bus, &env.codec, env.st);
     assert_int_equal(
         ch_committed(bus, PROCESSOR_GROUP, SL_TOPIC_SENSOR_READINGS, 0),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -989,6 +990,135 @@ static void test_invalid_arguments_rejected(void **state)
     sl_store_close(NULL);
 }
 
+/* A deferring writer's batches leave sensor_latest alone; its latest-only
+ * batch then sets the rows, with the flag and score the stored reading
+ * has (a detector may have set them first), and keeps a newer row. */
+static void test_deferred_latest_written_apart(void **state)
+{
+    struct fixture *fx = *state;
+    sl_reading_t recs[2] = {make_reading("defer-1", T0_MS + 1000, 1.0),
+                            make_reading("defer-1", T0_MS + 2000, 2.0)};
+    sl_store_batch_t batch = {
+        .readings = recs, .reading_count = 2, .latest_deferred = true};
+    struct rejects rejects = {0};
+
+    assert_int_equal(sl_store_write(fx->st, &batch, NULL, NULL, NULL), SL_OK);
+    assert_int_equal(sl_store_reading_count(fx->st), 2);
+    assert_int_equal(query_int(fx->st, "SELECT count(*) FROM sensor_latest"),
+                     0);
+    assert_int_equal(
+        sqlite3_exec(sl_store__sqlite_db(fx->st),
+                     "UPDATE sensor_readings SET anomaly = 1,"
+                     " anomaly_score = 0.5 WHERE sensor_id = 'defer-1'"
+                     " AND value = 2.0",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+
+    sl_store_batch_t latest = {
+        .latest_deferred = true, .latest = &recs[1], .latest_count = 1};
+    assert_int_equal(
+        sl_store_write(fx->st, &latest, NULL, record_reject, &rejects), SL_OK);
+    assert_int_equal(rejects.count, 0);
+    assert_true(latest_value(fx->st, "defer-1") == 2.0);
+    assert_int_equal(query_int(fx->st, "SELECT anomaly * 1000 +"
+                                       " anomaly_score * 1000 FROM"
+                                       " sensor_latest WHERE sensor_id ="
+                                       " 'defer-1'"),
+                     1500);
+
+    /* An older reading handed over later does not replace it. */
+    latest.latest = &recs[0];
+    assert_int_equal(sl_store_write(fx->st, &latest, NULL, NULL, NULL), SL_OK);
+    assert_true(latest_value(fx->st, "defer-1") == 2.0);
+}
+
+/* Writes count batches of 500 readings of one sensor, 1 ms apart. */
+static void write_many(sl_store_t *st, int batches)
+{
+    static sl_reading_t recs[500];
+
+    for (int b = 0; b < batches; b++) {
+        for (int i = 0; i < 500; i++)
+            recs[i] = make_reading("wal-1", T0_MS + b * 500 + i, i);
+        assert_int_equal(write_readings(st, recs, 500, NULL), SL_OK);
+    }
+}
+
+/* Opens a second store in the fixture's folder with URI parameters. */
+static sl_store_t *open_with(struct fixture *fx, const char *params, char *path,
+                             size_t path_size)
+{
+    char uri[256], err[256] = "";
+    sl_store_t *st;
+
+    snprintf(path, path_size, "%s/wal.db", fx->dir);
+    snprintf(uri, sizeof(uri), "file:%s?%s", path, params);
+    st = sl_store_open(uri, err, sizeof(err));
+    if (st == NULL)
+        fail_msg("sl_store_open failed: %s", err);
+    assert_int_equal(sl_store_migrate(st, err, sizeof(err)), SL_OK);
+    return st;
+}
+
+static void remove_db(const char *path)
+{
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    char file[200];
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+        unlink(file);
+    }
+}
+
+/* Past wal_background_pages, commits leave the checkpoint to the store's
+ * thread, and every row is still there. */
+static void test_checkpoints_run_in_background(void **state)
+{
+    char path[160];
+    sl_store_t *st =
+        open_with(*state, "wal_background_pages=20", path, sizeof(path));
+    uint64_t background = 0, in_place = 0;
+
+    write_many(st, 40);
+    for (int i = 0; i < 500 && background == 0; i++) {
+        sl_store__sqlite_checkpoints(st, &background, &in_place);
+        if (background == 0)
+            usleep(10000);
+    }
+    assert_true(background >= 1);
+    assert_int_equal(in_place, 0);
+    assert_int_equal(sl_store_reading_count(st), 40 * 500);
+    sl_store_close(st);
+    remove_db(path);
+}
+
+/* With no background checkpoint asked for, a commit past
+ * wal_inline_pages checkpoints in place, so the WAL stays near that size
+ * instead of holding every page written. */
+static void test_inline_checkpoint_bounds_wal(void **state)
+{
+    char path[160], wal[200];
+    sl_store_t *st = open_with(*state,
+                               "wal_background_pages=1000000&"
+                               "wal_inline_pages=64",
+                               path, sizeof(path));
+    uint64_t background = 0, in_place = 0;
+    struct stat info;
+
+    write_many(st, 60);
+    sl_store__sqlite_checkpoints(st, &background, &in_place);
+    assert_true(in_place >= 1);
+    assert_int_equal(background, 0);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    assert_int_equal(stat(wal, &info), 0);
+    /* 60 batches write well over 1 MiB of pages. */
+    assert_true(info.st_size < 1024 * 1024);
+    assert_int_equal(sl_store_reading_count(st), 60 * 500);
+    sl_store_close(st);
+    remove_db(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1025,6 +1155,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments_rejected, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_latest_written_apart,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_run_in_background,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inline_checkpoint_bounds_wal,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
