@@ -82,7 +82,11 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
      * true, the flag and score are looked up by primary key, for a row the
      * detector stored first; a batch that has just inserted every row
      * passes false and skips the lookups, which cost more than the upsert
-     * itself. COLLATE "C" sorts by bytes, which picks the same rows. */
+     * itself. COLLATE "C" sorts by bytes, which picks the same rows.
+     * OFFSET 0 keeps the lookup a subquery probed by primary key once per
+     * staged row. Flattened into a join, a generic plan made while
+     * sensor_readings was small hashes the whole table on every call,
+     * and PostgreSQL 15 keeps that plan until the table is analyzed. */
     [SL_PG_UPSERT_LATEST_STAGED] =
         "INSERT INTO sensor_latest (sensor_id, sensor_type, timestamp_ms,"
         " value, location, anomaly, battery_level, signal_strength, unit,"
@@ -97,7 +101,8 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " LEFT JOIN LATERAL (SELECT anomaly, anomaly_score"
         " FROM sensor_readings WHERE $3::boolean"
         " AND timestamp_ms = s.timestamp_ms"
-        " AND sensor_id = s.sensor_id AND value_bits = s.value_bits) AS r"
+        " AND sensor_id = s.sensor_id AND value_bits = s.value_bits"
+        " OFFSET 0) AS r"
         " ON true"
         " ON CONFLICT (sensor_id) DO UPDATE SET"
         " sensor_type = excluded.sensor_type,"
