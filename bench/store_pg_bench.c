@@ -19,8 +19,14 @@
  *                   rejects, so the batch takes the fallback that splits
  *                   it down to that row.
  *
- * Usage: store_pg_bench [rows [batch [sensors]]]
- *        (defaults 1000000, 10000 and 1000)
+ * With latest_every N above 0, the sl_store_write and replay batches set
+ * latest_deferred, as the processor does. After every N of them, and after
+ * the last, one more transaction writes only the newest reading of each
+ * sensor since the previous such transaction. Its time counts in
+ * sl_store_write's.
+ *
+ * Usage: store_pg_bench [rows [batch [sensors [latest_every]]]]
+ *        (defaults 1000000, 10000, 1000 and 0)
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -40,6 +46,9 @@
  * third arguments. */
 static size_t batch_rows = 10000;
 static size_t sensors = 1000;
+/* Reading batches per latest-only batch (the fourth argument). 0 keeps
+ * the default, where each batch upserts its own newest readings. */
+static size_t latest_every;
 #define T0_MS INT64_C(1767225600000)
 
 static void make_reading(sl_reading_t *rec, size_t i)
@@ -62,42 +71,143 @@ static void next_reading(void *ctx, size_t i, sl_reading_t *rec)
     make_reading(rec, i);
 }
 
-/* Writes rows readings through sl_store_write, expecting each to be
- * inserted (or, with replay, each to be a duplicate). Returns seconds, or
- * -1. */
+/* The newest reading number of each sensor not yet written to
+ * sensor_latest, as the processor keeps them when it defers the rows. */
+struct pending_latest {
+    size_t *newest; /* per sensor: reading number, or SIZE_MAX for none */
+    size_t *sensor; /* the sensors with a reading in newest */
+    size_t count;   /* entries of sensor */
+    sl_reading_t *rows;
+};
+
+/* Notes readings first..first+n-1. The series is in event-time order, so
+ * the last reading of a sensor is its newest. */
+static void pending_note(struct pending_latest *pl, size_t first, size_t n)
+{
+    for (size_t i = first; i < first + n; i++) {
+        size_t s = i % sensors;
+
+        if (pl->newest[s] == SIZE_MAX)
+            pl->sensor[pl->count++] = s;
+        pl->newest[s] = i;
+    }
+}
+
+/* Writes the pending latest rows in a batch of their own. Returns SL_OK
+ * or the error of sl_store_write. */
+static int pending_write(sl_store_t *st, struct pending_latest *pl)
+{
+    sl_store_batch_t batch = {0};
+    int rc;
+
+    if (pl->count == 0)
+        return SL_OK;
+    for (size_t i = 0; i < pl->count; i++) {
+        make_reading(&pl->rows[i], pl->newest[pl->sensor[i]]);
+        pl->newest[pl->sensor[i]] = SIZE_MAX;
+    }
+    batch.latest_deferred = true;
+    batch.latest = pl->rows;
+    batch.latest_count = pl->count;
+    rc = sl_store_write(st, &batch, NULL, NULL, NULL);
+    pl->count = 0;
+    return rc;
+}
+
+static void pending_free(struct pending_latest *pl)
+{
+    free(pl->newest);
+    free(pl->sensor);
+    free(pl->rows);
+}
+
+/* Writes readings first..first+n-1 as one batch, expecting each to be
+ * inserted (or, with replay, each to be a duplicate). Returns SL_OK or an
+ * error, printed to stderr. */
+static int write_one_batch(sl_store_t *st, sl_reading_t *recs, size_t first,
+                           size_t n, bool replay)
+{
+    sl_store_batch_t batch = {0};
+    sl_store_result_t result;
+
+    for (size_t i = 0; i < n; i++)
+        make_reading(&recs[i], first + i);
+    batch.readings = recs;
+    batch.reading_count = n;
+    batch.latest_deferred = latest_every > 0;
+    if (sl_store_write(st, &batch, &result, NULL, NULL) != SL_OK) {
+        fprintf(stderr, "sl_store_write failed at row %zu\n", first);
+        return SL_EIO;
+    }
+    if ((replay ? result.readings_duplicate : result.readings_inserted) != n) {
+        fprintf(stderr,
+                "batch at row %zu: %zu inserted, %zu duplicate of %zu\n", first,
+                result.readings_inserted, result.readings_duplicate, n);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+/* Writes rows readings through sl_store_write, with the latest-only
+ * batches of latest_every. Returns seconds, or -1. */
 static double run_store_write(sl_store_t *st, size_t rows, bool replay)
 {
     sl_reading_t *recs = malloc(batch_rows * sizeof(*recs));
+    struct pending_latest pl = {0};
+    size_t batches = 0;
     int64_t start = sl_time_mono_ns();
+    int rc = SL_OK;
 
-    if (recs == NULL)
-        return -1;
-    for (size_t done = 0; done < rows; done += batch_rows) {
-        sl_store_batch_t batch = {0};
-        sl_store_result_t result;
+    pl.newest = malloc(sensors * sizeof(*pl.newest));
+    pl.sensor = malloc(sensors * sizeof(*pl.sensor));
+    pl.rows = malloc(sensors * sizeof(*pl.rows));
+    if (recs == NULL || pl.newest == NULL || pl.sensor == NULL ||
+        pl.rows == NULL) {
+        rc = SL_ENOMEM;
+        goto out;
+    }
+    for (size_t s = 0; s < sensors; s++)
+        pl.newest[s] = SIZE_MAX;
+    for (size_t done = 0; done < rows && rc == SL_OK; done += batch_rows) {
         size_t n = rows - done < batch_rows ? rows - done : batch_rows;
 
-        for (size_t i = 0; i < n; i++)
-            make_reading(&recs[i], done + i);
-        batch.readings = recs;
-        batch.reading_count = n;
-        if (sl_store_write(st, &batch, &result, NULL, NULL) != SL_OK) {
-            fprintf(stderr, "sl_store_write failed at row %zu\n", done);
-            free(recs);
-            return -1;
-        }
-        if ((replay ? result.readings_duplicate : result.readings_inserted) !=
-            n) {
-            fprintf(stderr,
-                    "batch at row %zu: %zu inserted, %zu duplicate of %zu\n",
-                    done, result.readings_inserted, result.readings_duplicate,
-                    n);
-            free(recs);
-            return -1;
-        }
+        rc = write_one_batch(st, recs, done, n, replay);
+        if (rc != SL_OK || latest_every == 0)
+            continue;
+        pending_note(&pl, done, n);
+        if (++batches % latest_every == 0)
+            rc = pending_write(st, &pl);
     }
+    if (rc == SL_OK)
+        rc = pending_write(st, &pl);
+
+out:
     free(recs);
+    pending_free(&pl);
+    if (rc != SL_OK) {
+        fprintf(stderr, "store write run failed: %s\n", sl_strerror(rc));
+        return -1;
+    }
     return (double)(sl_time_mono_ns() - start) / 1e9;
+}
+
+/* Counts the sensors whose sensor_latest row has the newest event time of
+ * their stored readings. */
+static int64_t latest_rows_current(PGconn *conn)
+{
+    PGresult *res = PQexec(
+        conn, "SELECT count(*) FROM sensor_latest l JOIN (SELECT sensor_id,"
+              " max(timestamp_ms) AS newest FROM sensor_readings"
+              " GROUP BY sensor_id) r USING (sensor_id)"
+              " WHERE l.timestamp_ms = r.newest");
+    int64_t count = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "sensor_latest check failed: %s", PQerrorMessage(conn));
+    PQclear(res);
+    return count;
 }
 
 static void count_reject(void *ctx, const char *kind, size_t index,
@@ -144,7 +254,7 @@ static double run_bad_row_batch(sl_store_t *st, size_t first)
 int main(int argc, char **argv)
 {
     size_t rows = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 1000000;
-    size_t replay_rows;
+    size_t replay_rows, expected_latest;
     sl_pg_harness_t h;
     char err[512] = "";
     sl_store_t *st;
@@ -156,11 +266,16 @@ int main(int argc, char **argv)
         batch_rows = (size_t)strtoull(argv[2], NULL, 10);
     if (argc > 3)
         sensors = (size_t)strtoull(argv[3], NULL, 10);
+    if (argc > 4)
+        latest_every = (size_t)strtoull(argv[4], NULL, 10);
     if (rows == 0 || batch_rows == 0 || sensors == 0) {
-        fprintf(stderr, "usage: %s [rows [batch [sensors]]], each above 0\n",
+        fprintf(stderr,
+                "usage: %s [rows [batch [sensors [latest_every]]]]: rows,"
+                " batch and sensors above 0\n",
                 argv[0]);
         return 2;
     }
+    expected_latest = rows < sensors ? rows : sensors;
     replay_rows = rows / 10 > 0 ? rows / 10 : rows;
     if (sl_pg_harness_start(&h, err, sizeof(err)) != 0) {
         fprintf(stderr, "starting PostgreSQL failed: %s\n", err);
@@ -177,12 +292,18 @@ int main(int argc, char **argv)
     raw_s = sl_bench_raw_copy(conn, "raw_readings", rows, batch_rows,
                               next_reading, NULL);
     store_s = run_store_write(st, rows, false);
+    if (store_s >= 0 && latest_rows_current(conn) != (int64_t)expected_latest) {
+        fprintf(stderr, "sensor_latest is not the newest of %zu sensors\n",
+                expected_latest);
+        goto out;
+    }
     replay_s = run_store_write(st, replay_rows, true);
     bad_s = run_bad_row_batch(st, rows);
     if (raw_s < 0 || store_s < 0 || replay_s < 0 || bad_s < 0)
         goto out;
-    printf("rows=%zu batch=%zu sensors=%zu (fsync off, unix socket)\n", rows,
-           batch_rows, sensors);
+    printf("rows=%zu batch=%zu sensors=%zu latest_every=%zu"
+           " (fsync off, unix socket)\n",
+           rows, batch_rows, sensors, latest_every);
     printf("raw COPY BINARY:  %.2f s  %.0f rows/s\n", raw_s, rows / raw_s);
     printf("sl_store_write:   %.2f s  %.0f rows/s  (%.2fx the raw time)\n",
            store_s, rows / store_s, store_s / raw_s);
@@ -194,10 +315,11 @@ int main(int argc, char **argv)
            bad_s, batch_rows,
            store_s / (double)((rows + batch_rows - 1) / batch_rows));
     printf("stored readings: %" PRId64 "\n", sl_store_reading_count(st));
-    printf("mode=store_pg rows=%zu copy_rows_per_s=%.0f"
+    printf("mode=%s rows=%zu copy_rows_per_s=%.0f"
            " store_write_rows_per_s=%.0f fraction_of_copy=%.3f"
            " replay_rows_per_s=%.0f\n",
-           rows, rows / raw_s, rows / store_s, raw_s / store_s,
+           latest_every > 0 ? "store_pg_deferred" : "store_pg", rows,
+           rows / raw_s, rows / store_s, raw_s / store_s,
            replay_rows / replay_s);
     if (sl_store_reading_count(st) != (int64_t)(rows + batch_rows - 1)) {
         fprintf(stderr, "stored count differs from %zu rows\n",
