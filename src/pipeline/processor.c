@@ -873,6 +873,8 @@ static void *processor_main(void *arg)
     sl_processor_t *proc = arg;
     size_t n;
 
+    /* Names the thread in top -H and perf. */
+    pthread_setname_np(pthread_self(), "sl-processor");
     for (;;) {
         int rc = sl_consumer_poll(proc->consumer, proc->msgs,
                                   (size_t)proc->cfg.batch_size, &n,
