@@ -2,9 +2,10 @@
 /*
  * The WebSocket hub's consumer thread and client queues. The thread polls
  * sensor-readings and system-alerts in the hub's own consumer group and
- * decodes and validates each reading as the processor does. It renders
- * each record once into a WebSocket text frame, and pushes a reference to
- * that frame into the queue of every client whose filter matches. The
+ * decodes and validates each reading as the processor does. A record
+ * that some client's filter matches is rendered once into a WebSocket
+ * text frame, and a reference to that frame goes into the queue of every
+ * client whose filter matches; other records are never rendered. The
  * API's service thread drains the queues (ws.c).
  *
  * A reading whose bus headers carry a sampled W3C traceparent gets a
@@ -59,9 +60,9 @@
 #define FRAME_HEADER_MAX 10
 
 /* Reasons a record read by the hub reaches no client. */
-enum { SKIP_DECODE, SKIP_INVALID, SKIP_OLD, SKIP_COUNT };
+enum { SKIP_DECODE, SKIP_INVALID, SKIP_OLD, SKIP_NO_MATCH, SKIP_COUNT };
 static const char *const skip_names[SKIP_COUNT] = {"decode", "validation",
-                                                   "before_start"};
+                                                   "before_start", "no_match"};
 
 struct sl_ws_hub {
     sl_ws_hub_config_t cfg;
@@ -449,6 +450,35 @@ size_t sl_ws__drain(sl_ws_hub_t *hub, sl_ws_client_t *c, unsigned char *out,
 /* ---- consumer thread ------------------------------------------------------
  */
 
+/* Returns true when an open client of stream has a filter that matches a
+ * record with these keys. A filter changed after this check takes effect
+ * from the next record, as if the change had arrived a moment later. */
+static bool any_follower_matches(sl_ws_hub_t *hub, sl_ws_stream_t stream,
+                                 int sensor_type, int severity,
+                                 const char *sensor_id, const char *location)
+{
+    sl_ws_frame_t probe = {.stream = stream,
+                           .sensor_type = sensor_type,
+                           .severity = severity,
+                           .sensor_id = sensor_id,
+                           .location = location != NULL ? location : ""};
+    bool match = false;
+
+    probe.sensor_id_hash = sl_ws__hash(probe.sensor_id);
+    probe.location_hash = sl_ws__hash(probe.location);
+    pthread_mutex_lock(&hub->lock);
+    for (size_t k = 0; k < hub->client_count && !match; k++) {
+        const sl_ws_client_t *c = hub->clients[k];
+
+        match = c->stream == stream && c->close == SL_WS_OPEN &&
+                sl_ws__filter_match(&c->filter, &probe);
+    }
+    pthread_mutex_unlock(&hub->lock);
+    if (!match)
+        sl_counter_add(hub->skipped[SKIP_NO_MATCH], 1);
+    return match;
+}
+
 /* Renders {"type":T,"data":DATA,"received_at":"..."} around data, which
  * it takes over. Returns the frame, or NULL on OOM. */
 static sl_ws_frame_t *render(sl_ws_stream_t stream, json_t *data,
@@ -499,6 +529,11 @@ static sl_ws_frame_t *reading_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
         sl_counter_add(hub->skipped[SKIP_INVALID], 1);
         return NULL;
     }
+    /* Rendering costs more than decoding: only for a record some client
+     * takes. Clients that follow a few sensors see most records go here. */
+    if (!any_follower_matches(hub, SL_WS_SENSORS, (int)rec.sensor_type, -1,
+                              rec.sensor_id, rec.location))
+        return NULL;
     fr = render(SL_WS_SENSORS, sl_reading_to_json(&rec), now_ms, rec.sensor_id,
                 rec.location);
     if (fr != NULL)
@@ -518,6 +553,7 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
     const char *severity =
         json_string_value(json_object_get(alert, "severity"));
     sl_sensor_type_t st;
+    int type_symbol, severity_symbol;
     sl_ws_frame_t *fr;
 
     if (!json_is_object(alert) || sensor_id == NULL ||
@@ -526,12 +562,18 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
         json_decref(alert);
         return NULL;
     }
+    type_symbol =
+        type != NULL && sl_sensor_type_parse(type, &st) == SL_OK ? (int)st : -1;
+    severity_symbol = severity != NULL ? sl_ws__severity_parse(severity) : -1;
+    if (!any_follower_matches(hub, SL_WS_ALERTS, type_symbol, severity_symbol,
+                              sensor_id, NULL)) {
+        json_decref(alert);
+        return NULL;
+    }
     fr = render(SL_WS_ALERTS, json_incref(alert), now_ms, sensor_id, NULL);
     if (fr != NULL) {
-        fr->sensor_type =
-            type != NULL && sl_sensor_type_parse(type, &st) == SL_OK ? (int)st
-                                                                     : -1;
-        fr->severity = severity != NULL ? sl_ws__severity_parse(severity) : -1;
+        fr->sensor_type = type_symbol;
+        fr->severity = severity_symbol;
     }
     json_decref(alert);
     return fr;

@@ -3,7 +3,8 @@
  * WebSocket hub tests without sockets: control messages and their replies,
  * query-string filters, and the client queues (overflow, the "dropped"
  * message, the stall limit, the client cap), fed through sl_ws__publish()
- * as the hub's consumer thread feeds them.
+ * as the hub's consumer thread feeds them. One test runs that consumer
+ * thread on an in-process bus.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +18,12 @@
 #include <string.h>
 
 #include "api/hub_int.h"
+#include "bus/bus.h"
 #include "model/record.h"
+#include "obs/metrics.h"
+#include "pipeline/publish.h"
 #include "util/err.h"
+#include "util/timeutil.h"
 
 /* Runs one control message; returns the parsed reply. */
 static json_t *control(sl_ws_filter_t *f, sl_ws_stream_t stream,
@@ -402,6 +407,104 @@ static void test_frame_headers(void **state)
     }
 }
 
+/* Publishes one reading of sensor id at the current time. */
+static void publish_reading(sl_publisher_t *pub, const char *id)
+{
+    sl_reading_t rec;
+
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.sensor_id, sizeof(rec.sensor_id), "%s", id);
+    snprintf(rec.location, sizeof(rec.location), "building-a/floor-1");
+    rec.sensor_type = SL_SENSOR_TEMPERATURE;
+    rec.value = 21.5;
+    rec.timestamp_ms = sl_time_now_ms();
+    rec.battery_level = 80;
+    rec.signal_strength = -60;
+    assert_int_equal(sl_publish_reading(pub, &rec), SL_OK);
+}
+
+/* The hub's consumer thread on a real in-process bus: records that no
+ * client's filter matches are counted as skipped and never rendered, and
+ * the matching ones still reach the client. */
+static void test_unmatched_records_not_rendered(void **state)
+{
+    sl_counter_t *no_match = sl_metrics_counter(
+        "sluice_ws_records_skipped_total",
+        "Bus records the WebSocket hub sent to no client, by reason",
+        (const char *[]){"reason", "no_match", NULL});
+    uint64_t before = sl_counter_value(no_match);
+    sl_bus_memory_config_t bus_cfg;
+    sl_ws_hub_config_t cfg;
+    sl_ws_filter_t f;
+    sl_ws_client_t *c;
+    sl_ws_hub_t *hub;
+    char err[256];
+    unsigned char buf[8192];
+    size_t len, queued = 0;
+    int64_t deadline;
+    bool more;
+    int rc;
+
+    (void)state;
+    sl_bus_memory_config_init(&bus_cfg);
+    sl_bus_t *bus = sl_bus_memory_create(&bus_cfg);
+    sl_registry_t *reg = sl_registry_create();
+    assert_non_null(bus);
+    assert_non_null(reg);
+    sl_publisher_t *pub = sl_publisher_create(bus, reg, 1000);
+    assert_non_null(pub);
+
+    sl_ws_hub_config_init(&cfg);
+    cfg.bus = bus;
+    cfg.registry = reg;
+    cfg.commit_offsets = true;
+    hub = sl_ws_hub_start(&cfg, err, sizeof(err));
+    assert_non_null(hub);
+    sl_ws__filter_init(&f);
+    assert_int_equal(sl_ws__filter_param(&f, SL_WS_SENSORS, "sensor_id",
+                                         "sensor-kept", err, sizeof(err)),
+                     SL_OK);
+    c = sl_ws__join(hub, SL_WS_SENSORS, &f, NULL, &rc);
+    assert_non_null(c);
+
+    /* The hub skips what the bus accepted before it started. */
+    sl_time_sleep_ms(5);
+    for (int i = 0; i < 30; i++)
+        publish_reading(pub, i % 3 == 0 ? "sensor-kept" : "sensor-other");
+    assert_int_equal(sl_publisher_flush(pub), SL_OK);
+
+    deadline = sl_time_mono_ms() + 10000;
+    while (sl_counter_value(no_match) - before < 20 &&
+           sl_time_mono_ms() < deadline)
+        sl_time_sleep_ms(5);
+    while (queued < 10 && sl_time_mono_ms() < deadline) {
+        len = sl_ws__drain(hub, c, buf, sizeof(buf), &more);
+        for (size_t pos = 0; pos < len;) {
+            size_t plen = buf[pos + 1], head = 2;
+
+            if (plen == 126) {
+                plen = ((size_t)buf[pos + 2] << 8) | buf[pos + 3];
+                head = 4;
+            }
+            assert_non_null(memmem(buf + pos + head, plen,
+                                   "\"sensor_id\":\"sensor-kept\"", 25));
+            queued++;
+            pos += head + plen;
+        }
+        if (len == 0)
+            sl_time_sleep_ms(5);
+    }
+    assert_int_equal(sl_counter_value(no_match) - before, 20);
+    assert_int_equal(queued, 10);
+
+    sl_ws__leave(hub, c);
+    sl_bus_close(bus);
+    sl_ws_hub_stop(hub);
+    sl_publisher_destroy(pub);
+    sl_bus_destroy(bus);
+    sl_registry_destroy(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_filters_and_cap),
         cmocka_unit_test(test_new_filter_purges_queue),
         cmocka_unit_test(test_frame_headers),
+        cmocka_unit_test(test_unmatched_records_not_rendered),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
