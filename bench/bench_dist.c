@@ -133,12 +133,13 @@ static int create_topics(rd_kafka_mock_cluster_t *mock)
  * set from --fetch-wait-ms. The mock of librdkafka 2.0.2 appears to keep
  * a fetch for that whole wait even when data arrives, where a real broker
  * answers once fetch.min.bytes (1) is there. With librdkafka's default of
- * 500 ms the figure would measure the mock instead of the pipeline. */
+ * 500 ms the figure would measure the mock instead of the pipeline. With
+ * latest, a new consumer group starts at the end of each partition. */
 static sl_bus_t *bus_open(const char *bootstraps, const char *client_id,
-                          int fetch_wait_ms)
+                          int fetch_wait_ms, bool latest)
 {
     char fetch_wait[64];
-    const char *props[1] = {fetch_wait};
+    const char *props[2] = {fetch_wait, "consumer.auto.offset.reset=latest"};
     sl_bus_kafka_config_t cfg;
     char err[256] = "";
     sl_bus_t *bus;
@@ -151,7 +152,7 @@ static sl_bus_t *bus_open(const char *bootstraps, const char *client_id,
     cfg.client_id = client_id;
     cfg.partitions = PARTITIONS;
     cfg.properties = props;
-    cfg.property_count = 1;
+    cfg.property_count = latest ? 2 : 1;
     bus = sl_bus_kafka_create(&cfg, err, sizeof(err));
     if (bus == NULL)
         fprintf(stderr, "creating the Kafka bus failed: %s\n", err);
@@ -218,9 +219,9 @@ int sl_bench_dist_start_pipeline(sl_bench_dist_t *r)
         return -1;
     }
     r->producer_bus =
-        bus_open(bootstraps, "sluice-bench-produce", r->fetch_wait_ms);
+        bus_open(bootstraps, "sluice-bench-produce", r->fetch_wait_ms, false);
     r->processor_bus =
-        bus_open(bootstraps, "sluice-bench-process", r->fetch_wait_ms);
+        bus_open(bootstraps, "sluice-bench-process", r->fetch_wait_ms, false);
     r->registry = sl_registry_create();
     if (r->producer_bus == NULL || r->processor_bus == NULL ||
         r->registry == NULL)
@@ -248,6 +249,17 @@ int sl_bench_dist_start_pipeline(sl_bench_dist_t *r)
         return -1;
     }
     return 0;
+}
+
+sl_bus_t *sl_bench_dist_live_bus(const sl_bench_dist_t *r,
+                                 const char *client_id)
+{
+    const char *bootstraps =
+        r->mock != NULL ? rd_kafka_mock_cluster_bootstraps(r->mock) : NULL;
+
+    if (bootstraps == NULL)
+        return NULL;
+    return bus_open(bootstraps, client_id, r->fetch_wait_ms, true);
 }
 
 void sl_bench_dist_stop(sl_bench_dist_t *r)

@@ -50,6 +50,12 @@ int sl_bench_dist_start_store(sl_bench_dist_t *r);
  * (on r->pg). Returns 0, or -1 after printing why. */
 int sl_bench_dist_start_pipeline(sl_bench_dist_t *r);
 
+/** Opens another Kafka bus on the started mock cluster whose new consumer
+ * groups start at the end of each partition, as `sluice api` does for its
+ * WebSocket hub. Returns NULL after printing why. */
+sl_bus_t *sl_bench_dist_live_bus(const sl_bench_dist_t *r,
+                                 const char *client_id);
+
 /** Stops and frees whatever was started, PostgreSQL last. */
 void sl_bench_dist_stop(sl_bench_dist_t *r);
 

@@ -11,6 +11,14 @@
  * called right after each store commit, times every reading from creation
  * to stored (1 ms resolution: event times are milliseconds).
  *
+ * The real API server runs in the process too, on 127.0.0.1 with a free
+ * port, with its WebSocket hub in its own consumer group, as in `sluice
+ * run` and `sluice api`. One WebSocket client on a thread of its own
+ * follows --ws-sensors sensors on /ws/sensors over loopback and times each
+ * reading from creation to its receipt (bench/bench_ws.c). A sample of
+ * sensors keeps the client's share of the work small: the hub renders
+ * only the readings some client's filter matches.
+ *
  * standalone: in-process bus and SQLite in a temporary folder.
  * distributed: librdkafka's mock cluster and a throwaway PostgreSQL
  * (bench/bench_dist.c), with the consumers' fetch.wait.max.ms at 1.
@@ -36,6 +44,7 @@
 #include "bench_kafka.h"
 #include "bench_pg.h"
 #include "bench_sqlite.h"
+#include "bench_ws.h"
 #include "pipeline/generator.h"
 #include "roles/roles.h"
 #include "store/store.h"
@@ -43,10 +52,13 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define LATENCY_MAX_MS 60000 /* longer latencies count in the last bucket */
 #define RAW_SQLITE_BATCH 10000
 #define STALL_MS 60000 /* no progress for this long fails the run */
 #define WINDOW 60000   /* readings published but not yet consumed */
+/* Nothing new reached the WebSocket client for this long: stop waiting
+ * for the rest of its messages. */
+#define WS_IDLE_MS 10000
+#define WS_WARMUP_TRIES 30 /* warm-ups until the client gets a message */
 
 typedef struct bench_opts {
     bool distributed;
@@ -55,16 +67,15 @@ typedef struct bench_opts {
     double rate;       /* readings/s; 0 is flat out */
     int sensors_per_type;
     int batch;
+    int ws_sensors; /* 0: no API server and no WebSocket client */
     const char *dir;
 } bench_opts_t;
 
 /* Filled by the processor thread through on_stored; read by the main
  * thread once the processor's counters show every reading stored. */
 typedef struct latency {
-    uint64_t count;
+    sl_bench_hist_t hist;
     uint64_t commits; /* store commits that held readings */
-    int64_t max_ms;
-    uint64_t buckets[LATENCY_MAX_MS + 1]; /* readings per whole ms */
 } latency_t;
 
 typedef struct producer {
@@ -91,7 +102,7 @@ static void usage(FILE *out)
             "                    [--count N | --duration SECONDS]\n"
             "                    [--rate READINGS_PER_S] [--sensors-per-type "
             "N]\n"
-            "                    [--batch N] [--dir DIR]\n"
+            "                    [--batch N] [--ws-sensors N] [--dir DIR]\n"
             "  --mode        standalone: in-process bus and SQLite (default);\n"
             "                distributed: librdkafka's mock cluster and a\n"
             "                throwaway PostgreSQL\n"
@@ -101,6 +112,9 @@ static void usage(FILE *out)
             "  --sensors-per-type  simulated sensors of each of 5 types, "
             "1..999 (default 200)\n"
             "  --batch       the processor's batch size (default 5000)\n"
+            "  --ws-sensors  sensors the WebSocket client follows, spread\n"
+            "                over the types, 0..32 (default 5: one per type);\n"
+            "                0 starts no API server and no client\n"
             "  --dir         folder for the SQLite files (default: a new "
             "one in /tmp, removed after)\n");
 }
@@ -129,6 +143,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *opt)
     memset(opt, 0, sizeof(*opt));
     opt->sensors_per_type = 200;
     opt->batch = 5000;
+    opt->ws_sensors = 5;
     for (int i = 0; i < argc; i++) {
         const char *flag = argv[i];
         double v;
@@ -172,6 +187,10 @@ static int parse_args(int argc, char **argv, bench_opts_t *opt)
             if (parse_number(flag, val, 1, 1000000, &v) != 0)
                 return -1;
             opt->batch = (int)v;
+        } else if (strcmp(flag, "--ws-sensors") == 0) {
+            if (parse_number(flag, val, 0, SL_BENCH_WS_MAX_SENSORS, &v) != 0)
+                return -1;
+            opt->ws_sensors = (int)v;
         } else {
             fprintf(stderr, "sluice bench: unknown option %s\n", flag);
             return -1;
@@ -308,30 +327,9 @@ static void on_stored(void *ctx, const sl_reading_t *readings, size_t count)
     latency_t *lat = ctx;
     int64_t now_ms = sl_time_now_ms();
 
-    for (size_t i = 0; i < count; i++) {
-        int64_t ms = now_ms - readings[i].timestamp_ms;
-
-        if (ms < 0)
-            ms = 0;
-        if (ms > lat->max_ms)
-            lat->max_ms = ms;
-        lat->buckets[ms > LATENCY_MAX_MS ? LATENCY_MAX_MS : ms]++;
-    }
-    lat->count += count;
+    for (size_t i = 0; i < count; i++)
+        sl_bench_hist_add(&lat->hist, now_ms - readings[i].timestamp_ms);
     lat->commits += count > 0;
-}
-
-/* Returns the latency in ms at quantile q (0..1). */
-static int64_t latency_quantile(const latency_t *lat, double q)
-{
-    uint64_t rank = (uint64_t)(q * (double)lat->count), seen = 0;
-
-    for (int64_t ms = 0; ms <= LATENCY_MAX_MS; ms++) {
-        seen += lat->buckets[ms];
-        if (seen > rank)
-            return ms;
-    }
-    return lat->max_ms;
 }
 
 /* Resident set size now, in MiB, from /proc/self/statm. */
@@ -362,6 +360,10 @@ typedef struct run {
     char dir[4096];
     char db_path[4200];
     latency_t lat;
+    sl_bench_ws_t ws; /* with --ws-sensors > 0 */
+    sl_bus_t *ws_bus; /* distributed: the hub's own Kafka bus */
+    int sensors;      /* simulated sensors in all */
+    int ws_index[SL_BENCH_WS_MAX_SENSORS]; /* the sensors ws follows */
     /* Results. */
     size_t published;
     uint64_t stored;
@@ -375,6 +377,8 @@ typedef struct run {
     double raw_s;
     double raw_cpu_s;
     double kafka_s; /* distributed: raw produce+consume, 0 when it failed */
+    uint64_t ws_expected; /* readings of the followed sensors */
+    sl_bench_ws_stats_t ws_stats;
 } run_t;
 
 static int start_standalone(run_t *r)
@@ -433,8 +437,71 @@ static int start_distributed(run_t *r)
     return 0;
 }
 
+/* Starts the API server and the WebSocket client, which follows
+ * --ws-sensors sensors spread evenly over the simulation's order, where
+ * sensors of one type are neighbours. Returns 0 or -1. */
+static int start_ws(run_t *r)
+{
+    sl_sensor_sim_t *sim;
+    int n = r->opt.ws_sensors;
+
+    if (n == 0)
+        return 0;
+    sim = sim_create(&r->opt);
+    if (sim == NULL)
+        return -1;
+    r->sensors = sl_sensor_sim_sensor_count(sim);
+    if (n > r->sensors)
+        n = r->sensors;
+    for (int k = 0; k < n; k++) {
+        sl_reading_t rec;
+
+        r->ws_index[k] = (int)((int64_t)k * r->sensors / n);
+        sl_sensor_sim_reading(sim, r->ws_index[k], sl_time_now_ms(), &rec);
+        snprintf(r->ws.sensor_ids[k], SL_BENCH_WS_ID_MAX, "%s", rec.sensor_id);
+    }
+    sl_sensor_sim_destroy(sim);
+    r->ws.sensor_count = (size_t)n;
+    if (r->opt.distributed) {
+        r->ws_bus = sl_bench_dist_live_bus(&r->d, "sluice-bench-api");
+        if (r->ws_bus == NULL)
+            return -1;
+        r->ws.bus = r->ws_bus;
+        r->ws.registry = r->d.registry;
+        r->ws.commit_offsets = false; /* Kafka keeps records regardless */
+        r->ws.store_location = r->d.pg.url;
+    } else {
+        r->ws.bus = r->bus;
+        /* The in-process bus keeps a record until every group committed
+         * it. */
+        r->ws.commit_offsets = true;
+        r->ws.registry = r->registry;
+        r->ws.store_location = r->db_path;
+    }
+    return sl_bench_ws_start(&r->ws);
+}
+
+/* Returns how many of the first `published` readings of a drive come
+ * from the sensors the WebSocket client follows: the producer publishes
+ * sensor i % sensors as its i-th reading. */
+static uint64_t ws_expected(const run_t *r, size_t published)
+{
+    uint64_t n = 0;
+
+    for (size_t k = 0; k < r->ws.sensor_count; k++)
+        n += published / (size_t)r->sensors +
+             ((size_t)r->ws_index[k] < published % (size_t)r->sensors);
+    return n;
+}
+
 static void stop_run(run_t *r)
 {
+    sl_bench_ws_stop(&r->ws);
+    if (r->ws_bus != NULL) {
+        sl_bus_close(r->ws_bus);
+        sl_bus_destroy(r->ws_bus);
+        r->ws_bus = NULL;
+    }
     if (r->opt.distributed) {
         sl_bench_dist_stop(&r->d);
         return;
@@ -588,6 +655,26 @@ static double run_raw_kafka(run_t *r, size_t n)
     return seconds;
 }
 
+/* The rows of the WebSocket client: latency from creation to receipt,
+ * and the messages it received and was told it lost. */
+static void print_ws_rows(const run_t *r)
+{
+    const sl_bench_hist_t *h = &r->ws_stats.lat;
+    char counts[64];
+
+    printf("%-44s %12" PRId64 "\n",
+           "latency p50 ms (created -> WebSocket client)",
+           sl_bench_hist_quantile(h, 0.50));
+    printf("%-44s %12" PRId64 "\n", "WebSocket latency p95 ms",
+           sl_bench_hist_quantile(h, 0.95));
+    printf("%-44s %12" PRId64 "\n", "WebSocket latency p99 ms",
+           sl_bench_hist_quantile(h, 0.99));
+    printf("%-44s %12" PRId64 "\n", "WebSocket latency max ms", h->max_ms);
+    snprintf(counts, sizeof(counts), "%" PRIu64 " / %" PRIu64,
+             r->ws_stats.received, r->ws_stats.dropped);
+    printf("%-44s %12s\n", "WebSocket messages received / dropped", counts);
+}
+
 static void print_report(const run_t *r)
 {
     const char *mode = r->opt.distributed ? "distributed" : "standalone";
@@ -596,20 +683,26 @@ static void print_report(const run_t *r)
     double raw_rate = (double)r->stored / r->raw_s;
     double cpu_per_m = (r->cpu_s + r->server_cpu_s) * 1e6 / (double)r->stored;
     double peak = r->peak_rss_mb;
+    char ws[64] = "no WebSocket client";
 
+    if (r->ws.sensor_count > 0)
+        snprintf(ws, sizeof(ws), "WebSocket client on %zu sensors",
+                 r->ws.sensor_count);
     printf("sluice bench: mode=%s, %zu readings from %d sensors, %s, "
-           "processor batch %d\n",
+           "processor batch %d, %s\n",
            mode, r->published, r->opt.sensors_per_type * 5,
-           r->opt.rate > 0 ? "rate-limited" : "flat out", r->opt.batch);
+           r->opt.rate > 0 ? "rate-limited" : "flat out", r->opt.batch, ws);
     printf("%-44s %12s\n", "measure", "value");
     printf("%-44s %12.0f\n", "readings/s sustained", rate);
     printf("%-44s %12" PRId64 "\n", "latency p50 ms (created -> stored)",
-           latency_quantile(&r->lat, 0.50));
+           sl_bench_hist_quantile(&r->lat.hist, 0.50));
     printf("%-44s %12" PRId64 "\n", "latency p95 ms",
-           latency_quantile(&r->lat, 0.95));
+           sl_bench_hist_quantile(&r->lat.hist, 0.95));
     printf("%-44s %12" PRId64 "\n", "latency p99 ms",
-           latency_quantile(&r->lat, 0.99));
-    printf("%-44s %12" PRId64 "\n", "latency max ms", r->lat.max_ms);
+           sl_bench_hist_quantile(&r->lat.hist, 0.99));
+    printf("%-44s %12" PRId64 "\n", "latency max ms", r->lat.hist.max_ms);
+    if (r->ws.sensor_count > 0)
+        print_ws_rows(r);
     printf("%-44s %12.0f\n", "readings per store commit",
            (double)r->stored / (double)(r->lat.commits ? r->lat.commits : 1));
     printf("%-44s %12.2f\n",
@@ -649,9 +742,17 @@ static void print_report(const run_t *r)
         printf(" fraction_of_kafka=%.3f",
                rate * r->kafka_s / (double)r->stored);
     printf(" p50_ms=%" PRId64 " p95_ms=%" PRId64 " p99_ms=%" PRId64
-           " max_ms=%" PRId64 " cpu_s_per_million=%.2f peak_rss_mb=%.1f\n",
-           latency_quantile(&r->lat, 0.50), latency_quantile(&r->lat, 0.95),
-           latency_quantile(&r->lat, 0.99), r->lat.max_ms, cpu_per_m, peak);
+           " max_ms=%" PRId64 " cpu_s_per_million=%.2f peak_rss_mb=%.1f",
+           sl_bench_hist_quantile(&r->lat.hist, 0.50),
+           sl_bench_hist_quantile(&r->lat.hist, 0.95),
+           sl_bench_hist_quantile(&r->lat.hist, 0.99), r->lat.hist.max_ms,
+           cpu_per_m, peak);
+    if (r->ws.sensor_count > 0)
+        printf(" ws_p99_ms=%" PRId64 " ws_received=%" PRIu64
+               " ws_dropped=%" PRIu64,
+               sl_bench_hist_quantile(&r->ws_stats.lat, 0.99),
+               r->ws_stats.received, r->ws_stats.dropped);
+    printf("\n");
 }
 
 static int make_dir(run_t *r)
@@ -684,20 +785,80 @@ static void remove_dir(const run_t *r)
     rmdir(r->dir);
 }
 
-/* Warms up (one reading per sensor: the group join, the first
- * connections, prepared statements), then runs the timed part. */
+/* Warms up with one reading per sensor: the group joins, the first
+ * connections, prepared statements. With a WebSocket client, it repeats
+ * until the client got a message, because on Kafka the hub's new group is
+ * assigned its partitions a while after it starts and then reads only
+ * later records. Then it waits for the client's last messages and clears
+ * the counts. Returns 0 or -1. */
+static int warm_up(run_t *r)
+{
+    for (int tries = 1;; tries++) {
+        if (drive(r, (size_t)r->opt.sensors_per_type * 5, 0) != 0) {
+            fprintf(stderr, "sluice bench: the warm-up failed\n");
+            return -1;
+        }
+        if (r->ws.sensor_count == 0 || sl_bench_ws_wait(&r->ws, 1, 1000))
+            break;
+        if (tries == WS_WARMUP_TRIES) {
+            fprintf(stderr,
+                    "sluice bench: the WebSocket client received nothing "
+                    "in %d warm-ups\n",
+                    tries);
+            return -1;
+        }
+    }
+    if (r->ws.sensor_count > 0) {
+        sl_bench_ws_wait(&r->ws, UINT64_MAX, 300); /* returns once idle */
+        sl_bench_ws_reset(&r->ws);
+    }
+    memset(&r->lat, 0, sizeof(r->lat));
+    return 0;
+}
+
+/* Waits for the WebSocket client to receive, or be told it lost, every
+ * reading of the followed sensors. Returns 0, or -1 when some never
+ * arrived or the client failed. */
+static int collect_ws(run_t *r)
+{
+    bool complete;
+
+    if (r->ws.sensor_count == 0)
+        return 0;
+    r->ws_expected = ws_expected(r, r->published);
+    complete = sl_bench_ws_wait(&r->ws, r->ws_expected, WS_IDLE_MS);
+    sl_bench_ws_results(&r->ws, &r->ws_stats);
+    if (r->ws_stats.failed != SL_OK)
+        return -1;
+    if (!complete) {
+        fprintf(stderr,
+                "sluice bench: the WebSocket client received %" PRIu64
+                " and was told of %" PRIu64 " dropped of %" PRIu64
+                " readings; nothing more arrived for %d s\n",
+                r->ws_stats.received, r->ws_stats.dropped, r->ws_expected,
+                WS_IDLE_MS / 1000);
+        return -1;
+    }
+    if (r->ws_stats.unparsed > 0) {
+        fprintf(stderr,
+                "sluice bench: %" PRIu64 " WebSocket messages had no "
+                "timestamp that parsed\n",
+                r->ws_stats.unparsed);
+        return -1;
+    }
+    return 0;
+}
+
+/* Warms up, then runs the timed part. */
 static int run_bench(run_t *r)
 {
     double cpu0, server0 = 0;
     int64_t start_ns;
 
-    if ((r->opt.distributed ? start_distributed(r) : start_standalone(r)) != 0)
+    if ((r->opt.distributed ? start_distributed(r) : start_standalone(r)) !=
+            0 ||
+        start_ws(r) != 0 || warm_up(r) != 0)
         return -1;
-    if (drive(r, (size_t)r->opt.sensors_per_type * 5, 0) != 0) {
-        fprintf(stderr, "sluice bench: the warm-up failed\n");
-        return -1;
-    }
-    memset(&r->lat, 0, sizeof(r->lat));
 
     cpu0 = sl_bench_self_cpu_s();
     if (r->opt.distributed)
@@ -711,13 +872,15 @@ static int run_bench(run_t *r)
         r->server_cpu_s = sl_bench_server_cpu_s(&r->d.pg) - server0;
     r->rss_end_mb = rss_now_mb();
     r->peak_rss_mb = sl_bench_peak_rss_mb();
-    r->stored = r->lat.count;
+    r->stored = r->lat.hist.count;
     if (r->stored != r->published) {
         fprintf(stderr,
                 "sluice bench: %zu readings published but %" PRIu64 " stored\n",
                 r->published, r->stored);
         return -1;
     }
+    if (collect_ws(r) != 0)
+        return -1;
     cpu0 = thread_cpu_s();
     r->raw_s = run_raw(r, r->published);
     r->raw_cpu_s = thread_cpu_s() - cpu0;

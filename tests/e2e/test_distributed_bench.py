@@ -2,16 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """Runs `sluice bench --mode distributed` small: librdkafka's mock cluster
 and a throwaway PostgreSQL in the process. Checks that the summary line
-parses, that every published reading was stored, and that both raw
-baselines (COPY and Kafka produce+consume) were measured. No speed is
-checked."""
+parses, that every published reading was stored, that both raw
+baselines (COPY and Kafka produce+consume) were measured, and that the
+WebSocket client of the in-process API received every reading of the
+sensors it follows. No speed is checked."""
 import os
 import subprocess
 import sys
 
 FIELDS = ["mode", "readings", "stored", "readings_per_s", "fraction_of_copy",
           "fraction_of_kafka", "p50_ms", "p95_ms", "p99_ms", "max_ms",
-          "cpu_s_per_million", "peak_rss_mb"]
+          "cpu_s_per_million", "peak_rss_mb", "ws_p99_ms", "ws_received",
+          "ws_dropped"]
 
 
 def main():
@@ -33,6 +35,21 @@ def main():
     assert float(fields["fraction_of_kafka"]) > 0, last
     assert int(fields["p50_ms"]) <= int(fields["p99_ms"]), last
     assert int(fields["p99_ms"]) <= int(fields["max_ms"]), last
+    # The client follows one sensor of each type: 5 of 100, 50 readings
+    # each.
+    received, dropped = int(fields["ws_received"]), int(fields["ws_dropped"])
+    assert received > 0, last
+    assert received + dropped == 250, last
+    rows = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith(("latency p50 ms (created -> WebSocket",
+                            "WebSocket latency")):
+            label, value = line.rsplit(None, 1)
+            rows[label] = int(value)
+    p50 = rows["latency p50 ms (created -> WebSocket client)"]
+    p99 = rows["WebSocket latency p99 ms"]
+    assert p99 == int(fields["ws_p99_ms"]), proc.stdout
+    assert 0 <= p50 <= p99 <= rows["WebSocket latency max ms"], proc.stdout
     print("sluice bench distributed: 5000 of 5000 stored, summary parsed")
     return 0
 
