@@ -167,34 +167,42 @@ static ssize_t read_handshake(int fd, unsigned char *buf, size_t size)
     return -1;
 }
 
-/* Times one sensor_reading message by its data's "timestamp", the
- * reading's event time. Under w->lock. */
-static void on_reading(sl_bench_ws_t *w, const unsigned char *p, size_t len,
-                       int64_t now_ms)
+/* Reads the data's "timestamp" of a sensor_reading message. Returns 0,
+ * or -1 when it is missing or does not parse. OUT: *ts_ms. */
+static int reading_timestamp(const unsigned char *p, size_t len, int64_t *ts_ms)
 {
     static const char key[] = "\"timestamp\":\"";
     const unsigned char *at = memmem(p, len, key, sizeof(key) - 1);
     const unsigned char *end;
     char text[SL_ISO8601_MAX];
-    int64_t ts;
 
-    w->stats.received++;
-    if (at == NULL) {
-        w->stats.unparsed++;
-        return;
-    }
+    if (at == NULL)
+        return -1;
     at += sizeof(key) - 1;
     end = memchr(at, '"', len - (size_t)(at - p));
-    if (end == NULL || (size_t)(end - at) >= sizeof(text)) {
-        w->stats.unparsed++;
-        return;
-    }
+    if (end == NULL || (size_t)(end - at) >= sizeof(text))
+        return -1;
     memcpy(text, at, (size_t)(end - at));
     text[end - at] = '\0';
-    if (sl_time_parse_iso8601(text, &ts) != 0) {
+    return sl_time_parse_iso8601(text, ts_ms) == 0 ? 0 : -1;
+}
+
+/* Times one sensor_reading message by its timestamp, the reading's
+ * event time. A reading created before the last reset is left out.
+ * Under w->lock. */
+static void on_reading(sl_bench_ws_t *w, const unsigned char *p, size_t len,
+                       int64_t now_ms)
+{
+    int64_t ts;
+
+    if (reading_timestamp(p, len, &ts) != 0) {
+        w->stats.received++;
         w->stats.unparsed++;
         return;
     }
+    if (ts < w->since_ms)
+        return;
+    w->stats.received++;
     sl_bench_hist_add(&w->stats.lat, now_ms - ts);
 }
 
@@ -453,6 +461,7 @@ bool sl_bench_ws_wait(sl_bench_ws_t *w, uint64_t expected, int idle_ms)
 void sl_bench_ws_reset(sl_bench_ws_t *w)
 {
     pthread_mutex_lock(&w->lock);
+    w->since_ms = sl_time_now_ms();
     memset(&w->stats.lat, 0, sizeof(w->stats.lat));
     w->stats.received = 0;
     w->stats.dropped = 0;

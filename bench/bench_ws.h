@@ -73,9 +73,10 @@ typedef struct sl_bench_ws {
     bool thread_started;
     atomic_bool stopping;
     atomic_bool connected; /* the server's "connected" message arrived */
-    pthread_mutex_t lock;  /* guards stats */
+    pthread_mutex_t lock;  /* guards stats and since_ms */
     bool lock_ready;
     sl_bench_ws_stats_t stats;
+    int64_t since_ms; /* readings created earlier are not counted */
 } sl_bench_ws_t;
 
 /**
@@ -92,7 +93,9 @@ int sl_bench_ws_start(sl_bench_ws_t *w);
  */
 bool sl_bench_ws_wait(sl_bench_ws_t *w, uint64_t expected, int idle_ms);
 
-/** Clears the counts and the latencies. */
+/** Clears the counts and the latencies. From now on, readings created
+ * before this call are not counted, so that late messages of a warm-up
+ * cannot enter the next measurement. */
 void sl_bench_ws_reset(sl_bench_ws_t *w);
 
 /** Copies the counts and the latencies. OUT: *out. */
