@@ -2,8 +2,9 @@
 /*
  * The WebSocket hub: one bus consumer that feeds the live streams of the
  * API, /ws/sensors (sensor-readings) and /ws/alerts (system-alerts). Each
- * record is decoded, validated and rendered to one WebSocket frame once,
- * and the frame is shared by every client whose filter matches it. Each
+ * record is decoded and validated. It is rendered to one WebSocket frame
+ * only when some client's filter matches it, and the frame is shared by
+ * every such client. Each
  * client has a fixed-size queue of frames. When the queue is full the
  * oldest frame goes, and the client is told how many it lost. A client
  * that keeps losing frames for longer than a limit is closed. The roles
