@@ -49,6 +49,9 @@ static size_t sensors = 1000;
 /* Reading batches per latest-only batch (the fourth argument). 0 keeps
  * the default, where each batch upserts its own newest readings. */
 static size_t latest_every;
+/* Latest-only batches written, and their total time, over both runs. */
+static size_t latest_batches;
+static int64_t latest_ns;
 #define T0_MS INT64_C(1767225600000)
 
 static void make_reading(sl_reading_t *rec, size_t i)
@@ -98,6 +101,7 @@ static void pending_note(struct pending_latest *pl, size_t first, size_t n)
 static int pending_write(sl_store_t *st, struct pending_latest *pl)
 {
     sl_store_batch_t batch = {0};
+    int64_t start = sl_time_mono_ns();
     int rc;
 
     if (pl->count == 0)
@@ -111,6 +115,8 @@ static int pending_write(sl_store_t *st, struct pending_latest *pl)
     batch.latest_count = pl->count;
     rc = sl_store_write(st, &batch, NULL, NULL, NULL);
     pl->count = 0;
+    latest_batches++;
+    latest_ns += sl_time_mono_ns() - start;
     return rc;
 }
 
@@ -314,6 +320,9 @@ int main(int argc, char **argv)
            "batch on average)\n",
            bad_s, batch_rows,
            store_s / (double)((rows + batch_rows - 1) / batch_rows));
+    if (latest_batches > 0)
+        printf("latest-only:      %zu batches, %.2f ms each on average\n",
+               latest_batches, (double)latest_ns / 1e6 / latest_batches);
     printf("stored readings: %" PRId64 "\n", sl_store_reading_count(st));
     printf("mode=%s rows=%zu copy_rows_per_s=%.0f"
            " store_write_rows_per_s=%.0f fraction_of_copy=%.3f"
