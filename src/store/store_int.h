@@ -153,6 +153,9 @@ enum sl_sqlite_stmt_id {
     SL_SQLITE_STMT_COUNT,
 };
 
+/* More than the registry's statements, so each stays cached. */
+#define SL_SQLITE_SCHEMA_STMTS 16
+
 typedef struct sl_sqlite {
     sl_store_t base; /* first member: an sl_store_t * is an sl_sqlite_t * */
     sqlite3 *db;
@@ -160,6 +163,8 @@ typedef struct sl_sqlite {
     sqlite3_stmt *stmts[SL_SQLITE_STMT_COUNT];
     /* NULL unless the file is in WAL mode and writable. */
     struct sl_sqlite_checkpointer *checkpointer;
+    /* The schema registry's statements, prepared on first use. */
+    sqlite3_stmt *schema_stmts[SL_SQLITE_SCHEMA_STMTS];
 } sl_sqlite_t;
 
 /**

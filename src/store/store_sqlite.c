@@ -390,6 +390,8 @@ static void sqlite_close(sl_store_t *st)
     sl_sqlite__checkpointer_detach(sq);
     for (int i = 0; i < SL_SQLITE_STMT_COUNT; i++)
         sqlite3_finalize(sq->stmts[i]);
+    for (size_t i = 0; i < SL_SQLITE_SCHEMA_STMTS; i++)
+        sqlite3_finalize(sq->schema_stmts[i]);
     /* sqlite3_close_v2 rolls back an open transaction. */
     if (sq->db != NULL && sqlite3_close_v2(sq->db) != SQLITE_OK)
         sl_log_error("store", "sqlite3_close_v2 failed path=%s error=\"%s\"",

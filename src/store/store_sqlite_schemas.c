@@ -19,17 +19,47 @@
 
 #define ROW_COLUMNS "subject, version, id, schema, normalized, created_at_ms"
 
+/* Returns the handle's cached statement for sql, reset, preparing and
+ * caching it on first use; NULL (logged) when preparing fails. Registry
+ * requests are few but each ran several statements, and parsing them again
+ * every time cost more than running them. Hand it back with release(). */
 static sqlite3_stmt *prepare(sl_sqlite_t *sq, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
+    size_t slot = SL_SQLITE_SCHEMA_STMTS;
 
-    if (sqlite3_prepare_v2(sq->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        sl_log_error("store", "sqlite3_prepare_v2 failed path=%s error=\"%s\"",
+    for (size_t i = 0; i < SL_SQLITE_SCHEMA_STMTS; i++) {
+        if (sq->schema_stmts[i] == NULL) {
+            if (slot == SL_SQLITE_SCHEMA_STMTS)
+                slot = i;
+        } else if (strcmp(sqlite3_sql(sq->schema_stmts[i]), sql) == 0) {
+            return sq->schema_stmts[i];
+        }
+    }
+    if (sqlite3_prepare_v3(sq->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                           NULL) != SQLITE_OK) {
+        sl_log_error("store", "sqlite3_prepare_v3 failed path=%s error=\"%s\"",
                      sq->path, sqlite3_errmsg(sq->db));
         sqlite3_finalize(stmt);
         return NULL;
     }
+    if (slot < SL_SQLITE_SCHEMA_STMTS)
+        sq->schema_stmts[slot] = stmt;
     return stmt;
+}
+
+/* Resets a statement from prepare() for its next use, or finalizes it
+ * when the cache was full. */
+static void release(sl_sqlite_t *sq, sqlite3_stmt *stmt)
+{
+    for (size_t i = 0; i < SL_SQLITE_SCHEMA_STMTS; i++) {
+        if (sq->schema_stmts[i] == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return;
+        }
+    }
+    release(sq, stmt);
 }
 
 static int exec(sl_sqlite_t *sq, const char *sql)
@@ -66,7 +96,7 @@ static int64_t query_int(sl_sqlite_t *sq, const char *sql, const char *text1,
         value = sqlite3_column_int64(stmt, 0);
     else if (step == SQLITE_DONE)
         value = 0;
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return value;
 }
 
@@ -90,7 +120,7 @@ static int insert_row(sl_sqlite_t *sq, const char *subject, const char *schema,
     if (rc != SQLITE_DONE)
         sl_log_error("store", "insert into schemas failed path=%s error=\"%s\"",
                      sq->path, sqlite3_errmsg(sq->db));
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return rc == SQLITE_DONE ? SL_OK : SL_EIO;
 }
 
@@ -116,7 +146,7 @@ static int find_same(sl_sqlite_t *sq, const char *subject, const char *schema,
         *id = sqlite3_column_int(stmt, 0);
         *version = sqlite3_column_int(stmt, 1);
     }
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     if (step == SQLITE_ROW)
         return SL_OK;
     return step == SQLITE_DONE ? SL_ENOTFOUND : SL_EIO;
@@ -199,7 +229,7 @@ static int sqlite_schema_set_normalized(sl_store_t *st, const char *subject,
     if (step != SQLITE_DONE)
         sl_log_error("store", "update of schemas failed path=%s error=\"%s\"",
                      sq->path, sqlite3_errmsg(sq->db));
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return step == SQLITE_DONE ? SL_OK : SL_EIO;
 }
 
@@ -271,7 +301,7 @@ static int sqlite_schema_list(sl_store_t *st, const char *subject,
                      sq->path, sqlite3_errmsg(sq->db));
         rc = SL_EIO;
     }
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     if (rc != SL_OK) {
         sl_store_schema_rows_free(out, count);
         return rc;
@@ -305,7 +335,7 @@ static int sqlite_schema_get(sl_store_t *st, int32_t id,
                      sq->path, sqlite3_errmsg(sq->db));
         rc = SL_EIO;
     }
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return rc;
 }
 
@@ -344,7 +374,7 @@ static int level_statement(sl_sqlite_t *sq, const char *sql,
                      sqlite3_errmsg(sq->db));
         rc = SL_EIO;
     }
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return rc;
 }
 
@@ -377,7 +407,7 @@ static int sqlite_config_set(sl_store_t *st, const char *subject,
         sl_log_error("store",
                      "upsert into schema_config failed path=%s error=\"%s\"",
                      sq->path, sqlite3_errmsg(sq->db));
-    sqlite3_finalize(stmt);
+    release(sq, stmt);
     return step == SQLITE_DONE ? SL_OK : SL_EIO;
 }
 
