@@ -166,7 +166,8 @@ static int cmd_list(sl_store_t *st, const dlq_args_t *a)
         free(rows);
         return 1;
     }
-    printf("%-8s %-9s %-10s %7s %-18s %9s %10s %-24s %s\n", "ID", "STATUS",
+    /* OFFSET fits 19 digits: on the in-process bus it is a content hash. */
+    printf("%-8s %-9s %-10s %7s %-18s %9s %19s %-24s %s\n", "ID", "STATUS",
            "CLASS", "RETRIES", "TOPIC", "PARTITION", "OFFSET", "LAST_FAILURE",
            "ERROR");
     for (size_t i = 0; i < n; i++) {
@@ -174,7 +175,7 @@ static int cmd_list(sl_store_t *st, const dlq_args_t *a)
         char last[40];
 
         format_time(e->last_failure_ms, last, sizeof(last));
-        printf("%-8" PRId64 " %-9s %-10s %7d %-18s %9d %10" PRId64
+        printf("%-8" PRId64 " %-9s %-10s %7d %-18s %9d %19" PRId64
                " %-24s %s\n",
                e->id, sl_dlq_status_name(e->status),
                sl_dlq_class_name(e->error_class), (int)e->retry_count, e->topic,
