@@ -169,6 +169,30 @@ const char *const sl_pg__stmt_sql[SL_PG_STMT_COUNT] = {
         " WHERE timestamp_ms >= $2 AND timestamp_ms < $3::bigint"
         " AND sensor_id = $1 AND ingested_at_ms <> 0"
         " AND value > '-Infinity' AND value < 'Infinity')",
+    /* The grouped form of the two above, for every sensor of one window:
+     * $1 the sensor ids (text[]), $2 window start, $3 window end, $4 their
+     * sensor types (text[], same order), $5 write time. The raw table is
+     * keyed by time first, so a per-sensor statement scanned the whole
+     * window's rows once per sensor: a restart that recomputed the first
+     * windows of 1,000 sensors read each window 1,000 times. Clearing the
+     * rows first and inserting those with values is what the two
+     * per-sensor statements do, in one scan. */
+    [SL_PG_CLEAR_WINDOWS] =
+        "DELETE FROM aggregated_metrics"
+        " WHERE window_start_ms = $2::bigint AND sensor_id = ANY ($1::text[])",
+    [SL_PG_RECOMPUTE_WINDOWS] =
+        "INSERT INTO aggregated_metrics (sensor_id, window_start_ms,"
+        " window_end_ms, sensor_type, count, min, max, avg, stddev,"
+        " updated_at_ms)"
+        " SELECT k.sensor_id, $2::bigint, $3::bigint, k.sensor_type,"
+        " count(*), min(r.value), max(r.value), avg(r.value),"
+        " coalesce(stddev_pop(r.value), 0), $5::bigint"
+        " FROM unnest($1::text[], $4::text[]) AS k (sensor_id, sensor_type)"
+        " JOIN sensor_readings r ON r.sensor_id = k.sensor_id"
+        " WHERE r.timestamp_ms >= $2 AND r.timestamp_ms < $3"
+        " AND r.ingested_at_ms <> 0"
+        " AND r.value > '-Infinity' AND r.value < 'Infinity'"
+        " GROUP BY k.sensor_id, k.sensor_type",
     /* A replayed entry (same source position, no newer failure) changes
      * nothing, so a status set by the DLQ handler survives the replay. */
     [SL_PG_UPSERT_DLQ] =

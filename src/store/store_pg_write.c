@@ -1116,6 +1116,137 @@ static void resolution_params(struct batch_writer *w, size_t index,
     sl_pg__param_i64(p, w->now_ms);
 }
 
+/* Orders positions in the recompute list keys by window, then sensor
+ * id (a qsort_r comparator). */
+static int compare_window_key(const void *a, const void *b, void *keys)
+{
+    const sl_window_key_t *ka =
+        (const sl_window_key_t *)keys + *(const size_t *)a;
+    const sl_window_key_t *kb =
+        (const sl_window_key_t *)keys + *(const size_t *)b;
+
+    if (ka->window_start_ms != kb->window_start_ms)
+        return ka->window_start_ms < kb->window_start_ms ? -1 : 1;
+    if (ka->window_end_ms != kb->window_end_ms)
+        return ka->window_end_ms < kb->window_end_ms ? -1 : 1;
+    return strcmp(ka->sensor_id, kb->sensor_id);
+}
+
+/* Appends text to an array literal as a quoted element. */
+static void add_array_text(struct copy_buf *b, const char *text)
+{
+    if (b->len > 1)
+        put_bytes(b, ",", 1);
+    put_bytes(b, "\"", 1);
+    for (const char *c = text; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\')
+            put_bytes(b, "\\", 1);
+        put_bytes(b, c, 1);
+    }
+    put_bytes(b, "\"", 1);
+}
+
+/* Clears and recomputes the windows order[lo, hi), which share one window
+ * and name distinct sensors, with the grouped statements. */
+static enum sl_pg_outcome recompute_group(struct batch_writer *w,
+                                          const size_t *order, size_t lo,
+                                          size_t hi)
+{
+    const sl_window_key_t *keys = w->batch->recompute;
+    struct copy_buf ids = {0}, types = {0};
+    enum sl_pg_outcome o = SL_PG_FAILED;
+
+    put_bytes(&ids, "{", 1);
+    put_bytes(&types, "{", 1);
+    for (size_t i = lo; i < hi; i++) {
+        add_array_text(&ids, keys[order[i]].sensor_id);
+        add_array_text(&types, sl_sensor_type_name(keys[order[i]].sensor_type));
+    }
+    put_bytes(&ids, "}", 2); /* with the terminating NUL */
+    put_bytes(&types, "}", 2);
+    if (!ids.failed && !types.failed) {
+        const sl_window_key_t *key = &keys[order[lo]];
+        sl_pg_params_t p = {0};
+        PGresult *res;
+
+        sl_pg__param_text(&p, (const char *)ids.data);
+        sl_pg__param_i64(&p, key->window_start_ms);
+        res = sl_pg__exec(w->pg, SL_PG_CLEAR_WINDOWS, &p);
+        o = sl_pg__check(w->pg, res, "window");
+        PQclear(res);
+        if (o == SL_PG_OK) {
+            sl_pg__param_i64(&p, key->window_end_ms);
+            sl_pg__param_text(&p, (const char *)types.data);
+            sl_pg__param_i64(&p, w->now_ms);
+            res = sl_pg__exec(w->pg, SL_PG_RECOMPUTE_WINDOWS, &p);
+            o = sl_pg__check(w->pg, res, "window");
+            PQclear(res);
+        }
+    }
+    free(ids.data);
+    free(types.data);
+    return o;
+}
+
+/*
+ * Recomputes the listed windows, one scan of the raw rows per window for
+ * all its sensors. A window listed twice is computed once. When a group
+ * fails with a row error, the whole list goes through the per-sensor
+ * statements instead, which report the failing entry by its index.
+ */
+static int write_recomputes(struct batch_writer *w)
+{
+    const sl_store_batch_t *batch = w->batch;
+    size_t n = batch->recompute_count, unique = 0;
+    enum sl_pg_outcome o = SL_PG_OK;
+    size_t *order;
+    int rc;
+
+    if (n == 0)
+        return SL_OK;
+    order = malloc(n * sizeof(*order));
+    if (order == NULL)
+        return SL_EIO; /* the caller retries the batch */
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, n, sizeof(*order), compare_window_key,
+            (void *)batch->recompute);
+    for (size_t i = 0; i < n; i++) {
+        if (unique == 0 || compare_window_key(&order[unique - 1], &order[i],
+                                              (void *)batch->recompute) != 0)
+            order[unique++] = order[i];
+    }
+    if (sl_pg__command(w->pg, "SAVEPOINT sl_windows") != SL_OK) {
+        free(order);
+        return SL_EIO;
+    }
+    for (size_t lo = 0, hi; lo < unique && o == SL_PG_OK; lo = hi) {
+        const sl_window_key_t *key = &batch->recompute[order[lo]];
+
+        for (hi = lo + 1; hi < unique; hi++) {
+            const sl_window_key_t *next = &batch->recompute[order[hi]];
+
+            if (next->window_start_ms != key->window_start_ms ||
+                next->window_end_ms != key->window_end_ms)
+                break;
+        }
+        o = recompute_group(w, order, lo, hi);
+    }
+    free(order);
+    if (o == SL_PG_FAILED)
+        return SL_EIO;
+    if (o == SL_PG_OK)
+        return sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_windows");
+    if (sl_pg__command(w->pg, "ROLLBACK TO SAVEPOINT sl_windows") != SL_OK ||
+        sl_pg__command(w->pg, "RELEASE SAVEPOINT sl_windows") != SL_OK)
+        return SL_EIO;
+    rc = run_rows(w, SL_PG_RECOMPUTE_WINDOW, window_params, n, "window", NULL);
+    if (rc == SL_OK)
+        rc = run_rows(w, SL_PG_DELETE_EMPTY_WINDOW, empty_window_params, n,
+                      "window", NULL);
+    return rc;
+}
+
 static int write_rest(struct batch_writer *w, sl_store_result_t *result)
 {
     const sl_store_batch_t *batch = w->batch;
@@ -1125,11 +1256,7 @@ static int write_rest(struct batch_writer *w, sl_store_result_t *result)
     rc = run_rows(w, SL_PG_UPSERT_AGGREGATE, aggregate_params,
                   batch->aggregate_count, "aggregate", NULL);
     if (rc == SL_OK)
-        rc = run_rows(w, SL_PG_RECOMPUTE_WINDOW, window_params,
-                      batch->recompute_count, "window", NULL);
-    if (rc == SL_OK)
-        rc = run_rows(w, SL_PG_DELETE_EMPTY_WINDOW, empty_window_params,
-                      batch->recompute_count, "window", NULL);
+        rc = write_recomputes(w);
     if (rc == SL_OK)
         rc = run_rows(w, SL_PG_UPSERT_DLQ, dlq_params, batch->dlq_count, "dlq",
                       NULL);

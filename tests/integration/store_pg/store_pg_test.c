@@ -1099,6 +1099,80 @@ static void test_window_recompute_from_raw_rows(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Many windows in one batch: several sensors per window, ids that need
+ * quoting in an array literal, a key listed twice, and a sensor with no
+ * rows whose old aggregate goes. Each comes out as if recomputed alone. */
+static void test_window_recompute_many_keys(void **state)
+{
+    static const char *const ids[] = {"multi-a", "multi \"quoted\"",
+                                      "multi\\back,{x}", "multi-gone"};
+    sl_reading_t recs[18];
+    sl_window_key_t keys[9];
+    sl_aggregate_t stale, out[4];
+    sl_store_batch_t batch = {0};
+    size_t n = 0, r = 0, k = 0;
+
+    (void)state;
+    memset(&stale, 0, sizeof(stale));
+    snprintf(stale.sensor_id, sizeof(stale.sensor_id), "%s", ids[3]);
+    stale.window_start_ms = T0_MS + 120000;
+    stale.window_end_ms = T0_MS + 180000;
+    stale.count = 1;
+    batch.aggregates = &stale;
+    batch.aggregate_count = 1;
+    assert_int_equal(sl_store_write(fx.st, &batch, NULL, NULL, NULL), SL_OK);
+
+    /* Sensor s has readings s+1, s+2, s+3 (+ 10 * window) in windows 2 and
+     * 3 of the hour; multi-gone has none. */
+    for (int s = 0; s < 3; s++) {
+        for (int win = 2; win <= 3; win++) {
+            for (int i = 1; i <= 3; i++)
+                recs[r++] = make_reading(ids[s], T0_MS + win * 60000 + i,
+                                         s + i + 10.0 * win);
+        }
+    }
+    memset(&batch, 0, sizeof(batch));
+    batch.readings = recs;
+    batch.reading_count = r;
+    assert_int_equal(sl_store_write(fx.st, &batch, NULL, NULL, NULL), SL_OK);
+
+    memset(keys, 0, sizeof(keys));
+    for (int s = 0; s < 4; s++) {
+        for (int win = 2; win <= 3; win++) {
+            snprintf(keys[k].sensor_id, sizeof(keys[k].sensor_id), "%s",
+                     ids[s]);
+            keys[k].window_start_ms = T0_MS + win * 60000;
+            keys[k].window_end_ms = T0_MS + (win + 1) * 60000;
+            k++;
+        }
+    }
+    keys[k++] = keys[0]; /* listed twice */
+    memset(&batch, 0, sizeof(batch));
+    batch.recompute = keys;
+    batch.recompute_count = k;
+    assert_int_equal(sl_store_write(fx.st, &batch, NULL, NULL, NULL), SL_OK);
+
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(sl_store_aggregates(fx.st, ids[s], T0_MS + 120000,
+                                             T0_MS + 240000, out, 4, &n),
+                         SL_OK);
+        assert_int_equal(n, 2);
+        for (size_t w = 0; w < 2; w++) {
+            double mid = s + 2 + 10.0 * (double)(w + 2);
+
+            assert_int_equal(out[w].count, 3);
+            assert_true(out[w].min == mid - 1);
+            assert_true(out[w].max == mid + 1);
+            assert_close(out[w].avg, mid, 1e-12);
+            assert_close(out[w].stddev, sqrt(2.0 / 3.0), 1e-12);
+        }
+    }
+    assert_int_equal(
+        sl_store_aggregates(fx.st, ids[3], T0_MS, T0_MS + 600000, out, 4, &n),
+        SL_OK);
+    assert_int_equal(n, 0);
+}
+
 static void test_dlq_rows_round_trip(void **state)
 {
     static const unsigned char payload[] = {0x00, 0x01, 0xff, '\\', 'x'};
@@ -1326,6 +1400,7 @@ int main(void)
         cmocka_unit_test_setup(test_non_finite_values_skipped_by_stats, setup),
         cmocka_unit_test_setup(test_readings_filters, setup),
         cmocka_unit_test_setup(test_window_recompute_from_raw_rows, setup),
+        cmocka_unit_test_setup(test_window_recompute_many_keys, setup),
         cmocka_unit_test_setup(test_dlq_rows_round_trip, setup),
         cmocka_unit_test_setup(test_detector_first_then_processor, setup),
         cmocka_unit_test_setup(test_views_refresh, setup),
