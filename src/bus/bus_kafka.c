@@ -53,6 +53,9 @@ typedef struct delivery {
     bool done;
     int status;
     int64_t offset;
+    /* Reports the publishing call still waits for, shared by its tickets:
+     * only the last report wakes it, instead of one wake-up per record. */
+    size_t *pending;
 } delivery_t;
 
 typedef struct kafka_topic {
@@ -69,7 +72,8 @@ typedef struct kafka_bus {
     bool thread_started;
 
     pthread_mutex_t delivery_mu;
-    pthread_cond_t delivery_cond; /* broadcast by every delivery report */
+    pthread_cond_t delivery_cond; /* broadcast when a call's last report
+                                     comes in */
 
     pthread_mutex_t topics_mu;
     kafka_topic_t *topics;
@@ -585,7 +589,8 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     ticket->status = status_from_kafka(rkm->err);
     ticket->offset = rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR ? rkm->offset : -1;
     ticket->done = true;
-    pthread_cond_broadcast(&bus->delivery_cond);
+    if (--*ticket->pending == 0)
+        pthread_cond_broadcast(&bus->delivery_cond);
     pthread_mutex_unlock(&bus->delivery_mu);
 }
 
@@ -693,7 +698,7 @@ static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
 {
     delivery_t stack_tickets[1];
     delivery_t *tickets = stack_tickets;
-    size_t queued = 0;
+    size_t queued = 0, pending = 0;
     int first_error = SL_OK;
 
     if (count > 1 && (tickets = calloc(count, sizeof(*tickets))) == NULL)
@@ -702,11 +707,21 @@ static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
     for (; queued < count; queued++) {
         int rc;
 
-        tickets[queued] = (delivery_t){false, SL_OK, -1};
+        tickets[queued] = (delivery_t){false, SL_OK, -1, &pending};
+        /* Counted before the record is queued, as its report may come in
+         * before produce_one returns. */
+        pthread_mutex_lock(&bus->delivery_mu);
+        pending++;
+        pthread_mutex_unlock(&bus->delivery_mu);
         rc = produce_one(bus, &records[queued], &tickets[queued], timeout_ms);
+        if (rc != SL_OK) {
+            pthread_mutex_lock(&bus->delivery_mu);
+            pending--;
+            pthread_mutex_unlock(&bus->delivery_mu);
+        }
         if (rc == SL_ETOOBIG) {
             /* Never queued, so later records cannot overtake it. */
-            tickets[queued] = (delivery_t){true, SL_ETOOBIG, -1};
+            tickets[queued] = (delivery_t){true, SL_ETOOBIG, -1, &pending};
             continue;
         }
         if (rc != SL_OK) {
@@ -718,10 +733,8 @@ static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
     /* Every queued record gets exactly one report, so this wait ends; its
      * length is bounded by message.timeout.ms. */
     pthread_mutex_lock(&bus->delivery_mu);
-    for (size_t i = 0; i < queued; i++) {
-        while (!tickets[i].done)
-            pthread_cond_wait(&bus->delivery_cond, &bus->delivery_mu);
-    }
+    while (pending > 0)
+        pthread_cond_wait(&bus->delivery_cond, &bus->delivery_mu);
     pthread_mutex_unlock(&bus->delivery_mu);
 
     for (size_t i = 0; i < count; i++) {
