@@ -53,15 +53,21 @@ static int define(seen_names_t *seen, const char *full, char *err,
 
 /* Full name of a named type by the specification's rules: a dotted name
  * is already full; otherwise its own "namespace", else the enclosing
- * one, is put in front. OUT: full. Returns false when it does not fit. */
+ * one, is put in front. A leading dot (".R") is the empty namespace, so
+ * the name is "R", as libavro reads it: taken as ".R", "R" defined again
+ * got past this check and libavro then leaked the schema it rejected.
+ * OUT: full. Returns false when it does not fit. */
 static bool full_name(const json_t *schema, const char *name,
                       const char *enclosing, char *full, size_t size)
 {
     const char *ns = json_string_value(json_object_get(schema, "namespace"));
     int n;
 
-    if (strchr(name, '.') != NULL || (ns == NULL && enclosing[0] == '\0') ||
-        (ns != NULL && ns[0] == '\0')) {
+    if (name[0] == '.' && strchr(name + 1, '.') == NULL) {
+        n = snprintf(full, size, "%s", name + 1);
+    } else if (strchr(name, '.') != NULL ||
+               (ns == NULL && enclosing[0] == '\0') ||
+               (ns != NULL && ns[0] == '\0')) {
         n = snprintf(full, size, "%s", name);
     } else {
         n = snprintf(full, size, "%s.%s", ns != NULL ? ns : enclosing, name);

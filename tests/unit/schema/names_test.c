@@ -39,6 +39,13 @@ static const char dup_record_item[] =
     "{\"name\":\"a\",\"type\":{\"type\":\"array\",\"items\":"
     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}}}]}";
 
+/* ".R" is R in the empty namespace, so the inner record R defines it
+ * again. */
+static const char dup_leading_dot[] =
+    "{\"type\":\"record\",\"name\":\".R\",\"fields\":["
+    "{\"name\":\"f\",\"type\":{\"type\":\"record\",\"name\":\"R\","
+    "\"fields\":[]}}]}";
+
 /* Two fields named a; libavro accepts the schema, then leaks when it
  * resolves it. */
 static const char dup_field[] =
@@ -70,6 +77,7 @@ static void test_compat_rejects_duplicate_names(void **state)
     can_read_rejects(dup_enum, "E");
     can_read_rejects(dup_fixed_ns, "x.F");
     can_read_rejects(dup_record_item, "E");
+    can_read_rejects(dup_leading_dot, "R");
 }
 
 static void test_compat_rejects_duplicate_fields(void **state)
