@@ -188,6 +188,19 @@ static int write_readings(const sl_reading_t *recs, size_t n,
     return sl_store_write(fx.st, &batch, result, NULL, NULL);
 }
 
+/* Stores rec through the detector's path, flagged with score, as the
+ * detector does when it scores a reading before the processor stores it. */
+static void store_flagged(sl_reading_t rec, double score)
+{
+    sl_store_detect_result_t det;
+
+    rec.anomaly = true;
+    rec.anomaly_score = score;
+    rec.has_score = true;
+    assert_int_equal(
+        sl_store_record_detections(fx.st, &rec, 1, NULL, 0, NULL, &det), SL_OK);
+}
+
 static void test_migrate_twice_is_noop(void **state)
 {
     char err[256] = "";
@@ -531,10 +544,8 @@ static void test_bad_rows_split_large_batch(void **state)
     enum { ROWS = 1000, SENSORS = 10 };
     sl_reading_t *recs = calloc(ROWS, sizeof(*recs));
     bool *dup = calloc(ROWS, sizeof(*dup));
-    sl_reading_t flagged;
     struct rejects rej = {0};
     sl_store_batch_t batch = {0};
-    sl_store_detect_result_t det;
     sl_store_result_t result;
     char id[32];
 
@@ -549,13 +560,7 @@ static void test_bad_rows_split_large_batch(void **state)
     /* Stored before the batch: by the processor (a duplicate) and by the
      * detector (claimed, so inserted, keeping the flag). */
     assert_int_equal(write_readings(&recs[100], 1, NULL), SL_OK);
-    flagged = recs[ROWS - 2];
-    flagged.anomaly = true;
-    flagged.anomaly_score = 0.75;
-    flagged.has_score = true;
-    assert_int_equal(
-        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
-        SL_OK);
+    store_flagged(recs[ROWS - 2], 0.75);
     recs[700] = recs[300];
     recs[0].timestamp_ms = INT64_MAX;
     recs[500].timestamp_ms = INT64_MIN;
@@ -598,16 +603,10 @@ static void test_detector_row_inside_new_batch(void **state)
 {
     sl_reading_t flagged = make_reading("sensor-d", T0_MS + 5000, 9.0);
     sl_reading_t recs[3];
-    sl_store_detect_result_t det;
     sl_store_result_t result;
 
     (void)state;
-    flagged.anomaly = true;
-    flagged.anomaly_score = 0.9;
-    flagged.has_score = true;
-    assert_int_equal(
-        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
-        SL_OK);
+    store_flagged(flagged, 0.9);
     assert_int_equal(sl_store_reading_count(fx.st), 0);
 
     recs[0] = make_reading("sensor-d", T0_MS, 1.0);
@@ -696,19 +695,13 @@ static void test_latest_only_batch_sets_rows(void **state)
     sl_reading_t newer = make_reading("sensor-la", T0_MS + 5000, 7.0);
     sl_reading_t flagged = make_reading("sensor-lb", T0_MS + 2000, 9.0);
     sl_reading_t recs[4], latest[3];
-    sl_store_detect_result_t det;
     struct rejects rej = {0};
     sl_store_result_t result;
     char value[32];
 
     (void)state;
     assert_int_equal(write_readings(&newer, 1, NULL), SL_OK);
-    flagged.anomaly = true;
-    flagged.anomaly_score = 0.9;
-    flagged.has_score = true;
-    assert_int_equal(
-        sl_store_record_detections(fx.st, &flagged, 1, NULL, 0, NULL, &det),
-        SL_OK);
+    store_flagged(flagged, 0.9);
     recs[0] = make_reading("sensor-la", T0_MS + 1000, 1.0);
     recs[1] = make_reading("sensor-lb", T0_MS + 2000, 9.0);
     recs[2] = make_reading("sensor-lc", T0_MS + 3000, 3.0);
