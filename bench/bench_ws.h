@@ -87,9 +87,9 @@ typedef struct sl_bench_ws {
 int sl_bench_ws_start(sl_bench_ws_t *w);
 
 /**
- * Waits until the client has received or been told it lost `expected`
- * messages since the last reset, or nothing arrived for idle_ms. Returns
- * true when all arrived.
+ * Waits until the client has received `expected` messages since the last
+ * reset, counting those the server reported dropped, or until nothing
+ * arrived for idle_ms. Returns true when all arrived.
  */
 bool sl_bench_ws_wait(sl_bench_ws_t *w, uint64_t expected, int idle_ms);
 

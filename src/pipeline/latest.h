@@ -19,7 +19,7 @@ sl_latest_set_t *sl_latest_set_create(void);
 void sl_latest_set_destroy(sl_latest_set_t *set);
 
 /**
- * Keeps a copy of rec unless the set holds a reading of its sensor with
+ * Keeps a copy of rec unless the set contains a reading of its sensor with
  * the same or a newer event time: as in the store, the first of equal
  * times stays. Returns SL_OK or SL_ENOMEM (the set is unchanged).
  */

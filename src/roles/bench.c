@@ -656,7 +656,7 @@ static double run_raw_kafka(run_t *r, size_t n)
 }
 
 /* The rows of the WebSocket client: latency from creation to receipt,
- * and the messages it received and was told it lost. */
+ * and the messages it received and those the server reported dropped. */
 static void print_ws_rows(const run_t *r)
 {
     const sl_bench_hist_t *h = &r->ws_stats.lat;
@@ -816,7 +816,7 @@ static int warm_up(run_t *r)
     return 0;
 }
 
-/* Waits for the WebSocket client to receive, or be told it lost, every
+/* Waits for the WebSocket client to receive, or be notified of dropping, every
  * reading of the followed sensors. Returns 0, or -1 when some never
  * arrived or the client failed. */
 static int collect_ws(run_t *r)

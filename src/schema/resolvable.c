@@ -99,7 +99,7 @@ static void memo_delete(dry_run_t *dr, avro_schema_t w, avro_schema_t r)
 {
     int i = memo_find(dr, w, r);
 
-    /* memo is never NULL when i >= 0; the test says so to the analyzer. */
+    /* memo is never NULL when i >= 0. The test states it for the analyzer. */
     if (i >= 0 && dr->memo != NULL) {
         dr->memo[i][0] = dr->memo[dr->memo_count - 1][0];
         dr->memo[i][1] = dr->memo[dr->memo_count - 1][1];
