@@ -127,8 +127,10 @@ static bool pace(struct producer *p, size_t n)
 }
 
 /* Publishes readings [p->first, p->first + p->count) through the
- * publisher's batching, flushing after each chunk so that pace() sees
- * every published record. */
+ * publisher's batching. A full chunk is a full batch, which the publisher
+ * hands to the bus without waiting for its acknowledgements. The last
+ * chunk is flushed, which waits for all of them. pace() counts readings
+ * in flight as published. */
 static void *producer_main(void *arg)
 {
     struct producer *p = arg;
@@ -145,7 +147,7 @@ static void *producer_main(void *arg)
             series_next(&p->series, p->first + done + i, &rec);
             rc = sl_publish_reading(p->pub, &rec);
         }
-        if (rc == SL_OK)
+        if (rc == SL_OK && done + n == p->count)
             rc = sl_publisher_flush(p->pub);
         if (rc != SL_OK) {
             fprintf(stderr, "publishing failed near reading %zu: %s\n",

@@ -255,6 +255,32 @@ typedef struct sl_bus_record {
 int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
                          int timeout_ms);
 
+/* A batch handed to the bus by sl_bus_publish_start whose outcome is not
+ * known yet. */
+typedef struct sl_bus_flight sl_bus_flight_t;
+
+/**
+ * Starts sl_bus_publish_batch without waiting for the outcome, so a caller
+ * can prepare its next batch while the cluster acknowledges this one.
+ * When the Kafka bus queued every record, *out gets a flight, the records
+ * array and the bytes its records point to must stay valid until
+ * sl_bus_publish_finish, and SL_OK is returned. Otherwise (an invalid
+ * record, a full queue, the in-process bus, which publishes at once)
+ * every record's status is already final, *out is NULL, and the return is
+ * that of sl_bus_publish_batch. Batches started on one bus keep their
+ * order. Thread-safe.
+ */
+int sl_bus_publish_start(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
+                         int timeout_ms, sl_bus_flight_t **out);
+
+/**
+ * Waits until every record of flight was accepted or failed, fills their
+ * status and offset, and frees flight. Every flight must be finished
+ * before its bus is destroyed. Returns SL_OK when every record was
+ * accepted, else the status of the first failed record.
+ */
+int sl_bus_publish_finish(sl_bus_flight_t *flight);
+
 /**
  * Creates a consumer in group for the listed topics. Consumers of one group
  * share the partitions; when one joins or leaves, partitions are reassigned

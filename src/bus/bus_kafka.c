@@ -691,37 +691,81 @@ static int produce_one(kafka_bus_t *bus, const sl_bus_record_t *rec,
     }
 }
 
-/* Publishes records[0..count) and waits for every delivery report. See
- * sl_bus_publish_batch for the contract. */
-static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
-                                 size_t count, int timeout_ms)
+/* A batch whose records are all queued in librdkafka: its delivery
+ * reports fill the tickets, and the last one wakes sl_bus_publish_finish. */
+struct sl_bus_flight {
+    kafka_bus_t *bus;
+    sl_bus_record_t *records;
+    size_t count;
+    size_t pending; /* reports still to come, guarded by delivery_mu */
+    delivery_t tickets[];
+};
+
+/* Waits for every report of flight, copies the outcomes to its records
+ * and frees it. Returns SL_OK or the first failed record's status. */
+static int kafka_flight_finish(sl_bus_flight_t *flight)
 {
-    delivery_t stack_tickets[1];
-    delivery_t *tickets = stack_tickets;
-    size_t queued = 0, pending = 0;
+    kafka_bus_t *bus = flight->bus;
+    sl_bus_record_t *records = flight->records;
+    size_t count = flight->count;
+
+    /* Every queued record gets exactly one report, so this wait ends; its
+     * length is bounded by message.timeout.ms. */
+    pthread_mutex_lock(&bus->delivery_mu);
+    while (flight->pending > 0)
+        pthread_cond_wait(&bus->delivery_cond, &bus->delivery_mu);
+    pthread_mutex_unlock(&bus->delivery_mu);
+
+    for (size_t i = 0; i < count; i++) {
+        records[i].status = flight->tickets[i].status;
+        records[i].offset = flight->tickets[i].offset;
+    }
+    free(flight);
+    for (size_t i = 0; i < count; i++) {
+        if (records[i].status != SL_OK)
+            return records[i].status;
+    }
+    return SL_OK;
+}
+
+/* Queues records[0..count) in librdkafka. When all are queued, *out gets
+ * the flight to finish and SL_OK is returned. Otherwise the queued ones
+ * are waited for, the rest get the status that stopped the queueing, and
+ * that status is returned with *out NULL. See sl_bus_publish_start. */
+static int kafka_publish_start(kafka_bus_t *bus, sl_bus_record_t *records,
+                               size_t count, int timeout_ms,
+                               sl_bus_flight_t **out)
+{
+    sl_bus_flight_t *flight =
+        calloc(1, sizeof(*flight) + count * sizeof(delivery_t));
+    size_t queued = 0;
     int first_error = SL_OK;
 
-    if (count > 1 && (tickets = calloc(count, sizeof(*tickets))) == NULL)
+    *out = NULL;
+    if (flight == NULL)
         return SL_ENOMEM;
-
+    flight->bus = bus;
+    flight->records = records;
+    flight->count = count;
     for (; queued < count; queued++) {
+        delivery_t *ticket = &flight->tickets[queued];
         int rc;
 
-        tickets[queued] = (delivery_t){false, SL_OK, -1, &pending};
+        *ticket = (delivery_t){false, SL_OK, -1, &flight->pending};
         /* Counted before the record is queued, as its report may come in
          * before produce_one returns. */
         pthread_mutex_lock(&bus->delivery_mu);
-        pending++;
+        flight->pending++;
         pthread_mutex_unlock(&bus->delivery_mu);
-        rc = produce_one(bus, &records[queued], &tickets[queued], timeout_ms);
+        rc = produce_one(bus, &records[queued], ticket, timeout_ms);
         if (rc != SL_OK) {
             pthread_mutex_lock(&bus->delivery_mu);
-            pending--;
+            flight->pending--;
             pthread_mutex_unlock(&bus->delivery_mu);
         }
         if (rc == SL_ETOOBIG) {
             /* Never queued, so later records cannot overtake it. */
-            tickets[queued] = (delivery_t){true, SL_ETOOBIG, -1, &pending};
+            *ticket = (delivery_t){true, SL_ETOOBIG, -1, &flight->pending};
             continue;
         }
         if (rc != SL_OK) {
@@ -729,25 +773,25 @@ static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
             break;
         }
     }
-
-    /* Every queued record gets exactly one report, so this wait ends; its
-     * length is bounded by message.timeout.ms. */
-    pthread_mutex_lock(&bus->delivery_mu);
-    while (pending > 0)
-        pthread_cond_wait(&bus->delivery_cond, &bus->delivery_mu);
-    pthread_mutex_unlock(&bus->delivery_mu);
-
-    for (size_t i = 0; i < count; i++) {
-        records[i].status = i < queued ? tickets[i].status : first_error;
-        records[i].offset = i < queued ? tickets[i].offset : -1;
+    if (first_error == SL_OK) {
+        *out = flight;
+        return SL_OK;
     }
-    if (tickets != stack_tickets)
-        free(tickets);
-    for (size_t i = 0; i < count; i++) {
-        if (records[i].status != SL_OK)
-            return records[i].status;
-    }
-    return SL_OK;
+    for (size_t i = queued; i < count; i++)
+        flight->tickets[i] = (delivery_t){true, first_error, -1, NULL};
+    kafka_flight_finish(flight);
+    return first_error;
+}
+
+/* Publishes records[0..count) and waits for every delivery report. See
+ * sl_bus_publish_batch for the contract. */
+static int kafka_publish_records(kafka_bus_t *bus, sl_bus_record_t *records,
+                                 size_t count, int timeout_ms)
+{
+    sl_bus_flight_t *flight;
+    int rc = kafka_publish_start(bus, records, count, timeout_ms, &flight);
+
+    return flight != NULL ? kafka_flight_finish(flight) : rc;
 }
 
 static int kafka_publish(sl_bus_t *base, const char *topic, int32_t partition,
@@ -794,13 +838,15 @@ static bool record_valid(const sl_bus_record_t *rec)
     return true;
 }
 
-int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
-                         int timeout_ms)
+int sl_bus_publish_start(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
+                         int timeout_ms, sl_bus_flight_t **out)
 {
     int rc = SL_OK;
     size_t i;
 
-    if (bus == NULL || (records == NULL && count > 0))
+    if (out != NULL)
+        *out = NULL;
+    if (bus == NULL || out == NULL || (records == NULL && count > 0))
         return SL_EINVAL;
     for (i = 0; i < count; i++) {
         records[i].status = SL_EINVAL;
@@ -810,9 +856,9 @@ int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
         if (!record_valid(&records[i]))
             return SL_EINVAL;
     }
-    if (bus->ops == &kafka_ops)
-        return kafka_publish_records((kafka_bus_t *)bus, records, count,
-                                     timeout_ms);
+    if (count > 0 && bus->ops == &kafka_ops)
+        return kafka_publish_start((kafka_bus_t *)bus, records, count,
+                                   timeout_ms, out);
 
     /* Other back ends: one record at a time, stopping at the first error
      * other than SL_ETOOBIG (see sl_bus_publish_batch). */
@@ -834,6 +880,20 @@ int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
         }
     }
     return rc;
+}
+
+int sl_bus_publish_finish(sl_bus_flight_t *flight)
+{
+    return flight != NULL ? kafka_flight_finish(flight) : SL_EINVAL;
+}
+
+int sl_bus_publish_batch(sl_bus_t *bus, sl_bus_record_t *records, size_t count,
+                         int timeout_ms)
+{
+    sl_bus_flight_t *flight;
+    int rc = sl_bus_publish_start(bus, records, count, timeout_ms, &flight);
+
+    return flight != NULL ? sl_bus_publish_finish(flight) : rc;
 }
 
 /* ------------------------------------------------------------ consumer */

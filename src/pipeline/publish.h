@@ -8,9 +8,12 @@
  * A publisher publishes each record on its own by default: a call returns
  * once the bus accepted the record, which on Kafka is one round trip per
  * record. With sl_publisher_set_batch it collects records and hands them
- * to the bus together (sl_bus_publish_batch), in call order, so records
- * of one key keep their order. Every record ends up counted in exactly
- * one of the sl_publisher_stats_t counters.
+ * to the bus together, in call order, so records of one key keep their
+ * order. A full batch goes to the bus without waiting for its outcome
+ * (sl_bus_publish_start), and up to four such batches are awaited at
+ * once. The oldest is settled when a fifth fills, and all of them at
+ * sl_publisher_flush. Every record ends up counted in exactly one of the
+ * sl_publisher_stats_t counters.
  *
  * A frame larger than sl_publisher_set_max_payload allows, or any record
  * the bus refuses for its size (SL_ETOOBIG), is not published: a digest
@@ -43,7 +46,7 @@ typedef struct sl_publisher_stats {
     uint64_t published;     /* accepted by the bus */
     uint64_t failed;        /* refused by the encoder or the bus */
     uint64_t dead_lettered; /* too large; a digest went to dlq-messages */
-    uint64_t queued;        /* waiting in the batch */
+    uint64_t queued;        /* in a batch not settled yet */
 } sl_publisher_stats_t;
 
 /* A batched record that did not reach its topic. Pointers are borrowed
@@ -89,6 +92,8 @@ int sl_publisher_set_batch(sl_publisher_t *pub, size_t max_records);
  * topic (fn NULL: such records are logged, the first 100 one by one and
  * then every 10,000th). ctx is passed to fn. Records refused before they
  * were queued are not reported: the sl_publish_* call returns their error.
+ * A record is reported when its batch is settled, which may be during a
+ * later sl_publish_* call: flush before changing fn or freeing ctx.
  */
 void sl_publisher_set_report(sl_publisher_t *pub, sl_publish_report_fn fn,
                              void *ctx);
@@ -102,11 +107,12 @@ void sl_publisher_set_tag(sl_publisher_t *pub, uint64_t tag);
 void sl_publisher_set_max_payload(sl_publisher_t *pub, size_t max_bytes);
 
 /**
- * Hands the queued records to the bus and waits until each was accepted
- * or failed; failures are counted and reported. Call it before a pause,
- * such as a producer's sleep until its next record is due, so records do
- * not wait in the batch. Returns SL_OK when every queued record was
- * published or dead-lettered, else the first failed record's status.
+ * Hands the queued records to the bus and waits until each record given
+ * so far was accepted or failed; failures are counted and reported. Call
+ * it before a pause, such as a producer's sleep until its next record is
+ * due, so records do not wait in the batch. Returns SL_OK when every
+ * record settled since the last flush was published or dead-lettered,
+ * else the first failed record's status.
  */
 int sl_publisher_flush(sl_publisher_t *pub);
 

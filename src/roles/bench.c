@@ -298,13 +298,17 @@ static void *producer_main(void *arg)
             break;
         for (size_t k = 0; k < chunk && rc == SL_OK; k++)
             rc = publish_one(p, i + k);
-        /* A flush per chunk keeps rated readings from waiting in the
-         * publisher's batch and lets pace_window see them. */
-        if (rc == SL_OK)
+        /* A full chunk is a full batch, which the publisher has handed to
+         * the bus already; waiting for its acknowledgements would leave
+         * the producer idle. A smaller one (rated, or the last) is
+         * flushed so that its readings do not wait in the batch. */
+        if (rc == SL_OK && chunk < SL_BENCH_DIST_CHUNK)
             rc = sl_publisher_flush(p->pub);
         i += chunk;
         atomic_store(&p->published, i);
     }
+    if (rc == SL_OK)
+        rc = sl_publisher_flush(p->pub);
     if (rc != SL_OK) {
         fprintf(stderr,
                 "sluice bench: publishing failed near reading %zu: %s\n", i,
