@@ -411,8 +411,13 @@ static void send_filling(sl_publisher_t *pub)
                          &b->flight);
     pub->in_flight++;
     if (b->flight == NULL) {
+        size_t slot = (size_t)(b - pub->slots);
+
         while (pub->in_flight > 0)
             settle_oldest(pub);
+        /* Nothing is in flight, so any slot can fill next. Reusing this
+         * one keeps a bus that publishes at once to one batch's memory. */
+        pub->oldest = slot;
     } else if (pub->in_flight == PUBLISH_SLOTS) {
         settle_oldest(pub);
     }
