@@ -191,6 +191,11 @@ void sl_ws__filter_init(sl_ws_filter_t *f);
 /** Returns true when frame fr passes filter f. */
 bool sl_ws__filter_match(const sl_ws_filter_t *f, const sl_ws_frame_t *fr);
 
+/** Returns false when f matches no frame of this sensor, judged by the
+ * sensor_id field alone; hash is sl_ws__hash(sensor_id). */
+bool sl_ws__filter_takes_sensor(const sl_ws_filter_t *f, uint64_t hash,
+                                const char *sensor_id);
+
 /**
  * Applies one query-string parameter of a stream's URL to f: sensor_id,
  * sensor_type and location for sensors, sensor_id, sensor_type and

@@ -55,6 +55,12 @@ static bool text_match(const sl_ws_text_set_t *set, uint64_t hash,
     return false;
 }
 
+bool sl_ws__filter_takes_sensor(const sl_ws_filter_t *f, uint64_t hash,
+                                const char *sensor_id)
+{
+    return !f->paused && text_match(&f->sensor_id, hash, sensor_id);
+}
+
 static bool enum_match(const sl_ws_enum_set_t *set, int symbol)
 {
     return set->any || (symbol >= 0 && (set->mask & (1u << symbol)) != 0);

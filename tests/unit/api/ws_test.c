@@ -3,8 +3,8 @@
  * WebSocket hub tests without sockets: control messages and their replies,
  * query-string filters, and the client queues (overflow, the "dropped"
  * message, the stall limit, the client cap), fed through sl_ws__publish()
- * as the hub's consumer thread feeds them. One test runs that consumer
- * thread on an in-process bus.
+ * as the hub's consumer thread feeds them. The last tests run that
+ * consumer thread on an in-process bus.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +22,7 @@
 #include "model/record.h"
 #include "obs/metrics.h"
 #include "pipeline/publish.h"
+#include "schema/schema.h"
 #include "util/err.h"
 #include "util/timeutil.h"
 
@@ -407,78 +408,114 @@ static void test_frame_headers(void **state)
     }
 }
 
+/* Fills rec with a valid reading of sensor id at the current time. */
+static void reading_of(const char *id, sl_reading_t *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    snprintf(rec->sensor_id, sizeof(rec->sensor_id), "%s", id);
+    snprintf(rec->location, sizeof(rec->location), "building-a/floor-1");
+    rec->sensor_type = SL_SENSOR_TEMPERATURE;
+    rec->value = 21.5;
+    rec->timestamp_ms = sl_time_now_ms();
+    rec->battery_level = 80;
+    rec->signal_strength = -60;
+}
+
 /* Publishes one reading of sensor id at the current time. */
 static void publish_reading(sl_publisher_t *pub, const char *id)
 {
     sl_reading_t rec;
 
-    memset(&rec, 0, sizeof(rec));
-    snprintf(rec.sensor_id, sizeof(rec.sensor_id), "%s", id);
-    snprintf(rec.location, sizeof(rec.location), "building-a/floor-1");
-    rec.sensor_type = SL_SENSOR_TEMPERATURE;
-    rec.value = 21.5;
-    rec.timestamp_ms = sl_time_now_ms();
-    rec.battery_level = 80;
-    rec.signal_strength = -60;
+    reading_of(id, &rec);
     assert_int_equal(sl_publish_reading(pub, &rec), SL_OK);
 }
 
-/* The hub's consumer thread on a real in-process bus: records that no
- * client's filter matches are counted as skipped and never rendered, and
- * the matching ones still reach the client. */
-static void test_unmatched_records_not_rendered(void **state)
+/* The hub's consumer thread on an in-process bus, with one /ws/sensors
+ * client that follows the sensor KEPT_ID. */
+#define KEPT_ID "sensor-kept"
+typedef struct hub_rig {
+    sl_bus_t *bus;
+    sl_registry_t *reg;
+    sl_publisher_t *pub;
+    sl_ws_hub_t *hub;
+    sl_ws_client_t *client;
+} hub_rig_t;
+
+static void rig_start(hub_rig_t *r)
 {
-    sl_counter_t *no_match = sl_metrics_counter(
-        "sluice_ws_records_skipped_total",
-        "Bus records the WebSocket hub sent to no client, by reason",
-        (const char *[]){"reason", "no_match", NULL});
-    uint64_t before = sl_counter_value(no_match);
     sl_bus_memory_config_t bus_cfg;
     sl_ws_hub_config_t cfg;
     sl_ws_filter_t f;
-    sl_ws_client_t *c;
-    sl_ws_hub_t *hub;
     char err[256];
-    unsigned char buf[8192];
-    size_t len, queued = 0;
-    int64_t deadline;
-    bool more;
     int rc;
 
-    (void)state;
     sl_bus_memory_config_init(&bus_cfg);
-    sl_bus_t *bus = sl_bus_memory_create(&bus_cfg);
-    sl_registry_t *reg = sl_registry_create();
-    assert_non_null(bus);
-    assert_non_null(reg);
-    sl_publisher_t *pub = sl_publisher_create(bus, reg, 1000);
-    assert_non_null(pub);
+    r->bus = sl_bus_memory_create(&bus_cfg);
+    r->reg = sl_registry_create();
+    assert_non_null(r->bus);
+    assert_non_null(r->reg);
+    r->pub = sl_publisher_create(r->bus, r->reg, 1000);
+    assert_non_null(r->pub);
 
     sl_ws_hub_config_init(&cfg);
-    cfg.bus = bus;
-    cfg.registry = reg;
+    cfg.bus = r->bus;
+    cfg.registry = r->reg;
     cfg.commit_offsets = true;
-    hub = sl_ws_hub_start(&cfg, err, sizeof(err));
-    assert_non_null(hub);
+    r->hub = sl_ws_hub_start(&cfg, err, sizeof(err));
+    assert_non_null(r->hub);
     sl_ws__filter_init(&f);
     assert_int_equal(sl_ws__filter_param(&f, SL_WS_SENSORS, "sensor_id",
-                                         "sensor-kept", err, sizeof(err)),
+                                         KEPT_ID, err, sizeof(err)),
                      SL_OK);
-    c = sl_ws__join(hub, SL_WS_SENSORS, &f, NULL, &rc);
-    assert_non_null(c);
-
+    r->client = sl_ws__join(r->hub, SL_WS_SENSORS, &f, NULL, &rc);
+    assert_non_null(r->client);
     /* The hub skips what the bus accepted before it started. */
     sl_time_sleep_ms(5);
-    for (int i = 0; i < 30; i++)
-        publish_reading(pub, i % 3 == 0 ? "sensor-kept" : "sensor-other");
-    assert_int_equal(sl_publisher_flush(pub), SL_OK);
+}
 
-    deadline = sl_time_mono_ms() + 10000;
-    while (sl_counter_value(no_match) - before < 20 &&
+static void rig_stop(hub_rig_t *r)
+{
+    sl_ws__leave(r->hub, r->client);
+    sl_bus_close(r->bus);
+    sl_ws_hub_stop(r->hub);
+    sl_publisher_destroy(r->pub);
+    sl_bus_destroy(r->bus);
+    sl_registry_destroy(r->reg);
+}
+
+/* Returns the hub's count of records skipped for reason. */
+static uint64_t skipped(const char *reason)
+{
+    return sl_counter_value(sl_metrics_counter(
+        "sluice_ws_records_skipped_total",
+        "Bus records the WebSocket hub sent to no client, by reason",
+        (const char *[]){"reason", reason, NULL}));
+}
+
+/* Waits up to 10 s until the skip counts grew by no_match and decode. */
+static void wait_skipped(uint64_t no_match_before, uint64_t no_match,
+                         uint64_t decode_before, uint64_t decode)
+{
+    int64_t deadline = sl_time_mono_ms() + 10000;
+
+    while ((skipped("no_match") - no_match_before < no_match ||
+            skipped("decode") - decode_before < decode) &&
            sl_time_mono_ms() < deadline)
         sl_time_sleep_ms(5);
-    while (queued < 10 && sl_time_mono_ms() < deadline) {
-        len = sl_ws__drain(hub, c, buf, sizeof(buf), &more);
+}
+
+/* Drains the client until want frames arrived or 10 s passed, checking
+ * that each is a reading of KEPT_ID. Returns the frames drained. */
+static size_t rig_drain(hub_rig_t *r, size_t want)
+{
+    int64_t deadline = sl_time_mono_ms() + 10000;
+    unsigned char buf[8192];
+    size_t got = 0;
+    bool more;
+
+    while (got < want && sl_time_mono_ms() < deadline) {
+        size_t len = sl_ws__drain(r->hub, r->client, buf, sizeof(buf), &more);
+
         for (size_t pos = 0; pos < len;) {
             size_t plen = buf[pos + 1], head = 2;
 
@@ -487,22 +524,124 @@ static void test_unmatched_records_not_rendered(void **state)
                 head = 4;
             }
             assert_non_null(memmem(buf + pos + head, plen,
-                                   "\"sensor_id\":\"sensor-kept\"", 25));
-            queued++;
+                                   "\"sensor_id\":\"" KEPT_ID "\"",
+                                   strlen("\"sensor_id\":\"" KEPT_ID "\"")));
+            got++;
             pos += head + plen;
         }
         if (len == 0)
             sl_time_sleep_ms(5);
     }
-    assert_int_equal(sl_counter_value(no_match) - before, 20);
-    assert_int_equal(queued, 10);
+    return got;
+}
 
-    sl_ws__leave(hub, c);
-    sl_bus_close(bus);
-    sl_ws_hub_stop(hub);
-    sl_publisher_destroy(pub);
-    sl_bus_destroy(bus);
-    sl_registry_destroy(reg);
+/* Records that no client's filter matches are counted as skipped and
+ * never rendered, and the matching ones still reach the client. */
+static void test_unmatched_records_not_rendered(void **state)
+{
+    uint64_t before = skipped("no_match");
+    hub_rig_t r;
+
+    (void)state;
+    rig_start(&r);
+    for (int i = 0; i < 30; i++)
+        publish_reading(r.pub, i % 3 == 0 ? KEPT_ID : "sensor-other");
+    assert_int_equal(sl_publisher_flush(r.pub), SL_OK);
+
+    wait_skipped(before, 20, skipped("decode"), 0);
+    assert_int_equal(rig_drain(&r, 10), 10);
+    assert_int_equal(skipped("no_match") - before, 20);
+    rig_stop(&r);
+}
+
+/* Publishes a frame of the built-in reading schema whose body is the
+ * sensor_id id and then a truncated varint, so it does not decode. */
+static void publish_broken_reading(hub_rig_t *r, const char *id)
+{
+    int32_t schema_id = sl_publisher_reading_schema_id(r->pub);
+    uint8_t frame[64];
+    size_t len = strlen(id), n = 0;
+
+    frame[n++] = 0;
+    for (int shift = 24; shift >= 0; shift -= 8)
+        frame[n++] = (uint8_t)((uint32_t)schema_id >> shift);
+    frame[n++] = (uint8_t)(len * 2); /* zigzag of a short length */
+    memcpy(frame + n, id, len);
+    n += len;
+    frame[n++] = 0xff; /* a varint continued past the end */
+    assert_int_equal(
+        sl_publish_frame(r->pub, SL_TOPIC_SENSOR_READINGS, id, len, frame, n),
+        SL_OK);
+}
+
+/* Registers the built-in reading schema with its first field moved to
+ * the end under a new id. Returns an encoder for it. */
+static sl_encoder_t *reordered_encoder(hub_rig_t *r, int32_t id)
+{
+    json_t *schema =
+        json_loads(sl_schema_builtin("sensor_reading.avsc"), 0, NULL);
+    json_t *fields = json_object_get(schema, "fields");
+    json_t *first = json_incref(json_array_get(fields, 0));
+    char err[256] = "";
+    char *text;
+
+    assert_string_equal(json_string_value(json_object_get(first, "name")),
+                        "sensor_id");
+    json_array_remove(fields, 0);
+    json_array_append_new(fields, first);
+    text = json_dumps(schema, JSON_COMPACT);
+    assert_int_equal(sl_registry_add(r->reg, id, "sensor-readings-value", text,
+                                     err, sizeof(err)),
+                     SL_OK);
+    free(text);
+    json_decref(schema);
+    return sl_encoder_create(sl_registry_lookup(r->reg, id), id);
+}
+
+/* Publishes a reading of sensor id encoded with enc. */
+static void publish_encoded(hub_rig_t *r, sl_encoder_t *enc, const char *id)
+{
+    sl_reading_t rec;
+    uint8_t frame[1024];
+    size_t len = 0;
+
+    reading_of(id, &rec);
+    assert_int_equal(sl_reading_encode(enc, &rec, frame, sizeof(frame), &len),
+                     SL_OK);
+    assert_int_equal(sl_publish_frame(r->pub, SL_TOPIC_SENSOR_READINGS, id,
+                                      strlen(id), frame, len),
+                     SL_OK);
+}
+
+/* A reading of a sensor that no client follows is skipped by the
+ * sensor_id at the front of its body, before it is decoded. So a body
+ * that does not decode counts as no_match for that sensor, and as a
+ * decode failure for a followed one. A writer schema that does not start
+ * with sensor_id is decoded in full, and its followed readings arrive. */
+static void test_unfollowed_skipped_before_decode(void **state)
+{
+    uint64_t no_match = skipped("no_match"), decode = skipped("decode");
+    sl_encoder_t *reordered;
+    hub_rig_t r;
+
+    (void)state;
+    rig_start(&r);
+    reordered = reordered_encoder(&r, 9001);
+    assert_non_null(reordered);
+
+    publish_broken_reading(&r, "sensor-other");
+    publish_broken_reading(&r, KEPT_ID);
+    publish_encoded(&r, reordered, "sensor-other");
+    publish_encoded(&r, reordered, KEPT_ID);
+    assert_int_equal(sl_publisher_flush(r.pub), SL_OK);
+
+    assert_int_equal(rig_drain(&r, 1), 1);
+    wait_skipped(no_match, 2, decode, 1);
+    assert_int_equal(skipped("no_match") - no_match, 2);
+    assert_int_equal(skipped("decode") - decode, 1);
+
+    sl_encoder_destroy(reordered);
+    rig_stop(&r);
 }
 
 int main(void)
@@ -519,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_new_filter_purges_queue),
         cmocka_unit_test(test_frame_headers),
         cmocka_unit_test(test_unmatched_records_not_rendered),
+        cmocka_unit_test(test_unfollowed_skipped_before_decode),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
