@@ -623,6 +623,15 @@ static rd_kafka_headers_t *headers_build(const sl_header_t *headers,
     return hdrs;
 }
 
+/* Frees headers from headers_build. rd_kafka_headers_destroy of
+ * librdkafka 2.0.2 dereferences its argument, and a record without
+ * headers has NULL. */
+static void headers_free(rd_kafka_headers_t *hdrs)
+{
+    if (hdrs != NULL)
+        rd_kafka_headers_destroy(hdrs);
+}
+
 /* Key, value and header bytes of a record, the measure of the record
  * limit. librdkafka adds a few bytes of framing, so a record just below
  * the limit may still be refused by producev; that also gives SL_ETOOBIG.
@@ -665,7 +674,7 @@ static int produce_one(kafka_bus_t *bus, const sl_bus_record_t *rec,
         rd_kafka_resp_err_t err;
 
         if (atomic_load(&bus->closed)) {
-            rd_kafka_headers_destroy(hdrs);
+            headers_free(hdrs);
             return SL_ECLOSED;
         }
         err = rd_kafka_producev(
@@ -680,7 +689,7 @@ static int produce_one(kafka_bus_t *bus, const sl_bus_record_t *rec,
             return SL_OK;
 
         /* librdkafka owns the headers only when producev succeeded. */
-        rd_kafka_headers_destroy(hdrs);
+        headers_free(hdrs);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return status_from_kafka(err);
         if (deadline >= 0 && monotonic_ms() >= deadline)
@@ -731,7 +740,8 @@ static int kafka_flight_finish(sl_bus_flight_t *flight)
 /* Queues records[0..count) in librdkafka. When all are queued, *out gets
  * the flight to finish and SL_OK is returned. Otherwise the queued ones
  * are waited for, the rest get the status that stopped the queueing, and
- * that status is returned with *out NULL. See sl_bus_publish_start. */
+ * the first failed record's status is returned with *out NULL. See
+ * sl_bus_publish_start. */
 static int kafka_publish_start(kafka_bus_t *bus, sl_bus_record_t *records,
                                size_t count, int timeout_ms,
                                sl_bus_flight_t **out)
@@ -779,8 +789,7 @@ static int kafka_publish_start(kafka_bus_t *bus, sl_bus_record_t *records,
     }
     for (size_t i = queued; i < count; i++)
         flight->tickets[i] = (delivery_t){true, first_error, -1, NULL};
-    kafka_flight_finish(flight);
-    return first_error;
+    return kafka_flight_finish(flight);
 }
 
 /* Publishes records[0..count) and waits for every delivery report. See

@@ -345,14 +345,17 @@ static void produce_end(sl_span_t *span, int rc)
 
 /* Settles one record of a batch whose outcome is known. The bus stops
  * queueing a batch at the first record it cannot queue and fails the rest
- * with the same status. So a record that got SL_EINVAL is tried again on
- * its own: the records after an invalid one were not sent, and this way
- * they get through, still in order, as no later batch was started. */
-static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
+ * with the same status. When the batch was settled at once (queued is
+ * false), a record that got SL_EINVAL is therefore tried again on its
+ * own. The records after an invalid one were not sent, and no later batch
+ * was started, so they get through in order. An SL_EINVAL from a delivery
+ * report is final, because a resend would overtake later batches. */
+static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag,
+                  bool queued)
 {
     int status = rec->status;
 
-    if (status == SL_EINVAL)
+    if (status == SL_EINVAL && !queued)
         status =
             sl_bus_publish(pub->bus, rec->topic, -1, rec->key, rec->key_len,
                            rec->value, rec->value_len, rec->headers,
@@ -375,13 +378,14 @@ static int settle(sl_publisher_t *pub, sl_bus_record_t *rec, uint64_t tag)
 static void settle_oldest(sl_publisher_t *pub)
 {
     batch_t *b = &pub->slots[pub->oldest];
+    bool queued = b->flight != NULL;
 
-    if (b->flight != NULL) {
+    if (queued) {
         sl_bus_publish_finish(b->flight);
         b->flight = NULL;
     }
     for (size_t i = 0; i < b->count; i++) {
-        int rc = settle(pub, &b->records[i], b->queue[i].tag);
+        int rc = settle(pub, &b->records[i], b->queue[i].tag, queued);
 
         if (b->queue[i].span != NO_SPAN)
             produce_end(&b->spans[b->queue[i].span], rc);
@@ -397,15 +401,19 @@ static void settle_oldest(sl_publisher_t *pub)
 }
 
 /* Hands the filling batch to the bus without waiting for its outcome,
- * then makes sure a free slot is left to fill. When the bus settled the
- * batch at once (an error, or a bus that publishes synchronously), every
- * batch before it is settled too, so reports keep their order. */
+ * after settling the oldest batch when PUBLISH_IN_FLIGHT are in the bus.
+ * When the bus settled the batch at once (an error, or a bus that
+ * publishes synchronously), every batch before it is settled too, so
+ * reports keep their order. */
 static void send_filling(sl_publisher_t *pub)
 {
     batch_t *b = filling(pub);
 
     if (b->count == 0)
         return;
+    /* Settling the oldest leaves the filling slot where it is. */
+    if (pub->in_flight == PUBLISH_IN_FLIGHT)
+        settle_oldest(pub);
     batch_records(b);
     sl_bus_publish_start(pub->bus, b->records, b->count, pub->timeout_ms,
                          &b->flight);
@@ -418,8 +426,6 @@ static void send_filling(sl_publisher_t *pub)
         /* Nothing is in flight, so any slot can fill next. Reusing this
          * one keeps a bus that publishes at once to one batch's memory. */
         pub->oldest = slot;
-    } else if (pub->in_flight == PUBLISH_SLOTS) {
-        settle_oldest(pub);
     }
 }
 

@@ -237,6 +237,49 @@ static void test_oversized_record_spares_its_neighbours(void **state)
     sl_bus_destroy(bus);
 }
 
+/* Records without headers that librdkafka refuses when producev is
+ * called: first for a full local queue (two records fit, the broker is
+ * down), then for a size just under message.max.bytes that its framing
+ * pushes over. Each gets its status, and nothing crashes. */
+static void test_unqueued_headerless_records(void **state)
+{
+    kh_cluster_t *cluster = *state;
+    const char *topic = "refused-readings";
+    const char *props[] = {"producer.queue.buffering.max.messages=2",
+                           "producer.message.timeout.ms=1500",
+                           "producer.message.max.bytes=3000"};
+    static char near_limit[2990];
+    sl_bus_record_t batch[4];
+    sl_bus_t *bus;
+
+    kh_topic_create(cluster, topic, 1);
+    bus = kh_bus_create(cluster->bootstraps, props, 3);
+    assert_int_equal(sl_bus_partition_count(bus, topic), 1);
+    for (int i = 0; i < 4; i++)
+        batch[i] = (sl_bus_record_t){.topic = topic,
+                                     .partition = -1,
+                                     .key = "s",
+                                     .key_len = 1,
+                                     .value = "v",
+                                     .value_len = 1};
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(cluster->mock, LEADER_ID),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(sl_bus_publish_batch(bus, batch, 4, 200), SL_ETIMEDOUT);
+    assert_int_equal(batch[0].status, SL_ETIMEDOUT);
+    assert_int_equal(batch[1].status, SL_ETIMEDOUT);
+    assert_int_equal(batch[2].status, SL_EFULL);
+    assert_int_equal(batch[3].status, SL_EFULL);
+    assert_int_equal(rd_kafka_mock_broker_set_up(cluster->mock, LEADER_ID),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    memset(near_limit, 'n', sizeof(near_limit));
+    assert_int_equal(sl_bus_publish(bus, topic, -1, "k", 1, near_limit,
+                                    sizeof(near_limit), NULL, 0, 1000, NULL),
+                     SL_ETOOBIG);
+    sl_bus_destroy(bus);
+}
+
 static void test_publish_after_close_fails(void **state)
 {
     kh_cluster_t *cluster = *state;
@@ -287,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_producer_retry_keeps_per_key_order),
         cmocka_unit_test(test_delivery_failure_is_surfaced),
         cmocka_unit_test(test_oversized_record_spares_its_neighbours),
+        cmocka_unit_test(test_unqueued_headerless_records),
         cmocka_unit_test(test_publish_after_close_fails),
         cmocka_unit_test(test_create_rejects_bad_config),
     };

@@ -96,9 +96,13 @@ static void test_batches_overlap_and_keep_order(void **state)
                          RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
 
-    for (int i = 0; i < RECORDS; i++)
+    for (int i = 0; i < RECORDS; i++) {
         publish_numbered(pub, topic, i);
-    sl_publisher_stats(pub, &stats);
+        /* A batch just went out: at most IN_FLIGHT are in the bus. */
+        sl_publisher_stats(pub, &stats);
+        if ((i + 1) % BATCH == 0)
+            assert_true(stats.queued <= IN_FLIGHT * BATCH);
+    }
     assert_int_equal(stats.queued, IN_FLIGHT * BATCH);
     assert_int_equal(stats.published, RECORDS - IN_FLIGHT * BATCH);
     assert_int_equal(stats.failed, 0);
