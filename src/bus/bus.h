@@ -143,7 +143,8 @@ void sl_bus_kafka_config_init(sl_bus_kafka_config_t *cfg);
  *    would never end while producers keep publishing.
  *  - sl_consumer_commit and sl_consumer_committed make a synchronous
  *    request to the group coordinator; sl_consumer_lag queries the
- *    watermarks of every partition and returns SL_EIO when a query fails.
+ *    start and end offsets of every partition and returns SL_EIO when a
+ *    query fails or times out (10 s each), and at once after sl_bus_close.
  *  - librdkafka's statistics (statistics.interval.ms, 5000 by default)
  *    set the gauges sluice_kafka_consumer_lag{group,topic,partition},
  *    sluice_kafka_consumer_queued_records{group} and

@@ -1770,22 +1770,53 @@ static int kafka_consumer_poll(sl_consumer_t *base, sl_msg_t *msgs, size_t max,
     return SL_OK;
 }
 
+/* Returns a copy of list with each partition's log start
+ * (RD_KAFKA_OFFSET_BEGINNING) or end (RD_KAFKA_OFFSET_END) offset, or
+ * NULL when a lookup failed or timed out. rd_kafka_offsets_for_times
+ * keeps its timeout while the leader is down, and
+ * rd_kafka_query_watermark_offsets of librdkafka 2.0.2 does not (fixed in
+ * 2.3.0): a stage stopping with its broker gone waited until the broker
+ * came back. */
+static rd_kafka_topic_partition_list_t *
+list_offsets(kafka_consumer_t *consumer,
+             const rd_kafka_topic_partition_list_t *list, int64_t which)
+{
+    rd_kafka_topic_partition_list_t *out =
+        rd_kafka_topic_partition_list_copy(list);
+    bool ok;
+
+    for (int i = 0; i < out->cnt; i++)
+        out->elems[i].offset = which;
+    ok = rd_kafka_offsets_for_times(consumer->rk, out, REQUEST_TIMEOUT_MS) ==
+         RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; ok && i < out->cnt; i++)
+        ok = out->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ok)
+        return out;
+    rd_kafka_topic_partition_list_destroy(out);
+    return NULL;
+}
+
 /* Reads the high watermark of one partition: the cached value from the
  * last fetch when it is at least `at_least`, else a fresh query. */
 static int64_t consumer_high_watermark(kafka_consumer_t *consumer,
                                        const char *topic, int32_t partition,
                                        int64_t at_least)
 {
+    rd_kafka_topic_partition_list_t *wanted, *end;
     int64_t low = -1, high = -1;
 
     if (rd_kafka_get_watermark_offsets(consumer->rk, topic, partition, &low,
                                        &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= at_least)
         return high;
-    if (rd_kafka_query_watermark_offsets(consumer->rk, topic, partition, &low,
-                                         &high, REQUEST_TIMEOUT_MS) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -1;
+    wanted = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(wanted, topic, partition);
+    end = list_offsets(consumer, wanted, RD_KAFKA_OFFSET_END);
+    high = end != NULL ? end->elems[0].offset : -1;
+    if (end != NULL)
+        rd_kafka_topic_partition_list_destroy(end);
+    rd_kafka_topic_partition_list_destroy(wanted);
     return high;
 }
 
@@ -1875,25 +1906,35 @@ static int64_t kafka_consumer_committed(sl_consumer_t *base, const char *topic,
     return offset;
 }
 
-/* Sums high watermark minus committed offset (or low watermark when
- * nothing is committed) over the partitions in list. */
+/* Sums end offset minus committed offset (or log start when nothing is
+ * committed) over the partitions in list. Once the bus is closed it
+ * returns SL_EIO without asking the cluster, so a stopping stage does not
+ * wait on one that is gone. */
 static int64_t lag_sum(kafka_consumer_t *consumer,
                        const rd_kafka_topic_partition_list_t *list)
 {
-    int64_t lag = 0;
+    rd_kafka_topic_partition_list_t *starts = NULL, *ends = NULL;
+    int64_t lag = SL_EIO;
 
-    for (int i = 0; i < list->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &list->elems[i];
-        int64_t low, high, from;
+    if (!atomic_load(&consumer->bus->closed))
+        starts = list_offsets(consumer, list, RD_KAFKA_OFFSET_BEGINNING);
+    if (starts != NULL && !atomic_load(&consumer->bus->closed))
+        ends = list_offsets(consumer, list, RD_KAFKA_OFFSET_END);
+    if (ends != NULL) {
+        lag = 0;
+        for (int i = 0; i < list->cnt; i++) {
+            int64_t committed = list->elems[i].offset;
+            int64_t from = committed >= starts->elems[i].offset
+                               ? committed
+                               : starts->elems[i].offset;
 
-        if (rd_kafka_query_watermark_offsets(
-                consumer->rk, p->topic, p->partition, &low, &high,
-                REQUEST_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return SL_EIO;
-        from = p->offset >= low ? p->offset : low;
-        if (high > from)
-            lag += high - from;
+            if (ends->elems[i].offset > from)
+                lag += ends->elems[i].offset - from;
+        }
+        rd_kafka_topic_partition_list_destroy(ends);
     }
+    if (starts != NULL)
+        rd_kafka_topic_partition_list_destroy(starts);
     return lag;
 }
 
@@ -1904,6 +1945,8 @@ static int64_t kafka_consumer_lag(sl_consumer_t *base)
         rd_kafka_topic_partition_list_new(0);
     int64_t lag = SL_EIO;
 
+    if (atomic_load(&consumer->bus->closed))
+        goto done;
     for (size_t i = 0; i < consumer->topic_count; i++) {
         int32_t count = topic_ensure(consumer->bus, consumer->topics[i]);
 

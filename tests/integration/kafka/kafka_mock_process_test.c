@@ -2,12 +2,15 @@
 /*
  * The Kafka bus against sluice_mock_cluster running as its own process:
  * the program prints a bootstrap address, serves the Kafka protocol on
- * loopback, and exits cleanly when its stdin is closed.
+ * loopback, and exits cleanly when its stdin is closed. Killing it is
+ * how a test loses its broker for good.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +116,76 @@ static void test_mock_process_serves_bus(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* One sl_consumer_lag call on its own thread, so that a hang shows as a
+ * failed wait instead of a stuck test. */
+typedef struct lag_call {
+    sl_consumer_t *consumer;
+    int64_t lag;
+    atomic_bool done;
+} lag_call_t;
+
+static void *lag_main(void *arg)
+{
+    lag_call_t *call = arg;
+
+    call->lag = sl_consumer_lag(call->consumer);
+    atomic_store(&call->done, true);
+    return NULL;
+}
+
+/* After kill -9 of the only broker, the lag lookup fails within its
+ * request timeouts (10 s each) instead of waiting for the broker to come
+ * back, which held a stopping processor for as long as the broker was
+ * gone. After sl_bus_close it fails at once. */
+static void test_lag_after_broker_killed(void **state)
+{
+    char *const argv[] = {"sluice_mock_cluster", "--topic", "lag-readings:2",
+                          NULL};
+    const char *topic = "lag-readings";
+    lag_call_t call = {0};
+    kh_record_t got[8];
+    sl_consumer_t *consumer;
+    mock_process_t mp;
+    pthread_t thread;
+    int64_t deadline, started;
+    sl_bus_t *bus;
+
+    (void)state;
+    mock_process_start(&mp, argv);
+    bus = kh_bus_create(mp.bootstraps, NULL, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+            sl_bus_publish(bus, topic, -1, "k", 1, "v", 1, NULL, 0, 1000, NULL),
+            SL_OK);
+    consumer = sl_consumer_create(bus, "lag", &topic, 1);
+    assert_non_null(consumer);
+    assert_int_equal(kh_drain(consumer, got, 8, 4, 20000, true), 4);
+    assert_int_equal(sl_consumer_lag(consumer), 0);
+
+    assert_int_equal(kill(mp.pid, SIGKILL), 0);
+    assert_true(mock_process_wait(&mp, 5000) >= 0);
+    close(mp.stdin_fd);
+    call.consumer = consumer;
+    atomic_init(&call.done, false);
+    assert_int_equal(pthread_create(&thread, NULL, lag_main, &call), 0);
+    deadline = kh_now_ms() + 60000;
+    while (!atomic_load(&call.done) && kh_now_ms() < deadline) {
+        struct timespec pause = {0, 50 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (!atomic_load(&call.done))
+        fail_msg("sl_consumer_lag still waits 60 s after the broker died");
+    pthread_join(thread, NULL);
+    assert_true(call.lag < 0);
+
+    sl_bus_close(bus);
+    started = kh_now_ms();
+    assert_true(sl_consumer_lag(consumer) < 0);
+    assert_true(kh_now_ms() - started < 1000);
+    sl_consumer_destroy(consumer);
+    sl_bus_destroy(bus);
+}
+
 static void test_mock_process_stops_on_sigterm(void **state)
 {
     char *const argv[] = {"sluice_mock_cluster", NULL};
@@ -148,6 +221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mock_process_serves_bus),
         cmocka_unit_test(test_mock_process_stops_on_sigterm),
+        cmocka_unit_test(test_lag_after_broker_killed),
         cmocka_unit_test(test_mock_process_rejects_bad_topic),
     };
 
