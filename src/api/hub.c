@@ -6,9 +6,9 @@
  * that some client's filter matches is rendered once into a WebSocket
  * text frame, and a reference to that frame goes into the queue of every
  * client whose filter matches; other records are never rendered. A
- * reading whose sensor no client follows is skipped before it is decoded:
- * its sensor_id is read from the front of the Avro body when the writer
- * schema puts it first, as the built-in schema does. The API's service
+ * reading whose sensor no client follows is skipped before it is decoded,
+ * by the sensor_id read from the front of its body when the writer schema
+ * is the built-in one (sl_reading_peek_sensor_id). The API's service
  * thread drains the queues (ws.c).
  *
  * A reading whose bus headers carry a sampled W3C traceparent gets a
@@ -62,10 +62,6 @@
  * byte, and a 16- or 64-bit extended length. */
 #define FRAME_HEADER_MAX 10
 
-/* Writer schemas for which the hub remembers whether sensor_id comes
- * first. Readings of further schemas are always decoded. */
-#define PEEK_SCHEMAS 16
-
 /* Reasons a record read by the hub reaches no client. */
 enum { SKIP_DECODE, SKIP_INVALID, SKIP_OLD, SKIP_NO_MATCH, SKIP_COUNT };
 static const char *const skip_names[SKIP_COUNT] = {"decode", "validation",
@@ -86,13 +82,6 @@ struct sl_ws_hub {
     sl_decoder_t *decoder;
     sl_msg_t msgs[POLL_BATCH];
     sl_ws_frame_t *frames[POLL_BATCH];
-    /* Writer schema ids and whether their first field is a string
-     * sensor_id; consumer thread only. */
-    struct {
-        int32_t id;
-        bool id_first;
-    } peek[PEEK_SCHEMAS];
-    size_t peek_count;
     sl_span_t spans[TRACED_MAX];
     size_t traced_count;
     pthread_t thread;
@@ -465,11 +454,13 @@ size_t sl_ws__drain(sl_ws_hub_t *hub, sl_ws_client_t *c, unsigned char *out,
  */
 
 /* Returns true when an open client of stream has a filter that matches a
- * record with these keys. A filter changed after this check takes effect
+ * record with these keys, or with sensor_id_only, one whose sensor_id
+ * field takes sensor_id. A filter changed after this check takes effect
  * from the next record, as if the change had arrived a moment later. */
 static bool any_follower_matches(sl_ws_hub_t *hub, sl_ws_stream_t stream,
                                  int sensor_type, int severity,
-                                 const char *sensor_id, const char *location)
+                                 const char *sensor_id, const char *location,
+                                 bool sensor_id_only)
 {
     sl_ws_frame_t probe = {.stream = stream,
                            .sensor_type = sensor_type,
@@ -484,90 +475,16 @@ static bool any_follower_matches(sl_ws_hub_t *hub, sl_ws_stream_t stream,
     for (size_t k = 0; k < hub->client_count && !match; k++) {
         const sl_ws_client_t *c = hub->clients[k];
 
-        match = c->stream == stream && c->close == SL_WS_OPEN &&
-                sl_ws__filter_match(&c->filter, &probe);
+        match =
+            c->stream == stream && c->close == SL_WS_OPEN &&
+            (sensor_id_only ? sl_ws__filter_takes_sensor(
+                                  &c->filter, probe.sensor_id_hash, sensor_id)
+                            : sl_ws__filter_match(&c->filter, &probe));
     }
     pthread_mutex_unlock(&hub->lock);
     if (!match)
         sl_counter_add(hub->skipped[SKIP_NO_MATCH], 1);
     return match;
-}
-
-/* Returns true when some open client of /ws/sensors may take a reading of
- * sensor_id, judged by the sensor_id field of its filter alone. */
-static bool any_follower_of_sensor(sl_ws_hub_t *hub, const char *sensor_id)
-{
-    uint64_t hash = sl_ws__hash(sensor_id);
-    bool match = false;
-
-    pthread_mutex_lock(&hub->lock);
-    for (size_t k = 0; k < hub->client_count && !match; k++) {
-        const sl_ws_client_t *c = hub->clients[k];
-
-        match = c->stream == SL_WS_SENSORS && c->close == SL_WS_OPEN &&
-                sl_ws__filter_takes_sensor(&c->filter, hash, sensor_id);
-    }
-    pthread_mutex_unlock(&hub->lock);
-    return match;
-}
-
-/* Returns true when writer schema id is a record whose first field is a
- * string named sensor_id. An id the local registry does not know yet is
- * not remembered and gives false, so the full decode fetches it. */
-static bool schema_starts_with_id(sl_ws_hub_t *hub, int32_t id)
-{
-    avro_schema_t schema;
-    bool id_first;
-
-    for (size_t k = 0; k < hub->peek_count; k++) {
-        if (hub->peek[k].id == id)
-            return hub->peek[k].id_first;
-    }
-    schema = sl_registry_lookup(hub->cfg.registry, id);
-    if (schema == NULL)
-        return false;
-    id_first =
-        is_avro_record(schema) && avro_schema_record_size(schema) > 0 &&
-        strcmp(avro_schema_record_field_name(schema, 0), "sensor_id") == 0 &&
-        is_avro_string(avro_schema_record_field_get_by_index(schema, 0));
-    if (hub->peek_count < PEEK_SCHEMAS) {
-        hub->peek[hub->peek_count].id = id;
-        hub->peek[hub->peek_count].id_first = id_first;
-        hub->peek_count++;
-    }
-    return id_first;
-}
-
-/* Reads the sensor_id of a framed reading without decoding the rest: a
- * zigzag varint length, then the bytes. OUT: out, SL_ID_MAX + 1 bytes.
- * Returns false when the writer schema does not start with sensor_id or
- * the bytes are not a plausible id; the full decode then judges them. */
-static bool peek_sensor_id(sl_ws_hub_t *hub, const sl_msg_t *msg, char *out)
-{
-    const uint8_t *body;
-    size_t body_len, pos = 0;
-    uint64_t raw = 0;
-    int64_t len;
-    int32_t id;
-
-    if (sl_frame_parse(msg->value, msg->value_len, &id, &body, &body_len) !=
-            SL_DECODE_OK ||
-        !schema_starts_with_id(hub, id))
-        return false;
-    for (unsigned shift = 0;; shift += 7) {
-        if (pos >= body_len || shift >= 64)
-            return false;
-        raw |= (uint64_t)(body[pos] & 0x7f) << shift;
-        if ((body[pos++] & 0x80) == 0)
-            break;
-    }
-    len = (int64_t)(raw >> 1) ^ -(int64_t)(raw & 1);
-    if (len < 0 || len > SL_ID_MAX || (size_t)len > body_len - pos ||
-        memchr(body + pos, '\0', (size_t)len) != NULL)
-        return false;
-    memcpy(out, body + pos, (size_t)len);
-    out[len] = '\0';
-    return true;
 }
 
 /* Renders {"type":T,"data":DATA,"received_at":"..."} around data, which
@@ -609,11 +526,11 @@ static sl_ws_frame_t *reading_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
 
     /* Clients mostly follow a few sensors, and decoding costs more than
      * the rest of the hub's work on a reading. */
-    if (peek_sensor_id(hub, msg, sensor_id) &&
-        !any_follower_of_sensor(hub, sensor_id)) {
-        sl_counter_add(hub->skipped[SKIP_NO_MATCH], 1);
+    if (sl_reading_peek_sensor_id(hub->decoder, msg->value, msg->value_len,
+                                  sensor_id, sizeof(sensor_id)) &&
+        !any_follower_matches(hub, SL_WS_SENSORS, -1, -1, sensor_id, NULL,
+                              true))
         return NULL;
-    }
     derr = sl_reading_decode(hub->decoder, msg->value, msg->value_len, &rec);
     if (derr != SL_DECODE_OK) {
         sl_counter_add(hub->skipped[SKIP_DECODE], 1);
@@ -631,7 +548,7 @@ static sl_ws_frame_t *reading_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
     /* Rendering costs more than decoding: only for a record some client
      * takes. Clients that follow a few sensors see most records go here. */
     if (!any_follower_matches(hub, SL_WS_SENSORS, (int)rec.sensor_type, -1,
-                              rec.sensor_id, rec.location))
+                              rec.sensor_id, rec.location, false))
         return NULL;
     fr = render(SL_WS_SENSORS, sl_reading_to_json(&rec), now_ms, rec.sensor_id,
                 rec.location);
@@ -665,7 +582,7 @@ static sl_ws_frame_t *alert_frame(sl_ws_hub_t *hub, const sl_msg_t *msg,
         type != NULL && sl_sensor_type_parse(type, &st) == SL_OK ? (int)st : -1;
     severity_symbol = severity != NULL ? sl_ws__severity_parse(severity) : -1;
     if (!any_follower_matches(hub, SL_WS_ALERTS, type_symbol, severity_symbol,
-                              sensor_id, NULL)) {
+                              sensor_id, NULL, false)) {
         json_decref(alert);
         return NULL;
     }

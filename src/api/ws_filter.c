@@ -68,10 +68,8 @@ static bool enum_match(const sl_ws_enum_set_t *set, int symbol)
 
 bool sl_ws__filter_match(const sl_ws_filter_t *f, const sl_ws_frame_t *fr)
 {
-    if (f->paused)
-        return false;
     if (!enum_match(&f->sensor_type, fr->sensor_type) ||
-        !text_match(&f->sensor_id, fr->sensor_id_hash, fr->sensor_id))
+        !sl_ws__filter_takes_sensor(f, fr->sensor_id_hash, fr->sensor_id))
         return false;
     if (fr->stream == SL_WS_SENSORS)
         return text_match(&f->location, fr->location_hash, fr->location);

@@ -321,6 +321,22 @@ sl_decode_err_t sl_reading_decode(sl_decoder_t *dec, const void *frame,
     return sl_reading__decode_generic(dec, frame, len, out);
 }
 
+bool sl_reading_peek_sensor_id(sl_decoder_t *dec, const void *frame, size_t len,
+                               char *out, size_t out_size)
+{
+    const uint8_t *body;
+    size_t body_len;
+    cursor_t c;
+    int32_t id;
+
+    if (dec == NULL || out == NULL ||
+        sl_frame_parse(frame, len, &id, &body, &body_len) != SL_DECODE_OK ||
+        !sl_decoder__is_builtin(dec, id, "sensor_reading.avsc"))
+        return false;
+    c = (cursor_t){body, body + body_len};
+    return read_fast_text(&c, out, out_size);
+}
+
 /* ---- Commerce events ---------------------------------------------------- */
 
 typedef enum opt_kind { OPT_TEXT, OPT_DOUBLE, OPT_INT32, OPT_INT64 } opt_kind_t;

@@ -332,6 +332,16 @@ sl_decode_err_t sl_decoder_decode(sl_decoder_t *dec, const void *frame,
 sl_decode_err_t sl_reading_decode(sl_decoder_t *dec, const void *frame,
                                   size_t len, sl_reading_t *out);
 
+/**
+ * Reads the sensor_id of a framed reading without decoding the rest, when
+ * its writer schema is schemas/sensor_reading.avsc, whose first field it
+ * is. OUT: out, out_size bytes. Returns false for another writer schema or
+ * an id that is not valid UTF-8 or does not fit; sl_reading_decode then
+ * judges the frame.
+ */
+bool sl_reading_peek_sensor_id(sl_decoder_t *dec, const void *frame, size_t len,
+                               char *out, size_t out_size);
+
 /** Decodes a framed commerce event (reader: ecommerce_event.avsc). */
 sl_decode_err_t sl_event_decode(sl_decoder_t *dec, const void *frame,
                                 size_t len, sl_event_t *out);
