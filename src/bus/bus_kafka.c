@@ -1803,20 +1803,20 @@ static int64_t consumer_high_watermark(kafka_consumer_t *consumer,
                                        const char *topic, int32_t partition,
                                        int64_t at_least)
 {
-    rd_kafka_topic_partition_list_t *wanted, *end;
+    rd_kafka_topic_partition_list_t *partition_list, *end;
     int64_t low = -1, high = -1;
 
     if (rd_kafka_get_watermark_offsets(consumer->rk, topic, partition, &low,
                                        &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         high >= at_least)
         return high;
-    wanted = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(wanted, topic, partition);
-    end = list_offsets(consumer, wanted, RD_KAFKA_OFFSET_END);
+    partition_list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(partition_list, topic, partition);
+    end = list_offsets(consumer, partition_list, RD_KAFKA_OFFSET_END);
     high = end != NULL ? end->elems[0].offset : -1;
     if (end != NULL)
         rd_kafka_topic_partition_list_destroy(end);
-    rd_kafka_topic_partition_list_destroy(wanted);
+    rd_kafka_topic_partition_list_destroy(partition_list);
     return high;
 }
 

@@ -8,8 +8,8 @@
  * With tracing on, each record begins a "produce" span, and a sampled one
  * carries the span's W3C traceparent in its bus headers, so the stages
  * that consume it continue the trace. The span ends once the bus accepted
- * or refused the record: at once when publishing record by record, when
- * its batch is settled when batching.
+ * or refused the record: at once when publishing record by record, and
+ * when its batch is settled when batching.
  *
  * A full batch goes to the bus without waiting for its acknowledgements
  * (sl_bus_publish_start), and the next one fills meanwhile. On Kafka a

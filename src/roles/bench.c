@@ -820,8 +820,8 @@ static int warm_up(run_t *r)
     return 0;
 }
 
-/* Waits for the WebSocket client to receive, or be notified of dropping, every
- * reading of the followed sensors. Returns 0, or -1 when some never
+/* Waits until every reading of the followed sensors reached the WebSocket
+ * client or was reported to it as dropped. Returns 0, or -1 when some never
  * arrived or the client failed. */
 static int collect_ws(run_t *r)
 {
